@@ -1,0 +1,94 @@
+"""``tinydtl`` command line: ``tinydtl reproduce [NAMES...] [--quick] [--out DIR]`` and ``tinydtl lessons``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _claim_table(runs) -> str:
+    rows = [("notebook", "claim", "measured", "verdict")]
+    for run in runs:
+        for c in run.claims:
+            rows.append((run.notebook, c.claim, c.describe_measured(), c.verdict))
+        if not run.ok:
+            rows.append((run.notebook, "notebook ran to the end", run.error, "FAILED"))
+    widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((22, 60, 40, 8))]
+    out = []
+    for k, row in enumerate(rows):
+        cells = [textwrap.wrap(text, w) or [""] for text, w in zip(row, widths)]
+        for line in range(max(map(len, cells))):
+            out.append(
+                "  ".join((c[line] if line < len(c) else "").ljust(w) for c, w in zip(cells, widths))
+            )
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def _reproduce(args) -> int:
+    from .reproduce import run_all, select_notebooks, write_report
+
+    try:
+        notebooks = select_notebooks(args.names, args.notebooks)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"tinydtl reproduce: {exc}", file=sys.stderr)
+        return 2
+    if not notebooks:
+        print("tinydtl reproduce: no notebooks to run", file=sys.stderr)
+        return 2
+    runs = run_all(notebooks, args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    results, report = write_report(runs, args.out, quick=args.quick)
+    print(_claim_table(runs))
+    print(f"\nresults: {results}\nreport:  {report}")
+    failed = [r for r in runs if not r.ok]
+    unmet = [(r.notebook, c.name) for r in runs for c in r.claims if not c.passed]
+    for r in failed:
+        print(f"FAILED: notebook {r.notebook}: {r.error} (output: {r.output})", file=sys.stderr)
+    for nb, name in unmet:
+        print(f"NOT MET: {nb}: claim {name}", file=sys.stderr)
+    return 1 if failed or unmet else 0
+
+
+def _lessons(args) -> int:
+    from .reproduce import discover_notebooks
+
+    for path in discover_notebooks(args.notebooks):
+        print(path.stem)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tinydtl", description="Distributed TinyML lessons and benchmark reproductions."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="execute the benchmark notebooks and print claim vs measured",
+        description="Execute notebooks with papermill into OUT and write results.json and report.md. "
+        "Exits 1 if a notebook fails or a claim is not met.",
+    )
+    rep.add_argument("names", nargs="*", help="notebooks to run: 02, ilvq_sphere or 02_ilvq_sphere (default: all)")
+    rep.add_argument("--quick", action="store_true", help="small, fast settings (as in the tests)")
+    rep.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build/)")
+    rep.add_argument("--seed", type=int, default=None, help="override every notebook's SEED")
+    rep.add_argument("--notebooks", type=Path, default=None, help="folder of notebooks (default: the suite's)")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.set_defaults(func=_reproduce)
+
+    les = sub.add_parser("lessons", help="list the lesson notebooks")
+    les.add_argument("--notebooks", type=Path, default=None)
+    les.set_defaults(func=_lessons)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
