@@ -1,0 +1,123 @@
+"""Figures used by the lessons: each takes data or a fitted model and an optional Axes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "CLASS_COLOURS",
+    "plot_points_3d",
+    "plot_prototypes_3d",
+    "plot_online_curve",
+    "plot_heatmap",
+]
+
+CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def _axes3d(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig = plt.figure(figsize=(5, 5))
+        ax = fig.add_subplot(projection="3d")
+    return ax
+
+
+def _unit_sphere(ax, radius=1.0):
+    u, v = np.mgrid[0 : 2 * np.pi : 24j, 0 : np.pi : 12j]
+    ax.plot_wireframe(
+        radius * np.cos(u) * np.sin(v),
+        radius * np.sin(u) * np.sin(v),
+        radius * np.cos(v),
+        color="grey",
+        alpha=0.15,
+        linewidth=0.5,
+    )
+
+
+def _label_axes(ax, title):
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_zlabel("$x_3$")
+    if title:
+        ax.set_title(title)
+
+
+def plot_points_3d(X, y, ax=None, *, names=("outside", "inside"), max_points=1500, title=None, seed=0):
+    """Scatter labelled 3-D points (a random subset of at most ``max_points``), with the unit sphere."""
+    ax = _axes3d(ax)
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) > max_points:
+        keep = np.random.default_rng(seed).choice(len(X), max_points, replace=False)
+        X, y = X[keep], y[keep]
+    for k, name in enumerate(names):
+        pts = X[y == k]
+        ax.scatter(*pts.T, s=4, alpha=0.5, color=CLASS_COLOURS[k], label=name)
+    _unit_sphere(ax)
+    _label_axes(ax, title)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_prototypes_3d(model, ax=None, *, names=("outside", "inside"), edges=True, title=None):
+    """Draw a fitted ILVQ's prototypes (coloured by class) and its graph edges in 3-D."""
+    ax = _axes3d(ax)
+    P, L = model.prototypes_, model.prototype_labels_
+    if edges and len(model.edges_):
+        for i, j in model.edges_:
+            ax.plot(*np.stack([P[i], P[j]]).T, color="black", alpha=0.25, linewidth=0.6)
+    for k, cls in enumerate(model.classes_):
+        pts = P[L == cls]
+        name = names[k] if k < len(names) else str(cls)
+        ax.scatter(*pts.T, s=18, color=CLASS_COLOURS[k % len(CLASS_COLOURS)], label=f"{name} ({len(pts)})")
+    _unit_sphere(ax)
+    lim = max(1.05, float(np.abs(P).max()) if len(P) else 1.05)
+    for setter in (ax.set_xlim, ax.set_ylim, ax.set_zlim):
+        setter(-lim, lim)
+    _label_axes(ax, title)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_online_curve(curve, axes=None, *, label=None, reference=None):
+    """Two panels from :func:`tinydtl.evaluation.online_curve`: accuracy and prototypes vs samples seen.
+
+    ``reference`` (optional) draws a horizontal accuracy line, e.g. the published claim.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax_acc, ax_n = axes
+    ax_acc.plot(curve["samples_seen"], curve["accuracy"], marker="o", ms=3, label=label)
+    if reference is not None:
+        value, text = reference
+        ax_acc.axhline(value, color="grey", linestyle="--", linewidth=1, label=text)
+    ax_acc.set_xlabel("training samples seen")
+    ax_acc.set_ylabel("test accuracy")
+    ax_acc.legend(fontsize=8)
+    ax_n.plot(curve["samples_seen"], curve["n_prototypes"], marker="o", ms=3, label=label)
+    ax_n.set_xlabel("training samples seen")
+    ax_n.set_ylabel("prototypes")
+    return axes
+
+
+def plot_heatmap(table, *, rows, cols, value, ax=None, fmt="{:.3f}", cmap="viridis", title=None):
+    """Heat map of ``value`` over two parameters of a sweep table (a pandas DataFrame)."""
+    import matplotlib.pyplot as plt
+
+    grid = table.pivot(index=rows, columns=cols, values=value)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.5))
+    im = ax.imshow(grid.values, cmap=cmap, origin="lower", aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index])
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    for (r, c), v in np.ndenumerate(grid.values):
+        ax.text(c, r, fmt.format(v), ha="center", va="center", color="white", fontsize=8)
+    ax.figure.colorbar(im, ax=ax, label=value)
+    if title:
+        ax.set_title(title)
+    return ax
