@@ -322,12 +322,13 @@ class ILVQ(ClassifierMixin, BaseEstimator):
             d[i] = np.inf
             return float(d.min())
         idx = np.fromiter(nbrs.keys(), dtype=np.intp, count=len(nbrs))
-        dist = np.linalg.norm(self._W[idx] - self._W[i], axis=1)
+        diff = self._W[idx] - self._W[i]
+        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         same = self._lab[idx] == self._lab[i]
-        if same.any():
-            d_w = float(dist[same].mean())
-            d_b = dist[~same]
-            beyond = d_b[d_b > d_w]
+        n_same = int(np.count_nonzero(same))
+        if n_same:
+            d_w = float(dist[same].sum()) / n_same
+            beyond = dist[~same & (dist > d_w)]
             return float(beyond.min()) if beyond.size else d_w
         return float(dist.min())
 

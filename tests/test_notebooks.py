@@ -1,0 +1,60 @@
+"""Every lesson runs headless in QUICK mode through `tinydtl reproduce`, and its numbers hold."""
+
+import json
+
+import nbformat
+import pytest
+
+from tinydtl.cli import main
+from tinydtl.reproduce import discover_notebooks
+
+NOTEBOOKS = discover_notebooks()
+
+
+def test_there_are_lessons():
+    assert "02_ilvq_sphere" in [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs_and_parametrised(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs before committing"
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    for name in ("QUICK = False", "SEED =", "RESULTS_PATH = None"):
+        assert name in params[0].source
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `tinydtl reproduce --quick` over all lessons, as a user or CI would run it."""
+    out = tmp_path_factory.mktemp("reproduce")
+    code = main(["reproduce", "--quick", "--out", str(out), "--no-progress"])
+    results = json.loads((out / "results.json").read_text())
+    return code, results, {nb["notebook"]: nb for nb in results["notebooks"]}
+
+
+def test_reproduce_quick_exits_zero(quick_run):
+    code, results, _ = quick_run
+    failures = [(n["notebook"], n["error"]) for n in results["notebooks"] if not n["ok"]]
+    unmet = [(n["notebook"], c["name"], c["measured"]) for n in results["notebooks"] for c in n["claims"] if not c["passed"]]
+    assert code == 0, f"failures: {failures}; unmet claims: {unmet}"
+    assert sorted(results_nb["notebook"] for results_nb in results["notebooks"]) == sorted(p.stem for p in NOTEBOOKS)
+
+
+def claims_of(quick_run, notebook):
+    _, _, by_name = quick_run
+    run = by_name[notebook]
+    assert run["ok"], run["error"]
+    return {c["name"]: c for c in run["claims"]}, run["metrics"]
+
+
+def test_ilvq_sphere_numbers(quick_run):
+    claims, metrics = claims_of(quick_run, "02_ilvq_sphere")
+    assert claims["ilvq_accuracy"]["measured"] >= 0.90
+    assert claims["ilvq_accuracy"]["target"] == 0.85  # the survey's claim is recorded as stated
+    assert claims["ilvq_prototypes"]["measured"] < 300
+    assert claims["distributed_merge_accuracy"]["measured"] >= 0.85
+    assert claims["gossip_accuracy"]["measured"] > metrics["local_device_accuracy"]
+    assert 0.8 <= metrics["one_pass_accuracy"] <= 1.0
