@@ -1,4 +1,15 @@
 import os
 
+import pytest
+
+from tinydtl.processes import find_processes, no_stray_processes
+
 # Quieter TensorFlow when a test imports it; no effect on results.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_tff_worker_outlives_the_tests():
+    """Safety net: TFF's worker_binary outlives Python; none may survive the test session."""
+    with no_stray_processes():
+        yield

@@ -6,6 +6,7 @@ import nbformat
 import pytest
 
 from tinydtl.cli import main
+from tinydtl.processes import find_processes
 from tinydtl.reproduce import discover_notebooks
 
 NOTEBOOKS = discover_notebooks()
@@ -30,9 +31,15 @@ def test_committed_without_outputs_and_parametrised(path):
 def quick_run(tmp_path_factory):
     """One `tinydtl reproduce --quick` over all lessons, as a user or CI would run it."""
     out = tmp_path_factory.mktemp("reproduce")
+    before = find_processes()
     code = main(["reproduce", "--quick", "--out", str(out), "--no-progress"])
     results = json.loads((out / "results.json").read_text())
+    results["workers_left"] = sorted(find_processes() - before)
     return code, results, {nb["notebook"]: nb for nb in results["notebooks"]}
+
+
+def test_no_tff_worker_outlives_the_notebooks(quick_run):
+    assert quick_run[1]["workers_left"] == []
 
 
 def test_reproduce_quick_exits_zero(quick_run):

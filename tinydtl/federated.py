@@ -16,7 +16,8 @@ runs it. In round ``t`` with global weights ``w_t`` and selected clients ``S_t``
 3. and applies them with a server SGD step on the pseudo-gradient ``-Δ_t``: with momentum ``β``,
    ``v ← β v - Δ_t``, ``w_{t+1} = w_t - η_s v`` (FedAvgM; ``β = 0`` and ``η_s = 1`` is plain FedAvg).
 
-``engine="tff"`` runs exactly this with TFF 0.87; ``engine="numpy"`` runs it vectorised across
+``engine="tff"`` runs exactly this with TFF 0.87 (FedProx excepted: TFF 0.87's
+``build_weighted_fed_prox`` adds ``μ(w_t - w)`` instead of ``μ(w - w_t)`` to the gradient); ``engine="numpy"`` runs it vectorised across
 clients (all clients take their s-th minibatch step in one batched matrix product). Both use the
 same initial weights, client sampling, batch order and weighting (:func:`plan_round`), so they
 agree to float32 rounding (see ``tests/test_federated.py``).
@@ -378,7 +379,8 @@ def fedavg(
     clients_per_round
         Clients sampled (uniformly, without replacement) each round; ``None`` = all.
     proximal_mu
-        FedProx proximal strength μ (0 = FedAvg).
+        FedProx proximal strength μ (0 = FedAvg); numpy engine only, because TFF 0.87's FedProx
+        applies the proximal gradient with the wrong sign (see the error it raises).
     seed
         Seeds the initial weights, client sampling and batch order.
 
@@ -398,6 +400,13 @@ def fedavg(
     _check_number("server_lr", server_lr, low=0, low_open=True)
     _check_number("server_momentum", server_momentum, low=0, high=0.999)
     _check_number("proximal_mu", proximal_mu, low=0)
+    if engine == "tff" and proximal_mu:
+        raise ValueError(
+            "proximal_mu > 0 is not available with engine='tff': TFF 0.87's build_weighted_fed_prox adds "
+            "mu*(w_t - w) to the client gradient, the opposite sign of FedProx's gradient mu*(w - w_t) of "
+            "(mu/2)||w - w_t||^2, so it pushes clients away from the global model (pinned in "
+            "tests/test_federated.py). Use engine='numpy' for FedProx."
+        )
     X = preprocess(x_train)
     y = _check_labels(y_train, "y_train", len(X))
     _check_parts(parts, len(X))

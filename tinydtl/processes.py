@@ -59,9 +59,9 @@ def terminate(pids, grace: float = 5.0) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    with contextlib.suppress(OSError, ValueError):
-        # reap our own zombie children, if any
-        os.waitpid(pid, os.WNOHANG)
+    # A terminated child of ours stays a zombie (no memory) until its parent reaps it. We never
+    # reap it here: TFF keeps the worker's Popen and, on its next call, signals that PID before
+    # starting a new worker; a PID reaped behind its back would make that os.kill fail.
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):

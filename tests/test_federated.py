@@ -1,0 +1,179 @@
+import numpy as np
+import pytest
+
+from tinydtl.datasets import load_mnist
+from tinydtl.federated import centralized, evaluate, fedavg, initial_weights, plan_round, preprocess
+from tinydtl.partition import dirichlet, iid
+from tinydtl.processes import find_processes
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def softmax_step(W, b, X, y, lr):
+    """One minibatch SGD step on mean cross-entropy, written out plainly."""
+    logits = X @ W + b
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    return W - lr * X.T @ p / len(y), b - lr * p.mean(axis=0)
+
+
+def test_one_round_is_the_weighted_average_of_client_updates(mnist):
+    (x, y), _ = mnist
+    parts = [np.arange(0, 5), np.arange(5, 20)]  # 5 and 15 samples: one full-batch step each
+    h = fedavg(x, y, parts, rounds=1, batch_size=32, client_lr=0.1, seed=3)
+    X = preprocess(x[:20]).astype(np.float64)
+    W0, b0 = initial_weights(seed=3)
+    plan = plan_round(parts, 0, seed=3, local_epochs=1, batch_size=32)
+    ups = [softmax_step(W0.astype(np.float64), b0.astype(np.float64), X[o[0]], y[o[0]].astype(int), 0.1) for o in plan.orders]
+    W = (5 * ups[0][0] + 15 * ups[1][0]) / 20
+    b = (5 * ups[0][1] + 15 * ups[1][1]) / 20
+    np.testing.assert_allclose(h.weights[0], W, atol=2e-6)
+    np.testing.assert_allclose(h.weights[1], b, atol=2e-6)
+
+
+def test_centralized_is_single_client_fedavg(mnist):
+    (x, y), (xt, yt) = mnist
+    c = centralized(x[:3000], y[:3000], x_test=xt[:2000], y_test=yt[:2000], epochs=2, seed=1)
+    f = fedavg(x[:3000], y[:3000], [np.arange(3000)], x_test=xt[:2000], y_test=yt[:2000], rounds=2, seed=1)
+    assert c.test_accuracy == f.test_accuracy
+
+
+def test_history_bookkeeping(mnist):
+    (x, y), (xt, yt) = mnist
+    parts = iid(y[:2000], 10, seed=0)
+    h = fedavg(x[:2000], y[:2000], parts, x_test=xt[:500], y_test=yt[:500], rounds=3, clients_per_round=4, seed=0)
+    assert h.rounds == 3 and h.clients == [4, 4, 4]
+    assert h.bytes_up == [4 * 7850 * 4] * 3 == h.bytes_down
+    assert len(h.test_accuracy) == 3 and h.to_frame().shape == (3, 8)
+    assert h.train_loss[-1] < h.train_loss[0]
+
+
+def test_numpy_engine_reaches_the_survey_level(mnist):
+    """10 IID clients, full training set, 5 rounds: well above 85 %."""
+    (x, y), (xt, yt) = mnist
+    h = fedavg(x, y, iid(y, 10, seed=0), x_test=xt, y_test=yt, rounds=5, seed=0)
+    assert h.test_accuracy[-1] >= 0.89
+
+
+def test_same_seed_same_numbers(mnist):
+    (x, y), (xt, yt) = mnist
+    parts = dirichlet(y[:3000], 10, 0.5, seed=0)
+    a = fedavg(x[:3000], y[:3000], parts, x_test=xt[:500], y_test=yt[:500], rounds=2, seed=5)
+    b = fedavg(x[:3000], y[:3000], parts, x_test=xt[:500], y_test=yt[:500], rounds=2, seed=5)
+    assert a.test_accuracy == b.test_accuracy and np.array_equal(a.weights[0], b.weights[0])
+
+
+def test_evaluate_matches_plain_formula(mnist):
+    (x, y), _ = mnist
+    X = preprocess(x[:100])
+    W, b = initial_weights(seed=0)
+    loss, acc = evaluate(W, b, X, y[:100])
+    logits = X.astype(np.float64) @ W + b
+    ref = np.mean(np.log(np.exp(logits).sum(1)) - logits[np.arange(100), y[:100]])
+    assert loss == pytest.approx(ref, rel=1e-5)
+    assert acc == np.mean(logits.argmax(1) == y[:100])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(engine="torch"), "engine must be one of"),
+        (dict(rounds=0), r"rounds must be an integer in \[1, ∞\)"),
+        (dict(client_lr=0.0), r"client_lr must be a number in \(0, ∞\)"),
+        (dict(server_momentum=1.0), r"server_momentum must be a number in \[0, 0.999\]"),
+        (dict(clients_per_round=11), r"clients_per_round must be an integer in \[1, 10\]"),
+        (dict(batch_size=2.5), "batch_size must be an integer"),
+        (dict(proximal_mu=-1.0), "proximal_mu must be a number"),
+        (dict(x_test=np.zeros((5, 28, 28), np.uint8)), "pass both x_test and y_test"),
+    ],
+)
+def test_bad_parameters_are_named(mnist, kwargs, match):
+    (x, y), _ = mnist
+    with pytest.raises(ValueError, match=match):
+        fedavg(x[:100], y[:100], iid(y[:100], 10), **kwargs)
+
+
+def test_bad_data_is_named(mnist):
+    (x, y), _ = mnist
+    with pytest.raises(ValueError, match=r"client 1 has no samples \(parts\[1\] is empty\)"):
+        fedavg(x[:100], y[:100], [np.arange(100), np.array([], dtype=int)])
+    with pytest.raises(ValueError, match=r"parts\[0\] must hold integer indices in \[0, 99\]"):
+        fedavg(x[:100], y[:100], [np.arange(101)])
+    with pytest.raises(ValueError, match=r"y_train must have shape \(100,\)"):
+        fedavg(x[:100], y[:99], [np.arange(99)])
+    with pytest.raises(ValueError, match="float x must be finite and scaled to"):
+        fedavg(x[:100].astype(float), y[:100], [np.arange(100)])
+
+
+# --------------------------------------------------------------------------- TFF (slow: ~1 min)
+@pytest.fixture(scope="module")
+def tff_pair(mnist):
+    """The same runs on both engines: FedAvg (all clients) and FedAvgM with sampling, E=2, B=32."""
+    (x, y), (xt, yt) = mnist
+    sub = np.arange(6000)
+    parts = iid(y[sub], 10, seed=0)
+    setups = {
+        "fedavg": dict(rounds=3),
+        "variants": dict(rounds=3, server_momentum=0.9, server_lr=0.5, clients_per_round=4,
+                         local_epochs=2, batch_size=32),
+    }
+    before = find_processes()
+    out = {}
+    for name, kw in setups.items():
+        out[name] = tuple(
+            fedavg(x[sub], y[sub], parts, x_test=xt, y_test=yt, engine=e, seed=0, **kw) for e in ("numpy", "tff")
+        )
+    out["workers_left"] = find_processes() - before
+    return out
+
+
+@pytest.mark.parametrize("setup", ["fedavg", "variants"])
+def test_engines_agree(tff_pair, setup):
+    numpy_h, tff_h = tff_pair[setup]
+    assert np.max(np.abs(np.subtract(numpy_h.test_accuracy, tff_h.test_accuracy))) <= 0.005
+    np.testing.assert_allclose(numpy_h.train_loss, tff_h.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(numpy_h.weights[0], tff_h.weights[0], atol=1e-5)
+
+
+def test_tff_leaves_no_worker_behind(tff_pair):
+    assert tff_pair["workers_left"] == set()
+
+
+def test_tff_fedprox_is_refused_with_the_reason(mnist):
+    (x, y), _ = mnist
+    with pytest.raises(ValueError, match="opposite sign of FedProx"):
+        fedavg(x[:100], y[:100], iid(y[:100], 2), engine="tff", proximal_mu=0.1)
+
+
+def test_tff_fedprox_sign_is_inverted(mnist, tff_pair):
+    """Why it is refused: TFF 0.87's FedProx with +mu equals the paper's FedProx with -mu."""
+    from tinydtl import federated as F
+
+    (x, y), _ = mnist
+    X, yy = F.preprocess(x[:2000]), y[:2000]
+    parts = iid(yy, 4, seed=0)
+    W0, b0 = F.initial_weights(seed=0)
+    result = {}
+    with F.no_stray_processes():
+        for name, engine, mu in [("paper", F._NumpyEngine, 0.5), ("negated", F._NumpyEngine, -0.5), ("tff", F._TFFEngine, 0.5)]:
+            e = engine(X, yy, W0, b0, client_lr=0.05, server_lr=1.0, server_momentum=0.0, proximal_mu=mu)
+            for r in range(2):
+                e.run_round(F.plan_round(parts, r, seed=0, local_epochs=3, batch_size=20))
+            result[name] = e.weights()[0]
+    assert np.abs(result["negated"] - result["tff"]).max() < 1e-5
+    assert np.abs(result["paper"] - result["tff"]).max() > 0.1
+
+
+def test_fedprox_pulls_clients_towards_the_global_model(mnist):
+    (x, y), _ = mnist
+    parts = iid(y[:2000], 4, seed=0)
+    W0, _ = initial_weights(seed=0)
+    moved = {
+        mu: np.abs(fedavg(x[:2000], y[:2000], parts, rounds=1, local_epochs=5, client_lr=0.1, proximal_mu=mu).weights[0] - W0).sum()
+        for mu in (0.0, 1.0)
+    }
+    assert moved[1.0] < 0.8 * moved[0.0]
