@@ -76,6 +76,14 @@ def preprocess(x) -> np.ndarray:
     return flat
 
 
+def _flat_pixels(x):
+    """Flattened uint8 pixels (no copy) if ``x`` is uint8, else the float32 ``preprocess(x)``."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x.reshape(len(x), -1))
+    return preprocess(x)
+
+
 def initial_weights(n_features: int = N_FEATURES, n_classes: int = N_CLASSES, seed=0):
     """Glorot-uniform ``W`` (as Keras' ``Dense`` default) and zero ``b``, float32, seeded."""
     limit = np.sqrt(6.0 / (n_features + n_classes))
@@ -182,6 +190,8 @@ class _NumpyEngine:
     """FedAvg with all clients of a round trained at once as batched matrix products."""
 
     def __init__(self, X, y, W0, b0, *, client_lr, server_lr, server_momentum, proximal_mu):
+        # X may be raw uint8 pixels (scaled per batch: 4x less memory traffic than float32,
+        # and bit-identical to preprocess()) or already-scaled float32.
         self.X, self.y = X, y.astype(np.intp)
         self.W, self.b = W0.copy(), b0.copy()
         self.lr = np.float32(client_lr)
@@ -193,42 +203,59 @@ class _NumpyEngine:
 
     def run_round(self, plan: RoundPlan):
         K, B = len(plan.clients), plan.batch_size
+        F, C = self.W.shape
         batches = [plan.batches(i) for i in range(K)]
         S = max(len(bs) for bs in batches)
-        idx = np.zeros((K, S, B), dtype=np.intp)
-        mask = np.zeros((K, S, B), dtype=np.float32)
+        idx = np.zeros((S, K, B), dtype=np.intp)
+        mask = np.zeros((S, K, B), dtype=np.float32)
         for i, bs in enumerate(batches):
             for s, batch in enumerate(bs):
-                idx[i, s, : len(batch)] = batch
-                mask[i, s, : len(batch)] = 1.0
-        W = np.broadcast_to(self.W, (K,) + self.W.shape).copy()
-        b = np.broadcast_to(self.b, (K,) + self.b.shape).copy()
+                idx[s, i, : len(batch)] = batch
+                mask[s, i, : len(batch)] = 1.0
+        # per-step normaliser: 1/(samples in the client's batch), 0 where the client is done
+        cnt = mask.sum(axis=2)
+        scale = (mask / np.maximum(cnt, 1.0)[..., None])[..., None]  # (S, K, B, 1)
+        W = np.broadcast_to(self.W, (K, F, C)).copy()
+        b = np.broadcast_to(self.b, (K, C)).copy()
+        # buffers reused every step: fresh large arrays each step would cost page faults
+        xs = np.empty((K, B, F), dtype=np.float32)
+        logits = np.empty((K, B, C), dtype=np.float32)
+        gW = np.empty((K, F, C), dtype=np.float32)
+        raw = np.empty((K * B, F), dtype=self.X.dtype)
+        pixels = self.X.dtype == np.uint8
         rows = np.arange(K)[:, None]
         cols = np.arange(B)[None, :]
+        lr = self.lr
         loss_sum = correct = 0.0
         for s in range(S):
-            m = mask[:, s]
-            cnt = m.sum(axis=1)
-            xs = self.X[idx[:, s]]  # (K, B, F)
-            ys = self.y[idx[:, s]]  # (K, B)
-            logits = np.matmul(xs, W) + b[:, None, :]
+            m = mask[s]
+            np.take(self.X, idx[s].reshape(-1), axis=0, out=raw)
+            if pixels:
+                np.divide(raw.reshape(K, B, F), np.float32(255.0), out=xs)
+            else:
+                xs[...] = raw.reshape(K, B, F)
+            ys = self.y[idx[s]]
+            np.matmul(xs, W, out=logits)
+            logits += b[:, None, :]
             logits -= logits.max(axis=2, keepdims=True)
-            e = np.exp(logits)
-            z = e.sum(axis=2, keepdims=True)
-            loss_sum += float(((np.log(z[..., 0]) - logits[rows, cols, ys]) * m).sum())
+            true_logit = logits[rows, cols, ys]
             correct += float(((logits.argmax(axis=2) == ys) * m).sum())
-            g = e / z
-            g[rows, cols, ys] -= 1.0
-            g *= (m / np.maximum(cnt, 1.0)[:, None])[..., None]
-            gW = np.matmul(xs.transpose(0, 2, 1), g)
-            gb = g.sum(axis=1)
+            np.exp(logits, out=logits)
+            z = logits.sum(axis=2, keepdims=True)
+            loss_sum += float(((np.log(z[..., 0]) - true_logit) * m).sum())
+            logits /= z  # softmax probabilities
+            logits[rows, cols, ys] -= 1.0  # d loss / d logits
+            logits *= scale[s]
+            np.matmul(xs.transpose(0, 2, 1), logits, out=gW)
+            gb = logits.sum(axis=1)
             if self.mu:
-                active = (cnt > 0).astype(np.float32)
+                active = (cnt[s] > 0).astype(np.float32)
                 gW += self.mu * (W - self.W) * active[:, None, None]
                 gb += self.mu * (b - self.b) * active[:, None]
-            W -= self.lr * gW
-            b -= self.lr * gb
-        n = mask.sum(axis=(1, 2))
+            gW *= lr
+            W -= gW
+            b -= lr * gb
+        n = mask.sum(axis=(0, 2))
         weights = n / n.sum()
         dW = np.tensordot(weights, W - self.W, axes=1)
         db = weights @ (b - self.b)
@@ -407,7 +434,7 @@ def fedavg(
             "(mu/2)||w - w_t||^2, so it pushes clients away from the global model (pinned in "
             "tests/test_federated.py). Use engine='numpy' for FedProx."
         )
-    X = preprocess(x_train)
+    X = _flat_pixels(x_train)  # uint8 stays uint8 (scaled per batch); floats are checked
     y = _check_labels(y_train, "y_train", len(X))
     _check_parts(parts, len(X))
     if clients_per_round is not None:
@@ -432,7 +459,7 @@ def fedavg(
     guard = no_stray_processes() if engine == "tff" else contextlib.nullcontext()
     with guard:
         runner = ENGINES[engine](
-            X, y, W0, b0, client_lr=client_lr, server_lr=server_lr,
+            X if engine == "numpy" else preprocess(X), y, W0, b0, client_lr=client_lr, server_lr=server_lr,
             server_momentum=server_momentum, proximal_mu=proximal_mu,
         )
         from tqdm.auto import trange
