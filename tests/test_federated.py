@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 
 from tinydtl.datasets import load_mnist
-from tinydtl.federated import centralized, evaluate, fedavg, initial_weights, plan_round, preprocess
+from tinydtl.federated import (
+    centralized,
+    evaluate,
+    fedavg,
+    fedavg_grid,
+    initial_weights,
+    plan_round,
+    preprocess,
+    rounds_to_reach,
+)
 from tinydtl.partition import dirichlet, iid
 from tinydtl.processes import find_processes
 
@@ -177,3 +186,37 @@ def test_fedprox_pulls_clients_towards_the_global_model(mnist):
         for mu in (0.0, 1.0)
     }
     assert moved[1.0] < 0.8 * moved[0.0]
+
+
+def test_rounds_to_reach():
+    assert rounds_to_reach([0.5, 0.84, 0.86, 0.9], 0.85) == 3
+    assert rounds_to_reach([0.5, 0.6], 0.85) is None
+
+
+def test_grid_runs_each_setup_once(mnist):
+    (x, y), (xt, yt) = mnist
+    splits = {"IID": lambda yy, n, seed: iid(yy, n, seed=seed), "Dir 0.5": lambda yy, n, seed: dirichlet(yy, n, 0.5, seed=seed)}
+    table, hists = fedavg_grid(x[:3000], y[:3000], splits, [2, 5], x_test=xt[:500], y_test=yt[:500], rounds=2, progress=False)
+    assert table[["distribution", "clients"]].values.tolist() == [["IID", 2], ["IID", 5], ["Dir 0.5", 2], ["Dir 0.5", 5]]
+    assert set(hists) == {("IID", 2), ("IID", 5), ("Dir 0.5", 2), ("Dir 0.5", 5)}
+    assert table["megabytes"].iloc[1] == pytest.approx(2 * 5 * 7850 * 4 * 2 / 1e6)
+    assert table.loc[0, "final_accuracy"] == hists[("IID", 2)].test_accuracy[-1]
+
+
+def test_skewed_and_padded_clients_match_a_plain_loop(mnist):
+    """Unequal clients (steps-sorted prefix trick) and partial batches: one round equals client-by-client SGD."""
+    (x, y), _ = mnist
+    parts = [np.arange(0, 7), np.arange(7, 60), np.arange(60, 90)]
+    h = fedavg(x[:90], y[:90], parts, rounds=1, batch_size=8, client_lr=0.1, seed=2)
+    X = preprocess(x[:90]).astype(np.float64)
+    W0, b0 = initial_weights(seed=2)
+    plan = plan_round(parts, 0, seed=2, local_epochs=1, batch_size=8)
+    W, b = np.zeros_like(W0, dtype=np.float64), np.zeros_like(b0, dtype=np.float64)
+    for i in range(3):
+        Wk, bk = W0.astype(np.float64), b0.astype(np.float64)
+        for batch in plan.batches(i):
+            Wk, bk = softmax_step(Wk, bk, X[batch], y[batch].astype(int), 0.1)
+        w = len(parts[i]) / 90
+        W, b = W + w * Wk, b + w * bk
+    np.testing.assert_allclose(h.weights[0], W, atol=5e-6)
+    np.testing.assert_allclose(h.weights[1], b, atol=5e-6)

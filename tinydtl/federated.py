@@ -45,10 +45,12 @@ __all__ = [
     "centralized",
     "evaluate",
     "fedavg",
+    "fedavg_grid",
     "initial_weights",
     "keras_model",
     "plan_round",
     "preprocess",
+    "rounds_to_reach",
 ]
 
 N_FEATURES = 28 * 28
@@ -205,7 +207,13 @@ class _NumpyEngine:
         K, B = len(plan.clients), plan.batch_size
         F, C = self.W.shape
         batches = [plan.batches(i) for i in range(K)]
-        S = max(len(bs) for bs in batches)
+        # Clients with more steps first: at step s the clients still training are a prefix
+        # [:active[s]], so skewed partitions cost no work for clients that are done.
+        steps = np.array([len(bs) for bs in batches])
+        by_steps = np.argsort(-steps, kind="stable")
+        batches = [batches[i] for i in by_steps]
+        S = int(steps.max())
+        active = (steps[None, :] > np.arange(S)[:, None]).sum(axis=1)
         idx = np.zeros((S, K, B), dtype=np.intp)
         mask = np.zeros((S, K, B), dtype=np.float32)
         for i, bs in enumerate(batches):
@@ -214,7 +222,7 @@ class _NumpyEngine:
                 mask[s, i, : len(batch)] = 1.0
         # per-step normaliser: 1/(samples in the client's batch), 0 where the client is done
         cnt = mask.sum(axis=2)
-        scale = (mask / np.maximum(cnt, 1.0)[..., None])[..., None]  # (S, K, B, 1)
+        scale = (mask / np.maximum(cnt, 1.0)[..., None])[..., None]  # (S, K, B, 1); 0 where done
         W = np.broadcast_to(self.W, (K, F, C)).copy()
         b = np.broadcast_to(self.b, (K, C)).copy()
         # buffers reused every step: fresh large arrays each step would cost page faults
@@ -228,34 +236,36 @@ class _NumpyEngine:
         lr = self.lr
         loss_sum = correct = 0.0
         for s in range(S):
-            m = mask[s]
-            np.take(self.X, idx[s].reshape(-1), axis=0, out=raw)
+            k = int(active[s])
+            m = mask[s, :k]
+            x_k, l_k, g_k, W_k, b_k = xs[:k], logits[:k], gW[:k], W[:k], b[:k]
+            r_k = rows[:k]
+            np.take(self.X, idx[s, :k].reshape(-1), axis=0, out=raw[: k * B])
             if pixels:
-                np.divide(raw.reshape(K, B, F), np.float32(255.0), out=xs)
+                np.divide(raw[: k * B].reshape(k, B, F), np.float32(255.0), out=x_k)
             else:
-                xs[...] = raw.reshape(K, B, F)
-            ys = self.y[idx[s]]
-            np.matmul(xs, W, out=logits)
-            logits += b[:, None, :]
-            logits -= logits.max(axis=2, keepdims=True)
-            true_logit = logits[rows, cols, ys]
-            correct += float(((logits.argmax(axis=2) == ys) * m).sum())
-            np.exp(logits, out=logits)
-            z = logits.sum(axis=2, keepdims=True)
+                x_k[...] = raw[: k * B].reshape(k, B, F)
+            ys = self.y[idx[s, :k]]
+            np.matmul(x_k, W_k, out=l_k)
+            l_k += b_k[:, None, :]
+            l_k -= l_k.max(axis=2, keepdims=True)
+            true_logit = l_k[r_k, cols, ys]
+            correct += float(((l_k.argmax(axis=2) == ys) * m).sum())
+            np.exp(l_k, out=l_k)
+            z = l_k.sum(axis=2, keepdims=True)
             loss_sum += float(((np.log(z[..., 0]) - true_logit) * m).sum())
-            logits /= z  # softmax probabilities
-            logits[rows, cols, ys] -= 1.0  # d loss / d logits
-            logits *= scale[s]
-            np.matmul(xs.transpose(0, 2, 1), logits, out=gW)
-            gb = logits.sum(axis=1)
+            l_k /= z  # softmax probabilities
+            l_k[r_k, cols, ys] -= 1.0  # d loss / d logits
+            l_k *= scale[s, :k]
+            np.matmul(x_k.transpose(0, 2, 1), l_k, out=g_k)
+            gb = l_k.sum(axis=1)
             if self.mu:
-                active = (cnt[s] > 0).astype(np.float32)
-                gW += self.mu * (W - self.W) * active[:, None, None]
-                gb += self.mu * (b - self.b) * active[:, None]
-            gW *= lr
-            W -= gW
-            b -= lr * gb
-        n = mask.sum(axis=(0, 2))
+                g_k += self.mu * (W_k - self.W)
+                gb += self.mu * (b_k - self.b)
+            g_k *= lr
+            W_k -= g_k
+            b_k -= lr * gb
+        n = mask.sum(axis=(0, 2))  # examples per client (in the steps-sorted order, as W and b)
         weights = n / n.sum()
         dW = np.tensordot(weights, W - self.W, axes=1)
         db = weights @ (b - self.b)
@@ -498,3 +508,51 @@ def centralized(x_train, y_train, *, x_test=None, y_test=None, epochs=5, batch_s
         x_train, y_train, parts, x_test=x_test, y_test=y_test, engine="numpy", rounds=epochs,
         local_epochs=1, batch_size=batch_size, client_lr=lr, seed=seed, progress=progress,
     )
+
+
+def rounds_to_reach(accuracy, target: float):
+    """First round (1-based) at which ``accuracy`` reaches ``target``; ``None`` if it never does."""
+    acc = np.asarray(accuracy)
+    hit = np.flatnonzero(acc >= target)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+def fedavg_grid(x_train, y_train, splits: dict, client_counts, *, x_test, y_test, target=0.85, seed=0,
+                progress=True, **fedavg_kwargs):
+    """Run :func:`fedavg` over data distributions × numbers of clients.
+
+    Parameters
+    ----------
+    splits : dict name -> callable ``(y, n_clients, seed) -> parts``
+        e.g. ``{"IID": iid, "Dirichlet α=0.1": lambda y, n, seed: dirichlet(y, n, 0.1, seed)}``.
+    client_counts : iterable of int
+    target : float
+        Accuracy whose first round is reported as ``rounds_to_target``.
+
+    Returns
+    -------
+    table : pandas.DataFrame, one row per setup: ``distribution``, ``clients``, ``final_accuracy``,
+        ``best_accuracy``, ``rounds_to_target``, ``megabytes``, ``seconds``
+    histories : dict ``(distribution, clients) -> FedHistory``
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    setups = [(name, int(n)) for name in splits for n in client_counts]
+    rows, histories = [], {}
+    for name, n in tqdm(setups, desc="setups", disable=not progress):
+        parts = splits[name](np.asarray(y_train), n, seed)
+        h = fedavg(x_train, y_train, parts, x_test=x_test, y_test=y_test, seed=seed, **fedavg_kwargs)
+        histories[(name, n)] = h
+        rows.append(
+            {
+                "distribution": name,
+                "clients": n,
+                "final_accuracy": h.test_accuracy[-1],
+                "best_accuracy": max(h.test_accuracy),
+                "rounds_to_target": rounds_to_reach(h.test_accuracy, target),
+                "megabytes": (sum(h.bytes_up) + sum(h.bytes_down)) / 1e6,
+                "seconds": sum(h.seconds),
+            }
+        )
+    return pd.DataFrame(rows), histories

@@ -10,6 +10,7 @@ __all__ = [
     "plot_prototypes_3d",
     "plot_online_curve",
     "plot_heatmap",
+    "plot_accuracy_curves",
 ]
 
 CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -120,4 +121,30 @@ def plot_heatmap(table, *, rows, cols, value, ax=None, fmt="{:.3f}", cmap="virid
     ax.figure.colorbar(im, ax=ax, label=value)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def plot_accuracy_curves(curves: dict, ax=None, *, reference=None, claim=None, title=None, xlabel="round"):
+    """Test accuracy per round for several runs (``label -> list of accuracies``).
+
+    ``reference`` = ``(accuracies, label)`` draws e.g. centralised training as a dashed black line
+    (one point per epoch); ``claim`` = ``(value, label)`` a grey horizontal line.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for label, acc in curves.items():
+        ax.plot(np.arange(1, len(acc) + 1), acc, label=str(label))
+    if reference is not None:
+        acc, label = reference
+        ax.plot(np.arange(1, len(acc) + 1), acc, color="black", linestyle="--", linewidth=1.2, label=label)
+    if claim is not None:
+        value, label = claim
+        ax.axhline(value, color="grey", linestyle=":", linewidth=1.2, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
     return ax

@@ -9,6 +9,7 @@ run headless with its ``parameters`` cell overridden (``QUICK``, ``RESULTS_PATH`
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -122,6 +123,8 @@ def run_notebook(
     params = {"QUICK": bool(quick), "RESULTS_PATH": str(results_path)}
     if seed is not None:
         params["SEED"] = int(seed)
+    # kernels inherit the environment: keep TensorFlow's C++ start-up chatter out of the report
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     ok, error, failed_cell = True, "", None
     with no_stray_processes():
