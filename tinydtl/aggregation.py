@@ -1,0 +1,99 @@
+"""Weighted model averaging on a device: store every received model, or keep one running sum.
+
+A device that averages the models of ``N`` neighbours (FedAvg's server step, done locally in
+decentralised learning) can
+
+* **store all** received models, then average: memory grows as ``N × model``;
+* use **Cumulative FedAvg** (the bilayer-gossip paper, arXiv 2501.04817): keep one running weighted
+  sum ``S = Σ_k n_k w_k`` and the total weight ``n = Σ_k n_k``, folding each model in as it
+  arrives; the average is ``S / n``. Memory is one accumulator plus the receive buffer, whatever
+  ``N`` is.
+
+Both classes expose ``nbytes``, the bytes they actually hold, which :mod:`tinydtl.mcu` must match.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["StoreAllAggregator", "CumulativeFedAvg"]
+
+
+def _as_arrays(weights):
+    arrays = [np.asarray(w) for w in weights]
+    if not arrays:
+        raise ValueError("weights must be a non-empty list of arrays")
+    return arrays
+
+
+def _check_weight(n):
+    if not np.isfinite(n) or n <= 0:
+        raise ValueError(f"n (the model's weight, e.g. its sample count) must be a finite number > 0, got {n!r}")
+
+
+class StoreAllAggregator:
+    """Keeps a copy of every received model; :meth:`result` averages them weighted by ``n``."""
+
+    def __init__(self):
+        self.models: list[list[np.ndarray]] = []
+        self.counts: list[float] = []
+
+    def add(self, weights, n: float = 1.0) -> None:
+        _check_weight(n)
+        arrays = _as_arrays(weights)
+        if self.models and [a.shape for a in arrays] != [a.shape for a in self.models[0]]:
+            raise ValueError("every model must have the same layer shapes")
+        self.models.append([a.copy() for a in arrays])
+        self.counts.append(float(n))
+
+    def result(self) -> list[np.ndarray]:
+        if not self.models:
+            raise ValueError("no model has been added")
+        total = sum(self.counts)
+        return [
+            sum(c * m[i] for c, m in zip(self.counts, self.models)) / total for i in range(len(self.models[0]))
+        ]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the stored models (the counts are a few bytes per model and not counted)."""
+        return sum(a.nbytes for m in self.models for a in m)
+
+
+class CumulativeFedAvg:
+    """Cumulative FedAvg: one running weighted sum, folded in model by model.
+
+    Parameters
+    ----------
+    dtype : numpy dtype, default float32
+        Precision of the accumulator. float32 loses precision over very many accumulations; the
+        bilayer-gossip lesson measures how much, against float64.
+    """
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = np.dtype(dtype)
+        self.sum: list[np.ndarray] | None = None
+        self.total = 0.0
+        self.n_models = 0
+
+    def add(self, weights, n: float = 1.0) -> None:
+        _check_weight(n)
+        arrays = _as_arrays(weights)
+        if self.sum is None:
+            self.sum = [np.zeros(a.shape, dtype=self.dtype) for a in arrays]
+        elif [a.shape for a in arrays] != [s.shape for s in self.sum]:
+            raise ValueError("every model must have the same layer shapes")
+        for s, a in zip(self.sum, arrays):
+            s += self.dtype.type(n) * a.astype(self.dtype, copy=False)
+        self.total += float(n)
+        self.n_models += 1
+
+    def result(self) -> list[np.ndarray]:
+        if self.sum is None:
+            raise ValueError("no model has been added")
+        return [s / self.dtype.type(self.total) for s in self.sum]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the accumulator (the running total is one more number, not counted)."""
+        return 0 if self.sum is None else sum(s.nbytes for s in self.sum)

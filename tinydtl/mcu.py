@@ -1,0 +1,415 @@
+"""MCU memory accounting: will this model, trained this way, fit this board?
+
+A :class:`MemoryProfile` breaks the memory a device needs into components, built from a real model
+object (a Keras model, a list of numpy weight arrays, a fitted :class:`~tinydtl.ilvq.ILVQ`):
+
+==================  =======================================================================
+component           bytes (``b`` = bytes per element of ``dtype``, ``B`` = batch size)
+==================  =======================================================================
+weights             parameters × b; for ``int8``: weights 1 byte, biases int32 (TFLite's
+                    scheme). In flash for inference; in SRAM when training (they change).
+gradients           training only: parameters × 4 (float32 accumulators, also for int8)
+optimizer           training only: SGD 0; momentum parameters × 4; Adam 2 × parameters × 4
+activations         inference: the largest (layer input + layer output) pair × B × b (two
+                    buffers alive at a time, as an arena allocator plans them); training: every
+                    layer output is kept for back-propagation, plus one error buffer of the
+                    largest layer: (Σ outputs + max output) × B × b
+input               the input buffer, input size × B × b
+communication       ``comm_buffers`` messages of the model (default 2: one to send, one to
+                    receive), each the size of the weights
+aggregation         ``"store_all"``: ``neighbours`` received models; ``"cumulative"``
+                    (Cumulative FedAvg): one float32 running sum, whatever ``neighbours`` is
+==================  =======================================================================
+
+Every figure is what :mod:`tinydtl.aggregation` and the model objects actually allocate (the tests
+compare them), and the int8 weight bytes are cross-checked against TensorFlow Lite's converter.
+"""
+
+from __future__ import annotations
+
+import numbers
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "Board",
+    "Fit",
+    "Layer",
+    "MemoryProfile",
+    "fits",
+    "fit_table",
+    "largest_mlp_width",
+    "load_boards",
+    "mlp_layers",
+    "profile",
+    "tflite_size",
+]
+
+DTYPE_BYTES = {"float64": 8, "float32": 4, "int8": 1}
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adam": 2}
+AGGREGATIONS = ("none", "store_all", "cumulative")
+ACCUMULATOR_BYTES = 4  # float32 gradients, optimizer slots and Cumulative FedAvg sums
+
+
+# ----------------------------------------------------------------------------- boards
+@dataclass(frozen=True)
+class Board:
+    """A microcontroller board and where its figures come from."""
+
+    name: str
+    mcu: str
+    core: str
+    clock_hz: int
+    sram_bytes: int
+    flash_bytes: int
+    source: str
+
+
+def load_boards(path: str | Path | None = None) -> dict[str, Board]:
+    """Boards from ``data/boards.toml`` (or ``path``), by name."""
+    from .datasets import data_dir
+
+    path = Path(path) if path is not None else data_dir() / "boards.toml"
+    if not path.is_file():
+        raise FileNotFoundError(f"board file {path} is missing; restore it with `git checkout -- data/`")
+    raw = tomllib.loads(path.read_text()).get("boards", {})
+    boards = {}
+    for name, entry in raw.items():
+        missing = [f for f in ("mcu", "core", "clock_hz", "sram_bytes", "flash_bytes", "source") if f not in entry]
+        if missing:
+            raise ValueError(f"{path}: board {name!r} lacks {', '.join(missing)}")
+        for f in ("clock_hz", "sram_bytes", "flash_bytes"):
+            if not isinstance(entry[f], int) or entry[f] <= 0:
+                raise ValueError(f"{path}: board {name!r}: {f} must be a positive integer, got {entry[f]!r}")
+        boards[name] = Board(name=name, **{k: entry[k] for k in Board.__dataclass_fields__ if k != "name"})
+    if not boards:
+        raise ValueError(f"{path} defines no [boards.*] table")
+    return boards
+
+
+# ----------------------------------------------------------------------------- layers
+@dataclass(frozen=True)
+class Layer:
+    """One layer as memory sees it: weight entries, bias entries and its output size per sample."""
+
+    name: str
+    weights: int
+    biases: int
+    output_size: int
+
+    @property
+    def parameters(self) -> int:
+        return self.weights + self.biases
+
+
+def mlp_layers(sizes) -> list[Layer]:
+    """Dense layers of an MLP with the given layer sizes, e.g. ``[784, 10]`` is the survey's softmax learner."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes must list >= 2 positive layer widths (input first), got {sizes}")
+    return [Layer(f"dense_{i}", a * b, b, b) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+
+
+def _keras_layers(model) -> tuple[list[Layer], int]:
+    input_size = int(np.prod(model.input_shape[1:]))
+    layers = []
+    for layer in model.layers:
+        shapes = [tuple(w.shape) for w in layer.weights]
+        biases = int(np.prod(shapes[-1])) if len(shapes) >= 2 and len(shapes[-1]) == 1 else 0
+        total = int(sum(np.prod(s) for s in shapes))
+        out = layer.output_shape
+        out_size = int(np.prod(out[1:])) if isinstance(out, tuple) else int(np.prod(out[0][1:]))
+        layers.append(Layer(layer.name, total - biases, biases, out_size))
+    return layers, input_size
+
+
+def _array_layers(arrays) -> tuple[list[Layer], int]:
+    shapes = [np.shape(a) for a in arrays]
+    ok = len(shapes) % 2 == 0 and len(shapes) >= 2
+    for i in range(0, len(shapes) - 1, 2) if ok else ():
+        W, b = shapes[i], shapes[i + 1]
+        ok = ok and len(W) == 2 and len(b) == 1 and W[1] == b[0]
+        if ok and i >= 2:
+            ok = W[0] == shapes[i - 2][1]
+    if not ok:
+        raise ValueError(
+            "a list of arrays must be dense layers [W1 (in, h1), b1 (h1,), W2 (h1, h2), b2 (h2,), ...]; "
+            f"got shapes {shapes}. Pass a Keras model for other architectures."
+        )
+    sizes = [shapes[0][0]] + [shapes[i][1] for i in range(0, len(shapes), 2)]
+    return mlp_layers(sizes), sizes[0]
+
+
+# ----------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class MemoryProfile:
+    """Bytes each part of a training (or inference) set-up needs; see the module docstring."""
+
+    name: str
+    dtype: str
+    training: bool
+    parameters: int
+    weights_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+    activations_bytes: int
+    input_bytes: int
+    communication_bytes: int
+    aggregation_bytes: int
+    aggregation: str = "none"
+    neighbours: int = 0
+
+    def components(self) -> dict[str, int]:
+        """The SRAM components (weights count only when training: for inference they sit in flash)."""
+        return {
+            "weights": self.weights_bytes if self.training else 0,
+            "gradients": self.gradients_bytes,
+            "optimizer": self.optimizer_bytes,
+            "activations": self.activations_bytes,
+            "input": self.input_bytes,
+            "communication": self.communication_bytes,
+            "aggregation": self.aggregation_bytes,
+        }
+
+    @property
+    def sram_bytes(self) -> int:
+        return sum(self.components().values())
+
+    @property
+    def flash_bytes(self) -> int:
+        """The model stored in flash (its weights)."""
+        return self.weights_bytes
+
+    @property
+    def largest_component(self) -> str:
+        comps = self.components()
+        return max(comps, key=comps.get)
+
+
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _check_int(name, value, low):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _weights_bytes(layers, dtype):
+    if dtype == "int8":
+        return sum(layer.weights * 1 + layer.biases * 4 for layer in layers)
+    return sum(layer.parameters for layer in layers) * DTYPE_BYTES[dtype]
+
+
+def _ilvq_profile(model, dtype, training, name, batch_size):
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(model)
+    n, d = model.prototypes_.shape
+    b = DTYPE_BYTES[dtype]
+    label_bytes = 1 if len(model.classes_) <= 256 else 4
+    state = n * label_bytes + (n * 4 + len(model.edges_) * 5 if training else 0)  # labels; M_i, edges (2×uint16 + uint8 age)
+    return dict(
+        name=name or "ILVQ",
+        parameters=n * d,
+        weights_bytes=n * d * b + state,
+        gradients_bytes=0,
+        optimizer_bytes=0,
+        activations_bytes=n * 4 * batch_size,  # one float32 distance per prototype
+        input_bytes=d * b * batch_size,
+    )
+
+
+def profile(
+    model,
+    *,
+    dtype: str = "float32",
+    training: bool = True,
+    optimizer: str = "sgd",
+    batch_size: int = 1,
+    aggregation: str = "none",
+    neighbours: int = 0,
+    comm_buffers: int = 2,
+    name: str | None = None,
+) -> MemoryProfile:
+    """Memory profile of ``model`` on a device.
+
+    Parameters
+    ----------
+    model : Keras model, list of numpy arrays (dense layers), list of :class:`Layer`, or fitted ILVQ
+    dtype : {"float32", "int8", "float64"}
+        Storage type of weights, activations, inputs and messages.
+    training : bool
+        On-device training (weights in SRAM, gradients, optimizer state, stored activations) or
+        inference only.
+    optimizer : {"sgd", "momentum", "adam"}
+    batch_size : int
+    aggregation : {"none", "store_all", "cumulative"}
+        How the device averages models received from ``neighbours``.
+    neighbours : int
+    comm_buffers : int
+        Model-sized message buffers (default 2: send and receive).
+    """
+    _check_choice("dtype", dtype, DTYPE_BYTES)
+    _check_choice("optimizer", optimizer, OPTIMIZER_SLOTS)
+    _check_choice("aggregation", aggregation, AGGREGATIONS)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("neighbours", neighbours, 0)
+    _check_int("comm_buffers", comm_buffers, 0)
+    if aggregation != "none" and neighbours < 1:
+        raise ValueError(f"aggregation={aggregation!r} needs neighbours >= 1, got {neighbours}")
+    b = DTYPE_BYTES[dtype]
+
+    if hasattr(model, "prototypes_") or model.__class__.__name__ == "ILVQ":
+        base = _ilvq_profile(model, dtype, training, name, batch_size)
+        params = base["parameters"]
+        message = base["weights_bytes"]
+    else:
+        if hasattr(model, "layers") and hasattr(model, "input_shape"):
+            layers, input_size = _keras_layers(model)
+            default = getattr(model, "name", "keras model")
+        elif isinstance(model, (list, tuple)) and model and all(isinstance(x, Layer) for x in model):
+            layers, input_size = list(model), None
+            default = "layers"
+        elif isinstance(model, (list, tuple)):
+            layers, input_size = _array_layers(model)
+            default = "numpy weights"
+        else:
+            raise TypeError(
+                f"model must be a Keras model, a list of dense weight arrays, a list of Layer or a fitted ILVQ; "
+                f"got {type(model).__name__}"
+            )
+        if input_size is None:
+            first = layers[0]
+            input_size = first.weights // max(first.biases, 1)
+        params = sum(layer.parameters for layer in layers)
+        outs = [layer.output_size for layer in layers]
+        ins = [input_size] + outs[:-1]
+        if training:
+            act = (sum(outs) + max(outs)) * batch_size * b
+        else:
+            act = max(i + o for i, o in zip(ins, outs)) * batch_size * b
+        message = _weights_bytes(layers, dtype)
+        base = dict(
+            name=name or default,
+            parameters=params,
+            weights_bytes=message,
+            gradients_bytes=params * ACCUMULATOR_BYTES if training else 0,
+            optimizer_bytes=params * ACCUMULATOR_BYTES * OPTIMIZER_SLOTS[optimizer] if training else 0,
+            activations_bytes=act,
+            input_bytes=input_size * batch_size * b,
+        )
+    if aggregation == "store_all":
+        agg = neighbours * message
+    elif aggregation == "cumulative":
+        agg = params * ACCUMULATOR_BYTES
+    else:
+        agg = 0
+    return MemoryProfile(
+        dtype=dtype,
+        training=training,
+        communication_bytes=comm_buffers * message,
+        aggregation_bytes=agg,
+        aggregation=aggregation,
+        neighbours=neighbours,
+        **base,
+    )
+
+
+# ----------------------------------------------------------------------------- verdicts
+@dataclass(frozen=True)
+class Fit:
+    """Whether a profile fits a board, and by how much."""
+
+    board: str
+    profile: str
+    fits: bool
+    sram_needed: int
+    sram_available: int
+    flash_needed: int
+    flash_available: int
+    largest_component: str
+
+    @property
+    def sram_headroom(self) -> int:
+        return self.sram_available - self.sram_needed
+
+    @property
+    def flash_headroom(self) -> int:
+        return self.flash_available - self.flash_needed
+
+
+def fits(p: MemoryProfile, board: Board, *, usable_sram_fraction: float = 1.0) -> Fit:
+    """Does profile ``p`` fit ``board``? ``usable_sram_fraction`` reserves SRAM for stack, RTOS, radio."""
+    if not (0 < usable_sram_fraction <= 1):
+        raise ValueError(f"usable_sram_fraction must be in (0, 1], got {usable_sram_fraction!r}")
+    sram = int(board.sram_bytes * usable_sram_fraction)
+    ok = p.sram_bytes <= sram and p.flash_bytes <= board.flash_bytes
+    return Fit(board.name, p.name, ok, p.sram_bytes, sram, p.flash_bytes, board.flash_bytes, p.largest_component)
+
+
+def fit_table(profiles: dict, boards: dict, *, usable_sram_fraction: float = 1.0):
+    """SRAM headroom in KB (negative: does not fit) for every profile × board, as a pandas DataFrame."""
+    import pandas as pd
+
+    rows = {}
+    for label, p in profiles.items():
+        row = {}
+        for bname, board in boards.items():
+            f = fits(p, board, usable_sram_fraction=usable_sram_fraction)
+            row[bname] = (f.sram_headroom if f.flash_headroom >= 0 else min(f.sram_headroom, f.flash_headroom)) / 1024
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def largest_mlp_width(board: Board, *, n_inputs=784, n_outputs=10, usable_sram_fraction=1.0, max_width=1 << 20, **profile_kwargs):
+    """Largest hidden width ``h`` of an MLP ``n_inputs → h → n_outputs`` whose profile fits ``board``.
+
+    ``profile_kwargs`` go to :func:`profile` (dtype, optimizer, aggregation, ...). Memory grows with
+    ``h``, so the search doubles, then bisects. Returns 0 if not even ``h = 1`` fits.
+    """
+    def ok(h):
+        return fits(profile(mlp_layers([n_inputs, h, n_outputs]), **profile_kwargs), board,
+                    usable_sram_fraction=usable_sram_fraction).fits
+
+    if not ok(1):
+        return 0
+    lo, hi = 1, 2
+    while hi <= max_width and ok(hi):
+        lo, hi = hi, hi * 2
+    if hi > max_width:
+        return max_width
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
+def tflite_size(keras_model, *, int8: bool, representative=None) -> int:
+    """Bytes of the model converted by TensorFlow Lite (full-integer int8 when ``int8``).
+
+    ``representative``: a few input rows for calibrating int8 activations (default: random uniform
+    [0, 1]). An independent check of :attr:`MemoryProfile.weights_bytes`.
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+    if int8:
+        shape = (1,) + tuple(int(d) for d in keras_model.input_shape[1:])
+        rng = np.random.default_rng(0)
+        samples = representative if representative is not None else rng.random((32,) + shape[1:], dtype=np.float32)
+
+        def gen():
+            for row in samples:
+                yield [np.asarray(row, dtype=np.float32).reshape(shape)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = gen
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return len(converter.convert())
