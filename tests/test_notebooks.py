@@ -77,3 +77,11 @@ def test_federated_mnist_numbers(quick_run):
     assert claims["all_setups_min_accuracy"]["passed"]
     assert claims["fedavgm_fixes_worst_setup"]["measured"] >= 0.85
     assert metrics["tff_seconds_per_round"] > 10 * metrics["numpy_seconds_per_round"]
+
+
+def test_mcu_memory_numbers(quick_run):
+    claims, metrics = claims_of(quick_run, "06_mcu_memory")
+    assert claims["mnist_softmax_parameters"]["measured"] == 7850
+    assert claims["store_all_overflows_nano33"]["measured"] > 1.0 > claims["cumulative_fits_nano33"]["measured"]
+    assert claims["cumulative_independent_of_neighbours"]["measured"] == 1.0
+    assert metrics["boards_cumulative"] > metrics["boards_store_all"]
