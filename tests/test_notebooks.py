@@ -85,3 +85,10 @@ def test_mcu_memory_numbers(quick_run):
     assert claims["store_all_overflows_nano33"]["measured"] > 1.0 > claims["cumulative_fits_nano33"]["measured"]
     assert claims["cumulative_independent_of_neighbours"]["measured"] == 1.0
     assert metrics["boards_cumulative"] > metrics["boards_store_all"]
+
+
+def test_gossip_spectral_gap_numbers(quick_run):
+    claims, metrics = claims_of(quick_run, "04_gossip_spectral_gap")
+    assert claims["ring_gap_closed_form_error"]["measured"] <= 1e-9
+    assert abs(claims["ring_decay_rate_vs_slem"]["measured"] - 1) <= 0.01
+    assert 0.05 < metrics["connectivity_threshold_range"] < 0.6

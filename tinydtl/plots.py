@@ -11,6 +11,7 @@ __all__ = [
     "plot_online_curve",
     "plot_heatmap",
     "plot_accuracy_curves",
+    "draw_graph",
 ]
 
 CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -147,4 +148,21 @@ def plot_accuracy_curves(curves: dict, ax=None, *, reference=None, claim=None, t
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7)
+    return ax
+
+
+def draw_graph(G, ax=None, *, title=None, node_color="#1f77b4", node_size=25):
+    """Draw a tinydtl topology at its devices' ``pos`` (unit square), without axes clutter."""
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3, 3))
+    pos = {i: tuple(p) for i, p in nx.get_node_attributes(G, "pos").items()} or nx.spring_layout(G, seed=0)
+    nx.draw_networkx_edges(G, pos, ax=ax, alpha=0.35, width=0.7)
+    nx.draw_networkx_nodes(G, pos, ax=ax, node_size=node_size, node_color=node_color)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
     return ax
