@@ -48,6 +48,7 @@ __all__ = [
     "fedavg_grid",
     "initial_weights",
     "keras_model",
+    "local_sgd",
     "plan_round",
     "preprocess",
     "rounds_to_reach",
@@ -187,6 +188,87 @@ class FedHistory:
         return df
 
 
+def local_sgd(X, y, W0, b0, plan: RoundPlan, lr, *, mu=0.0, anchor=None):
+    """Minibatch SGD of the softmax learner on every client of ``plan``, all clients at once.
+
+    Client ``plan.clients[i]`` starts from ``W0[i], b0[i]`` (stacks ``(K, F, C)`` and ``(K, C)``) and
+    follows its batches in ``plan``; with ``mu > 0`` its gradient gains ``mu (w - anchor_i)`` (FedProx).
+    Shared by FedAvg (every client starts from the global model) and decentralised training (each
+    device from its own). ``X`` is uint8 pixels (scaled per batch) or float32.
+
+    Returns ``(W, b, n_examples, loss_sum, correct)`` with ``W, b`` in plan order.
+    """
+    K, B = len(plan.clients), plan.batch_size
+    F, C = W0.shape[1:]
+    lr = np.float32(lr)
+    mu = np.float32(mu)
+    batches = [plan.batches(i) for i in range(K)]
+    # Clients with more steps first: at step s the clients still training are a prefix
+    # [:active[s]], so skewed partitions cost no work for clients that are done.
+    steps = np.array([len(bs) for bs in batches])
+    by_steps = np.argsort(-steps, kind="stable")
+    batches = [batches[i] for i in by_steps]
+    S = int(steps.max())
+    active = (steps[None, :] > np.arange(S)[:, None]).sum(axis=1)
+    idx = np.zeros((S, K, B), dtype=np.intp)
+    mask = np.zeros((S, K, B), dtype=np.float32)
+    for i, bs in enumerate(batches):
+        for s, batch in enumerate(bs):
+            idx[s, i, : len(batch)] = batch
+            mask[s, i, : len(batch)] = 1.0
+    # per-step normaliser: 1/(samples in the client's batch), 0 where the client is done
+    cnt = mask.sum(axis=2)
+    scale = (mask / np.maximum(cnt, 1.0)[..., None])[..., None]  # (S, K, B, 1)
+    W = np.asarray(W0, dtype=np.float32)[by_steps]  # fancy indexing: private copies
+    b = np.asarray(b0, dtype=np.float32)[by_steps]
+    if mu:
+        aW = np.asarray(anchor[0], dtype=np.float32)[by_steps]
+        ab = np.asarray(anchor[1], dtype=np.float32)[by_steps]
+    # buffers reused every step: fresh large arrays each step would cost page faults
+    xs = np.empty((K, B, F), dtype=np.float32)
+    logits = np.empty((K, B, C), dtype=np.float32)
+    gW = np.empty((K, F, C), dtype=np.float32)
+    raw = np.empty((K * B, F), dtype=X.dtype)
+    pixels = X.dtype == np.uint8
+    rows = np.arange(K)[:, None]
+    cols = np.arange(B)[None, :]
+    loss_sum = correct = 0.0
+    for s in range(S):
+        k = int(active[s])
+        m = mask[s, :k]
+        x_k, l_k, g_k, W_k, b_k = xs[:k], logits[:k], gW[:k], W[:k], b[:k]
+        r_k = rows[:k]
+        np.take(X, idx[s, :k].reshape(-1), axis=0, out=raw[: k * B])
+        if pixels:
+            np.divide(raw[: k * B].reshape(k, B, F), np.float32(255.0), out=x_k)
+        else:
+            x_k[...] = raw[: k * B].reshape(k, B, F)
+        ys = y[idx[s, :k]]
+        np.matmul(x_k, W_k, out=l_k)
+        l_k += b_k[:, None, :]
+        l_k -= l_k.max(axis=2, keepdims=True)
+        true_logit = l_k[r_k, cols, ys]
+        correct += float(((l_k.argmax(axis=2) == ys) * m).sum())
+        np.exp(l_k, out=l_k)
+        z = l_k.sum(axis=2, keepdims=True)
+        loss_sum += float(((np.log(z[..., 0]) - true_logit) * m).sum())
+        l_k /= z  # softmax probabilities
+        l_k[r_k, cols, ys] -= 1.0  # d loss / d logits
+        l_k *= scale[s, :k]
+        np.matmul(x_k.transpose(0, 2, 1), l_k, out=g_k)
+        gb = l_k.sum(axis=1)
+        if mu:
+            g_k += mu * (W_k - aW[:k])
+            gb += mu * (b_k - ab[:k])
+        g_k *= lr
+        W_k -= g_k
+        b_k -= lr * gb
+    n = mask.sum(axis=(0, 2))
+    order = np.empty_like(by_steps)
+    order[by_steps] = np.arange(K)  # back to plan order
+    return W[order], b[order], n[order], loss_sum, correct
+
+
 # ----------------------------------------------------------------------------- engines
 class _NumpyEngine:
     """FedAvg with all clients of a round trained at once as batched matrix products."""
@@ -204,68 +286,12 @@ class _NumpyEngine:
         self.vb = np.zeros_like(self.b)
 
     def run_round(self, plan: RoundPlan):
-        K, B = len(plan.clients), plan.batch_size
-        F, C = self.W.shape
-        batches = [plan.batches(i) for i in range(K)]
-        # Clients with more steps first: at step s the clients still training are a prefix
-        # [:active[s]], so skewed partitions cost no work for clients that are done.
-        steps = np.array([len(bs) for bs in batches])
-        by_steps = np.argsort(-steps, kind="stable")
-        batches = [batches[i] for i in by_steps]
-        S = int(steps.max())
-        active = (steps[None, :] > np.arange(S)[:, None]).sum(axis=1)
-        idx = np.zeros((S, K, B), dtype=np.intp)
-        mask = np.zeros((S, K, B), dtype=np.float32)
-        for i, bs in enumerate(batches):
-            for s, batch in enumerate(bs):
-                idx[s, i, : len(batch)] = batch
-                mask[s, i, : len(batch)] = 1.0
-        # per-step normaliser: 1/(samples in the client's batch), 0 where the client is done
-        cnt = mask.sum(axis=2)
-        scale = (mask / np.maximum(cnt, 1.0)[..., None])[..., None]  # (S, K, B, 1); 0 where done
-        W = np.broadcast_to(self.W, (K, F, C)).copy()
-        b = np.broadcast_to(self.b, (K, C)).copy()
-        # buffers reused every step: fresh large arrays each step would cost page faults
-        xs = np.empty((K, B, F), dtype=np.float32)
-        logits = np.empty((K, B, C), dtype=np.float32)
-        gW = np.empty((K, F, C), dtype=np.float32)
-        raw = np.empty((K * B, F), dtype=self.X.dtype)
-        pixels = self.X.dtype == np.uint8
-        rows = np.arange(K)[:, None]
-        cols = np.arange(B)[None, :]
-        lr = self.lr
-        loss_sum = correct = 0.0
-        for s in range(S):
-            k = int(active[s])
-            m = mask[s, :k]
-            x_k, l_k, g_k, W_k, b_k = xs[:k], logits[:k], gW[:k], W[:k], b[:k]
-            r_k = rows[:k]
-            np.take(self.X, idx[s, :k].reshape(-1), axis=0, out=raw[: k * B])
-            if pixels:
-                np.divide(raw[: k * B].reshape(k, B, F), np.float32(255.0), out=x_k)
-            else:
-                x_k[...] = raw[: k * B].reshape(k, B, F)
-            ys = self.y[idx[s, :k]]
-            np.matmul(x_k, W_k, out=l_k)
-            l_k += b_k[:, None, :]
-            l_k -= l_k.max(axis=2, keepdims=True)
-            true_logit = l_k[r_k, cols, ys]
-            correct += float(((l_k.argmax(axis=2) == ys) * m).sum())
-            np.exp(l_k, out=l_k)
-            z = l_k.sum(axis=2, keepdims=True)
-            loss_sum += float(((np.log(z[..., 0]) - true_logit) * m).sum())
-            l_k /= z  # softmax probabilities
-            l_k[r_k, cols, ys] -= 1.0  # d loss / d logits
-            l_k *= scale[s, :k]
-            np.matmul(x_k.transpose(0, 2, 1), l_k, out=g_k)
-            gb = l_k.sum(axis=1)
-            if self.mu:
-                g_k += self.mu * (W_k - self.W)
-                gb += self.mu * (b_k - self.b)
-            g_k *= lr
-            W_k -= g_k
-            b_k -= lr * gb
-        n = mask.sum(axis=(0, 2))  # examples per client (in the steps-sorted order, as W and b)
+        K = len(plan.clients)
+        start_W = np.broadcast_to(self.W, (K,) + self.W.shape)
+        start_b = np.broadcast_to(self.b, (K,) + self.b.shape)
+        W, b, n, loss_sum, correct = local_sgd(
+            self.X, self.y, start_W, start_b, plan, self.lr, mu=self.mu, anchor=(start_W, start_b)
+        )
         weights = n / n.sum()
         dW = np.tensordot(weights, W - self.W, axes=1)
         db = weights @ (b - self.b)
