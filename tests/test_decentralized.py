@@ -1,0 +1,96 @@
+import networkx as nx
+import numpy as np
+import pytest
+
+from tinydtl.datasets import load_mnist
+from tinydtl.decentralized import bilayer_graph, decentralized_train, dk_means
+from tinydtl.federated import fedavg
+from tinydtl.partition import iid
+from tinydtl.topology import DisconnectedGraphError, complete, random_geometric, ring
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    (x, y), (xt, yt) = load_mnist()
+    return x[:3000], y[:3000], xt[:1000], yt[:1000]
+
+
+def blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[10, 10], [90, 10], [50, 90]], dtype=float)
+    pos = np.vstack([c + rng.normal(0, 3, size=(20, 2)) for c in centres])
+    return pos, np.repeat(np.arange(3), 20)
+
+
+def test_dk_means_finds_separated_clusters_by_gossip_alone():
+    pos, truth = blobs()
+    res = dk_means(pos, 3, random_geometric(60, 95.0, positions=pos), gossip_rounds=200, seed=1)
+    # same partition as the truth up to label names
+    assert len({(a, b) for a, b in zip(res.labels, truth)}) == 3
+    assert res.disagreement < 1e-3
+    for c, h in enumerate(res.heads):
+        assert res.labels[h] == c
+    with pytest.raises(DisconnectedGraphError):
+        dk_means(pos, 3, random_geometric(60, 5.0, positions=pos))
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 60\]"):
+        dk_means(pos, 0, complete(60))
+
+
+def test_bilayer_graph_layers():
+    pos, labels = blobs()
+    heads = [0, 20, 40]
+    G = bilayer_graph(pos, labels, heads, radius=15.0, head_radius=100.0)
+    for i, j, layer in G.edges(data="layer"):
+        if layer == "intra":
+            assert labels[i] == labels[j]
+        else:
+            assert i in heads and j in heads
+    assert sum(1 for *_, l in G.edges(data="layer") if l == "inter") == 3
+
+
+def test_dpsgd_on_a_complete_graph_is_fedavg(mnist):
+    """Metropolis on K_n averages exactly in one step: with equal shares D-PSGD = FedAvg."""
+    x, y, xt, yt = mnist
+    parts = iid(y, 6, seed=0)
+    d = decentralized_train(x, y, parts, scheme="dpsgd", graph=complete(6), rounds=3, x_test=xt, y_test=yt)
+    f = fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, batch_size=20, client_lr=0.02)
+    np.testing.assert_allclose(d.test_accuracy, f.test_accuracy, atol=1e-3)
+    assert d.consensus_distance[-1] < 1e-5
+
+
+def test_bilayer_single_cluster_is_weighted_fedavg(mnist):
+    """One cluster, its head folding every model into a Cumulative FedAvg sum: weighted FedAvg."""
+    x, y, xt, yt = mnist
+    parts = [np.arange(0, 300), np.arange(300, 1200), np.arange(1200, 3000)]
+    d = decentralized_train(x, y, parts, scheme="bilayer", graph=complete(3), clusters=np.zeros(3, int),
+                            heads=np.array([0]), g_intra=0, rounds=2, x_test=xt, y_test=yt)
+    f = fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=2)
+    np.testing.assert_allclose(d.test_accuracy, f.test_accuracy, atol=1e-3)
+    assert d.consensus_distance[-1] < 1e-5
+
+
+def test_more_gossip_means_closer_consensus_and_faults_reduce_alive(mnist):
+    x, y, xt, yt = mnist
+    parts = iid(y, 12, seed=0)
+    dist = [decentralized_train(x, y, parts, graph=ring(12), gossip_steps=s, rounds=2).consensus_distance[-1]
+            for s in (1, 5)]
+    assert dist[1] < dist[0]
+    h = decentralized_train(x, y, parts, graph=ring(12), rounds=4, dropout=0.5, link_failure=0.3, seed=1)
+    assert min(h.alive) < 12 and len(h.messages) == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(scheme="star"), "scheme must be 'dpsgd' or 'bilayer'"),
+        (dict(dropout=1.0), r"dropout must be a probability in \[0, 1\)"),
+        (dict(rounds=0), "rounds must be an integer >= 1"),
+        (dict(scheme="bilayer"), "needs clusters"),
+        (dict(graph=ring(5)), "graph has 5 devices but parts has 4"),
+    ],
+)
+def test_bad_arguments(mnist, kwargs, match):
+    x, y, _, _ = mnist
+    args = {**dict(graph=ring(4), rounds=1), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        decentralized_train(x, y, iid(y, 4), **args)
