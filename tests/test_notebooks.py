@@ -92,3 +92,12 @@ def test_gossip_spectral_gap_numbers(quick_run):
     assert claims["ring_gap_closed_form_error"]["measured"] <= 1e-9
     assert abs(claims["ring_decay_rate_vs_slem"]["measured"] - 1) <= 0.01
     assert 0.05 < metrics["connectivity_threshold_range"] < 0.6
+
+
+def test_bilayer_gossip_numbers(quick_run):
+    claims, metrics = claims_of(quick_run, "05_bilayer_gossip")
+    assert claims["iid_extra_rounds_vs_cfl"]["measured"] <= 1.8
+    assert claims["alpha05_accuracy_loss_pp"]["measured"] < 8
+    assert claims["scale_accuracy_gap_pp"]["measured"] < 8
+    assert 15 <= metrics["connectivity_threshold_m"] <= 60
+    assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
