@@ -83,8 +83,8 @@ def test_more_gossip_means_closer_consensus_and_faults_reduce_alive(mnist):
     "kwargs, match",
     [
         (dict(scheme="star"), "scheme must be 'dpsgd' or 'bilayer'"),
-        (dict(dropout=1.0), r"dropout must be a probability in \[0, 1\)"),
-        (dict(rounds=0), "rounds must be an integer >= 1"),
+        (dict(dropout=1.0), r"dropout must be a number in \[0.0, 0.999\]"),
+        (dict(rounds=0), r"rounds must be an integer in \[1, ∞\)"),
         (dict(scheme="bilayer"), "needs clusters"),
         (dict(graph=ring(5)), "graph has 5 devices but parts has 4"),
     ],

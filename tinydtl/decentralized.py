@@ -34,6 +34,7 @@ from .federated import (
     N_CLASSES,
     RoundPlan,
     _check_labels,
+    _check_number,
     _check_parts,
     _flat_pixels,
     evaluate,
@@ -196,13 +197,10 @@ def decentralized_train(
     for name, v, low in (("rounds", rounds, 1), ("local_epochs", local_epochs, 1), ("batch_size", batch_size, 1),
                          ("gossip_steps", gossip_steps, 0), ("g_intra", g_intra, 0), ("g_inter", g_inter, 0),
                          ("eval_devices", eval_devices, 1)):
-        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        _check_number(name, v, low=low, integer=True)
     for name, v in (("dropout", dropout), ("link_failure", link_failure)):
-        if not (0.0 <= v < 1.0):
-            raise ValueError(f"{name} must be a probability in [0, 1), got {v!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+        _check_number(name, v, low=0.0, high=0.999)
+    _check_number("lr", lr, low=0, low_open=True)
     X = _flat_pixels(x_train)
     y = _check_labels(y_train, "y_train", len(X)).astype(np.intp)
     _check_parts(parts, len(X))
