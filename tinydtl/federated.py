@@ -273,7 +273,8 @@ def local_sgd(X, y, W0, b0, plan: RoundPlan, lr, *, mu=0.0, anchor=None):
 class _NumpyEngine:
     """FedAvg with all clients of a round trained at once as batched matrix products."""
 
-    def __init__(self, X, y, W0, b0, *, client_lr, server_lr, server_momentum, proximal_mu):
+    def __init__(self, X, y, W0, b0, *, client_lr, server_lr, server_momentum, proximal_mu,
+                 compressor=None, aggregator="mean", attackers=(), seed=0):
         # X may be raw uint8 pixels (scaled per batch: 4x less memory traffic than float32,
         # and bit-identical to preprocess()) or already-scaled float32.
         self.X, self.y = X, y.astype(np.intp)
@@ -284,6 +285,33 @@ class _NumpyEngine:
         self.mu = np.float32(proximal_mu)
         self.vW = np.zeros_like(self.W)
         self.vb = np.zeros_like(self.b)
+        self.compressor = compressor
+        self.aggregator = aggregator
+        self.attackers = set(int(a) for a in attackers)
+        self.rng = np.random.default_rng([seed, 31337])
+        self.last_bytes_up = None
+
+    def _robust_delta(self, plan, W, b, n):
+        """Client updates through compression, attackers and a robust aggregator (the lesson-01 path)."""
+        from .robust import aggregate
+
+        F, C = self.W.shape
+        deltas = np.hstack([(W - self.W).reshape(len(W), -1), b - self.b])
+        sent = np.empty_like(deltas)
+        total_bytes = 0
+        for i, client in enumerate(plan.clients):
+            d = deltas[i]
+            if int(client) in self.attackers:  # a malicious device: large random garbage
+                d = self.rng.normal(0.0, 10.0, size=d.shape).astype(np.float32)
+            if self.compressor is not None:
+                d, nbytes = self.compressor(d, int(client))
+            else:
+                nbytes = d.size * FLOAT32_BYTES
+            sent[i] = d
+            total_bytes += int(nbytes)
+        self.last_bytes_up = total_bytes
+        mean = aggregate(sent, n, self.aggregator).astype(np.float32)
+        return mean[: F * C].reshape(F, C), mean[F * C :]
 
     def run_round(self, plan: RoundPlan):
         K = len(plan.clients)
@@ -292,9 +320,12 @@ class _NumpyEngine:
         W, b, n, loss_sum, correct = local_sgd(
             self.X, self.y, start_W, start_b, plan, self.lr, mu=self.mu, anchor=(start_W, start_b)
         )
-        weights = n / n.sum()
-        dW = np.tensordot(weights, W - self.W, axes=1)
-        db = weights @ (b - self.b)
+        if self.compressor is None and self.aggregator == "mean" and not self.attackers:
+            weights = n / n.sum()
+            dW = np.tensordot(weights, W - self.W, axes=1)
+            db = weights @ (b - self.b)
+        else:
+            dW, db = self._robust_delta(plan, W, b, n)
         if self.beta:
             self.vW = self.beta * self.vW - dW
             self.vb = self.beta * self.vb - db
@@ -419,6 +450,10 @@ def fedavg(
     server_momentum: float = 0.0,
     clients_per_round: int | None = None,
     proximal_mu: float = 0.0,
+    compression: str = "none",
+    error_feedback: bool = False,
+    aggregator: str = "mean",
+    attackers: int = 0,
     seed: int = 0,
     progress: bool = False,
 ) -> FedHistory:
@@ -444,6 +479,12 @@ def fedavg(
     proximal_mu
         FedProx proximal strength μ (0 = FedAvg); numpy engine only, because TFF 0.87's FedProx
         applies the proximal gradient with the wrong sign (see the error it raises).
+    compression, error_feedback
+        Client-update compression (:class:`tinydtl.compression.Compressor` spec: ``"none"``,
+        ``"q8"``/``"q4"``/``"q2"``, ``"top0.1"``), optionally with error feedback; numpy engine only.
+    aggregator, attackers
+        Server aggregation (``"mean"``, ``"median"``, ``"trimmed_mean"``; :mod:`tinydtl.robust`) and
+        the number of malicious clients (chosen by the seed) that send large random updates; numpy only.
     seed
         Seeds the initial weights, client sampling and batch order.
 
@@ -470,6 +511,15 @@ def fedavg(
             "(mu/2)||w - w_t||^2, so it pushes clients away from the global model (pinned in "
             "tests/test_federated.py). Use engine='numpy' for FedProx."
         )
+    if engine == "tff" and (compression != "none" or aggregator != "mean" or attackers):
+        raise ValueError("compression, robust aggregators and attackers are simulated on engine='numpy' only")
+    from .compression import Compressor
+    from .robust import AGGREGATORS
+
+    compressor = None if compression == "none" else Compressor(compression, error_feedback=error_feedback, seed=seed)
+    if aggregator not in AGGREGATORS:
+        raise ValueError(f"aggregator must be one of {sorted(AGGREGATORS)}, got {aggregator!r}")
+    _check_number("attackers", attackers, low=0, high=len(parts), integer=True)
     X = _flat_pixels(x_train)  # uint8 stays uint8 (scaled per batch); floats are checked
     y = _check_labels(y_train, "y_train", len(X))
     _check_parts(parts, len(X))
@@ -487,16 +537,21 @@ def fedavg(
     config = dict(
         engine=engine, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, client_lr=client_lr,
         server_lr=server_lr, server_momentum=server_momentum, clients_per_round=clients_per_round,
-        proximal_mu=proximal_mu, seed=seed, n_clients=len(parts),
+        proximal_mu=proximal_mu, compression=compression, error_feedback=error_feedback, aggregator=aggregator,
+        attackers=attackers, seed=seed, n_clients=len(parts),
     )
     hist = FedHistory(engine=engine, config=config)
     W0, b0 = initial_weights(X.shape[1], N_CLASSES, seed)
     n_params = W0.size + b0.size
     guard = no_stray_processes() if engine == "tff" else contextlib.nullcontext()
     with guard:
+        extra = {}
+        if engine == "numpy":
+            bad = np.random.default_rng([seed, 4242]).choice(len(parts), size=int(attackers), replace=False)
+            extra = dict(compressor=compressor, aggregator=aggregator, attackers=bad, seed=seed)
         runner = ENGINES[engine](
             X if engine == "numpy" else preprocess(X), y, W0, b0, client_lr=client_lr, server_lr=server_lr,
-            server_momentum=server_momentum, proximal_mu=proximal_mu,
+            server_momentum=server_momentum, proximal_mu=proximal_mu, **extra,
         )
         from tqdm.auto import trange
 
@@ -511,7 +566,8 @@ def fedavg(
             hist.train_loss.append(loss)
             hist.train_accuracy.append(acc)
             hist.clients.append(len(plan.clients))
-            hist.bytes_up.append(len(plan.clients) * n_params * FLOAT32_BYTES)
+            sent = getattr(runner, "last_bytes_up", None)
+            hist.bytes_up.append(sent if sent is not None else len(plan.clients) * n_params * FLOAT32_BYTES)
             hist.bytes_down.append(len(plan.clients) * n_params * FLOAT32_BYTES)
             W, b = runner.weights()
             if Xt is not None:
