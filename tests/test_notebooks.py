@@ -101,3 +101,14 @@ def test_bilayer_gossip_numbers(quick_run):
     assert claims["scale_accuracy_gap_pp"]["measured"] < 8
     assert 15 <= metrics["connectivity_threshold_m"] <= 60
     assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
+
+
+def test_index_and_taxonomy_numbers(quick_run):
+    _, metrics = claims_of(quick_run, "00_index")
+    assert metrics["lessons"] == len(NOTEBOOKS) and metrics["assignments"] >= 3
+    claims, metrics = claims_of(quick_run, "01_survey_taxonomy")
+    assert claims["median_with_attackers"]["passed"] and claims["mean_with_attackers"]["passed"]
+    assert claims["q8_accuracy_cost_pp"]["measured"] <= 1.0
+    assert metrics["bytes_saved_2-bit"] > 0.9 and metrics["bytes_saved_8-bit"] > 0.7
+    assert metrics["accuracy_top1pct_ef"] > metrics["accuracy_top1pct"]
+    assert metrics["swarm_final_error"] < metrics["static_final_error"]

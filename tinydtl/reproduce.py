@@ -106,6 +106,7 @@ def run_notebook(
     seed: int | None = None,
     kernel_name: str = "python3",
     cell_timeout: int | None = None,
+    parameters: dict | None = None,
 ) -> NotebookRun:
     """Execute one notebook into ``out_dir`` and collect its recorded claims.
 
@@ -123,6 +124,7 @@ def run_notebook(
     params = {"QUICK": bool(quick), "RESULTS_PATH": str(results_path)}
     if seed is not None:
         params["SEED"] = int(seed)
+    params.update(parameters or {})
     # kernels inherit the environment: keep TensorFlow's C++ start-up chatter out of the report
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
