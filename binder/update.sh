@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uv export --frozen --no-hashes --no-emit-project --no-emit-package tensorflow-federated \
-  --format requirements-txt -o binder/requirements.txt
+  --format requirements-txt -o binder/requirements.txt > /dev/null

@@ -90,3 +90,14 @@ def test_notebook_without_results_is_a_failure(tmp_path):
     d.mkdir()
     write_notebook(d / "20_silent.ipynb", ["x = 1"])
     assert main(["reproduce", "--out", str(tmp_path / "o"), "--notebooks", str(d), "--no-progress"]) == 1
+
+
+def test_a_hung_cell_fails_with_the_notebook_named(tmp_path):
+    from tinydtl.reproduce import run_notebook
+
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "30_hangs.ipynb", ["import time\ntime.sleep(60)"])
+    run = run_notebook(d / "30_hangs.ipynb", tmp_path / "out", cell_timeout=3)
+    assert not run.ok and run.seconds < 45
+    assert "Timeout" in run.error or "timed out" in run.error.lower()

@@ -105,12 +105,14 @@ def run_notebook(
     quick: bool = False,
     seed: int | None = None,
     kernel_name: str = "python3",
-    cell_timeout: int | None = None,
+    cell_timeout: int | None = 1200,
     parameters: dict | None = None,
 ) -> NotebookRun:
     """Execute one notebook into ``out_dir`` and collect its recorded claims.
 
     A notebook that raises is reported (``ok=False``, with the failing cell), not re-raised.
+    ``cell_timeout`` (seconds; the longest cell of a full run takes ~3 min) turns a hung kernel
+    into a failure naming the notebook instead of a run that never ends.
     Any TFF worker process started during the run is terminated afterwards.
     """
     import papermill as pm
