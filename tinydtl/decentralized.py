@@ -29,12 +29,12 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import check_number as _check_number
 from .aggregation import CumulativeFedAvg
 from .federated import (
     N_CLASSES,
     RoundPlan,
     _check_labels,
-    _check_number,
     _check_parts,
     _flat_pixels,
     evaluate,

@@ -29,12 +29,12 @@ TFF starts a C++ ``worker_binary`` that outlives Python; every TFF run here is w
 from __future__ import annotations
 
 import contextlib
-import numbers
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import check_number as _check_number
 from .processes import no_stray_processes
 
 __all__ = [
@@ -403,17 +403,6 @@ ENGINES = {"numpy": _NumpyEngine, "tff": _TFFEngine}
 
 
 # ----------------------------------------------------------------------------- front end
-def _check_number(name, value, *, low, high=np.inf, low_open=False, integer=False):
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        lo = f"({low}" if low_open else f"[{low}"
-        hi = "∞)" if high == np.inf else f"{high}]"
-        what = "an integer" if integer else "a number"
-        raise ValueError(f"{name} must be {what} in {lo}, {hi}, got {value!r}")
-
-
 def _check_parts(parts, n_samples):
     if len(parts) < 1:
         raise ValueError("parts must hold at least one client's indices")

@@ -27,12 +27,13 @@ compare them), and the int8 weight bytes are cross-checked against TensorFlow Li
 
 from __future__ import annotations
 
-import numbers
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ._validation import check_int as _check_int
 
 __all__ = [
     "Board",
@@ -192,11 +193,6 @@ class MemoryProfile:
 def _check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-
-
-def _check_int(name, value, low):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def _weights_bytes(layers, dtype):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .federated import _check_number
+from ._validation import check_number as _check_number
 from .gossip import metropolis_weights
 from .topology import geometric_adjacency
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .federated import N_CLASSES, _check_number, evaluate, preprocess
+from ._validation import check_number as _check_number
+from .federated import N_CLASSES, evaluate, preprocess
 
 __all__ = ["SplitHistory", "split_train", "split_bytes_per_epoch"]
 
