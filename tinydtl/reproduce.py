@@ -105,13 +105,13 @@ def run_notebook(
     quick: bool = False,
     seed: int | None = None,
     kernel_name: str = "python3",
-    cell_timeout: int | None = 1200,
+    cell_timeout: int | None = 600,
     parameters: dict | None = None,
 ) -> NotebookRun:
     """Execute one notebook into ``out_dir`` and collect its recorded claims.
 
     A notebook that raises is reported (``ok=False``, with the failing cell), not re-raised.
-    ``cell_timeout`` (seconds; the longest cell of a full run takes ~3 min) turns a hung kernel
+    ``cell_timeout`` (seconds; the longest cell of a full run takes under 3 min) turns a hung kernel
     into a failure naming the notebook instead of a run that never ends.
     Any TFF worker process started during the run is terminated afterwards.
     """
@@ -129,6 +129,7 @@ def run_notebook(
     params.update(parameters or {})
     # kernels inherit the environment: keep TensorFlow's C++ start-up chatter out of the report
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["TINYDTL_HEADLESS"] = "1"  # tinydtl.widgets.interact: no live widgets in a batch run
     start = time.perf_counter()
     ok, error, failed_cell = True, "", None
     with no_stray_processes():
