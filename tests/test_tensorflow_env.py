@@ -1,0 +1,30 @@
+"""TensorFlow's start-up lines are dropped; every other line written to standard error still appears."""
+
+import subprocess
+import sys
+
+from tinydtl.tensorflow_env import STARTUP_NOISE, filtered_stderr
+
+
+def test_filter_drops_only_the_known_lines(capfd):
+    import os
+
+    with filtered_stderr():
+        os.write(2, b"2026-01-01 00:00:00: E tensorflow/compiler/xla/stream_executor/cuda/cuda_dnn.cc:9342] "
+                    b"Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN when one "
+                    b"has already been registered\n")
+        os.write(2, b"E real/error.cc:1] Something is genuinely wrong\n")
+    err = capfd.readouterr().err
+    assert "Unable to register" not in err
+    assert "Something is genuinely wrong" in err
+
+
+def test_importing_tensorflow_through_tinydtl_is_quiet():
+    code = "from tinydtl.tensorflow_env import import_tensorflow; tf = import_tensorflow(federated=True); print(tf.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "tensorflow_federated"
+    noisy = [line for line in out.stderr.splitlines() if any(p.search(line) for p in STARTUP_NOISE)]
+    assert noisy == []
+    for phrase in ("cuDNN", "cuda drivers", "TensorRT", "oneDNN"):
+        assert phrase not in out.stderr
