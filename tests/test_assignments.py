@@ -87,3 +87,72 @@ def test_assignments_committed_without_outputs(path):
 
     nb = nbformat.read(path, as_version=4)
     assert all(not c.outputs and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+
+
+def test_checks_cannot_be_gamed():
+    """Wrong answers that used to pass, or crash the check, get specific feedback."""
+    import numpy as np
+
+    from tinydtl.assignments import check_consensus_rate, check_cumulative_fedavg, check_partitioner, measured_nbytes
+    from tinydtl.gossip import metropolis_weights
+
+    # the signed second eigenvalue instead of its modulus: wrong on the bipartite case
+    def signed(G):
+        return np.sort(np.linalg.eigvalsh(metropolis_weights(G).toarray()))[-2]
+
+    fb = check_consensus_rate(signed)
+    assert not fb.passed and "K3,3" in fb.messages[0] and "most negative" in fb.messages[0]
+
+    # a store-all aggregator that lies about its memory
+    class LyingStoreAll:
+        def __init__(self):
+            self.models, self.total = [], 0.0
+
+        def add(self, w, n):
+            self.models.append(([np.asarray(a, dtype=np.float32) * n for a in w]))
+            self.total += n
+
+        def result(self):
+            return [sum(m[i] for m in self.models) / self.total for i in range(2)]
+
+        @property
+        def nbytes(self):
+            return 108  # one model's worth, whatever it holds
+
+    fb = check_cumulative_fedavg(LyingStoreAll)
+    assert not fb.passed and any("measured" in m and "grows" in m for m in fb.messages)
+    assert measured_nbytes(LyingStoreAll()) == 0
+
+    # a half-finished class: NotImplementedError inside a property is feedback, not a crash
+    class HalfDone:
+        def __init__(self):
+            self.sum, self.total = None, 0.0
+
+        def add(self, w, n):
+            self.sum = [np.asarray(a, np.float32) * n + (0 if self.sum is None else s) for a, s in zip(w, self.sum or [0, 0])]
+            self.total += n
+
+        def result(self):
+            return [s / self.total for s in self.sum]
+
+        @property
+        def nbytes(self):
+            raise NotImplementedError
+
+    fb = check_cumulative_fedavg(HalfDone)
+    assert not fb.passed and "not implemented yet" in fb.messages[0]
+
+    # indices outside the data, negative, or not integers
+    y = np.arange(100) % 10
+    fb = check_partitioner(lambda y, n, s: [np.arange(-1, 9)] + [np.arange(9 + 10 * k, 19 + 10 * k) for k in range(n - 1)], y)
+    assert not fb.passed and "outside the data" in fb.messages[0]
+    fb = check_partitioner(lambda y, n, s: np.array_split(np.arange(len(y) + 5), n), y)
+    assert not fb.passed and "outside the data" in fb.messages[0]
+    fb = check_partitioner(lambda y, n, s: np.array_split(np.arange(len(y)) * 1.0, n), y)
+    assert not fb.passed and "integers" in fb.messages[0]
+    # a split hard-coded for the notebook's labels fails on the check's own case
+    fb = check_partitioner(lambda y, n, s: np.array_split(np.arange(100), n), y)
+    assert not fb.passed and "997 labels" in fb.messages[0]
+    # returning None instead of an array
+    fb = check_consensus_rate(lambda G: None)
+    assert not fb.passed and "expected a number" in fb.messages[0]
