@@ -146,7 +146,7 @@ def test_geometric_adjacency_matches_networkx():
         (lambda: random_geometric(10, -0.1), "radius must be a finite number > 0"),
         (lambda: ring(2), "n must be an integer >= 3"),
         (lambda: small_world(10, 12), r"k must be an integer in \[2, 9\]"),
-        (lambda: lazy(metropolis_weights(ring(4)), 0), r"alpha must be in \(0, 1\]"),
+        (lambda: lazy(metropolis_weights(ring(4)), 0), r"alpha must be a number in \(0, 1\]"),
         (lambda: consensus_errors(metropolis_weights(ring(4)), np.zeros(5), 3), "one row per device"),
         (lambda: consensus_errors(sp.identity(3) * 0.5, np.zeros(3), 3), "doubly stochastic"),
         (lambda: predicted_rounds(0.1, 2.0), r"eps must be in \(0, 1\)"),
@@ -157,3 +157,34 @@ def test_geometric_adjacency_matches_networkx():
 def test_bad_input_is_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# a symmetric matrix whose rows sum to 1 but with negative entries: eigenvalues 1 and -1.5,
+# so on main spectral_gap returned 1 - 1.5 = -0.5
+NEGATIVE = np.array([[-0.25, 1.25], [1.25, -0.25]])
+ROWS_OFF = np.array([[0.6, 0.5], [0.5, 0.6]])  # symmetric, non-negative, rows sum to 1.1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [spectral_gap, slem, lambda W: consensus_errors(W, [0.0, 1.0], 3), lambda W: lazy(W, 0.5)],
+    ids=["spectral_gap", "slem", "consensus_errors", "lazy"],
+)
+def test_invalid_mixing_matrices_are_refused_everywhere_they_enter(call):
+    with pytest.raises(ValueError, match="W must have non-negative entries"):
+        call(NEGATIVE)
+    with pytest.raises(ValueError, match=r"W must be doubly stochastic: every row must sum to 1 within 1e-09"):
+        call(ROWS_OFF)
+    with pytest.raises(ValueError, match="W must be symmetric"):
+        call(np.array([[0.5, 0.5], [0.0, 1.0]]))
+
+
+def test_values_of_the_wrong_length_are_a_value_error():
+    with pytest.raises(ValueError, match=r"x0 must have one row per device \(6\)"):
+        pairwise_gossip_errors(ring(6), np.zeros(4), 3)  # IndexError deep inside on main
+    with pytest.raises(ValueError, match=r"x0 must have one row per device \(6\)"):
+        pairwise_gossip_errors(ring(6), np.zeros(9), 3)  # silently ignored the extra values on main
+    with pytest.raises(ValueError, match=r"x0 must have one row per device \(4\)"):
+        consensus_errors(metropolis_weights(ring(4)), np.zeros((4, 2, 2)), 3)
+    with pytest.raises(ValueError, match="x0 must contain only finite numbers"):
+        consensus_errors(metropolis_weights(ring(4)), [0.0, np.nan, 1.0, 2.0], 3)

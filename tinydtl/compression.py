@@ -18,17 +18,23 @@ import numbers
 
 import numpy as np
 
+from ._validation import as_rng
+
 __all__ = ["quantize", "top_k", "Compressor", "ErrorFeedback", "FLOAT32_BYTES"]
 
 FLOAT32_BYTES = 4
 
 
 def quantize(x, bits: int, rng=None):
-    """Stochastic uniform quantisation of ``x`` to ``2**bits`` levels. Returns ``(x_hat, nbytes)``."""
+    """Stochastic uniform quantisation of ``x`` to ``2**bits`` levels. Returns ``(x_hat, nbytes)``.
+
+    ``rng``: an integer >= 0 or a ``numpy.random.Generator``; ``None`` (the default) draws fresh OS
+    entropy, so repeated calls round independently (pass a seed for repeatable numbers).
+    """
     if not isinstance(bits, numbers.Integral) or not (1 <= bits <= 16):
         raise ValueError(f"bits must be an integer in [1, 16], got {bits!r}")
     x = np.asarray(x, dtype=np.float32)
-    rng = np.random.default_rng(rng)
+    rng = as_rng("rng", rng, allow_none=True)
     lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
     levels = 2**bits - 1
     if hi == lo:
@@ -58,7 +64,7 @@ class Compressor:
     def __init__(self, spec: str = "none", *, error_feedback: bool = False, seed=0):
         self.spec = spec
         self.error_feedback = error_feedback
-        self.rng = np.random.default_rng(seed)
+        self.rng = as_rng("seed", seed)
         if spec == "none":
             self._op = None
         elif spec.startswith("q") and spec[1:].isdigit():

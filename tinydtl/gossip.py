@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ._validation import MIXING_TOL, as_rng, check_int, check_mixing_matrix, check_number
 from .topology import components
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "pairwise_expected_matrix",
     "predicted_rounds",
     "measured_rounds",
+    "check_mixing_matrix",
+    "MIXING_TOL",
 ]
 
 DENSE_LIMIT = 2000  # below this many devices eigenvalues are computed densely (exact)
@@ -88,35 +91,28 @@ def max_degree_weights(G) -> sp.csr_matrix:
 
 
 def lazy(W, alpha: float = 0.5) -> sp.csr_matrix:
-    """``(1 - alpha) I + alpha W``: keeps all eigenvalues in ``[1 - 2 alpha, 1]``, so no oscillation for alpha <= 1/2."""
-    if not (0 < alpha <= 1):
-        raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
-    W = sp.csr_matrix(W)
+    """``(1 - alpha) I + alpha W``: keeps all eigenvalues in ``[1 - 2 alpha, 1]``, so no oscillation for alpha <= 1/2.
+
+    ``W`` must be a symmetric doubly stochastic matrix with non-negative entries (tolerance
+    :data:`MIXING_TOL`); the result then is one too.
+    """
+    check_number("alpha", alpha, low=0, high=1, low_open=True)
+    W = check_mixing_matrix(W)
     return sp.csr_matrix((1 - alpha) * sp.identity(W.shape[0]) + alpha * W)
-
-
-def _check_mixing(W):
-    W = sp.csr_matrix(W, dtype=float)
-    n = W.shape[0]
-    if W.shape != (n, n):
-        raise ValueError(f"W must be square, got shape {W.shape}")
-    if abs(W - W.T).max() > 1e-12 if W.nnz else False:
-        raise ValueError("W must be symmetric (use metropolis_weights or max_degree_weights)")
-    rows = np.asarray(W.sum(axis=1)).ravel()
-    if n and np.max(np.abs(rows - 1)) > 1e-9:
-        raise ValueError(f"W must be doubly stochastic: row sums deviate from 1 by up to {np.max(np.abs(rows - 1)):.2e}")
-    return W
 
 
 def slem(W) -> float:
     """Second-largest eigenvalue modulus ``|λ₂(W)| = max(λ₂, -λ_n)`` of a symmetric stochastic ``W`` (1.0 if disconnected).
+
+    ``W`` must be symmetric, doubly stochastic and non-negative within :data:`MIXING_TOL` (a
+    ``ValueError`` says which fails); then all eigenvalues lie in ``[-1, 1]`` and ``|λ₂| ∈ [0, 1]``.
 
     Up to ``DENSE_LIMIT`` devices: exact dense eigenvalues. Beyond: Lanczos with tolerance 1e-6 on
     ``λ₂`` (≈ 1), so the gap ``1 - |λ₂|`` is accurate to a few parts in 10⁶ absolute — to 3e-11
     relative on a 2,500-device geometric graph (gap 2e-3), to 4e-4 relative on a 2,600-device path
     (gap 5e-7, about the smallest a connected graph of that size can have).
     """
-    W = _check_mixing(W)
+    W = check_mixing_matrix(W)
     n = W.shape[0]
     if n == 1:
         return 0.0
@@ -153,7 +149,10 @@ def _smallest_nonconsensus(M, seed=0) -> float:
 
 
 def spectral_gap(W) -> float:
-    """``1 - |λ₂(W)|``; 0.0 for a disconnected graph (no consensus), 1.0 for perfect one-step averaging."""
+    """``1 - |λ₂(W)|`` in ``[0, 1]``; 0.0 for a disconnected graph (no consensus), 1.0 for perfect one-step averaging.
+
+    ``W`` is checked as in :func:`slem` (a matrix with negative entries could give a "gap" below 0).
+    """
     return 1.0 - slem(W)
 
 
@@ -176,12 +175,9 @@ def consensus_errors(W, x0, rounds: int) -> np.ndarray:
 
     ``x0`` is ``(n,)`` or ``(n, d)`` (d values averaged at once, e.g. model weights).
     """
-    W = _check_mixing(W)
-    if not isinstance(rounds, numbers.Integral) or rounds < 0:
-        raise ValueError(f"rounds must be an integer >= 0, got {rounds!r}")
-    x = np.array(x0, dtype=float)
-    if x.shape[0] != W.shape[0]:
-        raise ValueError(f"x0 must have one row per device ({W.shape[0]}), got shape {x.shape}")
+    W = check_mixing_matrix(W)
+    check_int("rounds", rounds, 0)
+    x = _check_values(x0, W.shape[0])
     mean = x.mean(axis=0)
     norm0 = np.linalg.norm(x - mean)
     if norm0 == 0:
@@ -192,6 +188,19 @@ def consensus_errors(W, x0, rounds: int) -> np.ndarray:
         x = W @ x
         errs[t] = np.linalg.norm(x - mean) / norm0
     return errs
+
+
+def _check_values(x0, n):
+    """``x0``: finite numbers, shape ``(n,)`` or ``(n, d)`` — one row per device."""
+    try:
+        x = np.array(x0, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"x0 must be an array of numbers, one row per device, got {type(x0).__name__}") from None
+    if x.ndim not in (1, 2) or x.shape[0] != n:
+        raise ValueError(f"x0 must have one row per device ({n}): shape ({n},) or ({n}, d), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x0 must contain only finite numbers (found NaN or inf)")
+    return x
 
 
 def pairwise_expected_matrix(G) -> sp.csr_matrix:
@@ -210,16 +219,20 @@ def pairwise_expected_matrix(G) -> sp.csr_matrix:
 
 def pairwise_gossip_errors(G, x0, rounds: int, *, seed=0) -> np.ndarray:
     """Randomised pairwise gossip: per round, ``n`` ticks; each tick a uniformly random device averages
-    with a uniformly random neighbour. Returns the relative error after each round (length ``rounds + 1``)."""
+    with a uniformly random neighbour. Returns the relative error after each round (length ``rounds + 1``).
+
+    ``x0`` is ``(n,)`` or ``(n, d)``, one row per device; ``seed`` an integer >= 0 or a Generator.
+    """
     A = adjacency(G)
     n = A.shape[0]
+    check_int("rounds", rounds, 0)
+    rng = as_rng("seed", seed)
+    x = _check_values(x0, n)
     deg = np.diff(A.indptr)
     if np.any(deg == 0):
         raise ValueError("every device needs at least one neighbour for pairwise gossip")
-    x = np.array(x0, dtype=float)
     mean = x.mean(axis=0)
     norm0 = np.linalg.norm(x - mean)
-    rng = np.random.default_rng(seed)
     errs = [1.0]
     for _ in range(rounds):
         nodes = rng.integers(0, n, size=n)
@@ -233,12 +246,15 @@ def pairwise_gossip_errors(G, x0, rounds: int, *, seed=0) -> np.ndarray:
     return np.array(errs)
 
 
+def _check_eps(eps):
+    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not (0 < eps < 1):
+        raise ValueError(f"eps must be in (0, 1) (a number), got {eps!r}")
+
+
 def predicted_rounds(gap: float, eps: float) -> float:
     """ε-averaging time bound of synchronous gossip: ``log(1/ε) / log(1/(1 - gap))`` (inf if gap is 0)."""
-    if not (0 < eps < 1):
-        raise ValueError(f"eps must be in (0, 1), got {eps!r}")
-    if not (0 <= gap <= 1):
-        raise ValueError(f"gap must be in [0, 1], got {gap!r}")
+    _check_eps(eps)
+    check_number("gap", gap, low=0, high=1)
     if gap == 0:
         return math.inf
     if gap == 1:
@@ -248,5 +264,9 @@ def predicted_rounds(gap: float, eps: float) -> float:
 
 def measured_rounds(errors, eps: float):
     """First round at which a relative-error curve is at or below ``eps`` (``None`` if never)."""
-    hit = np.flatnonzero(np.asarray(errors) <= eps)
+    _check_eps(eps)
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim != 1:
+        raise ValueError(f"errors must be a 1-D curve (one value per round), got shape {errors.shape}")
+    hit = np.flatnonzero(errors <= eps)
     return int(hit[0]) if hit.size else None

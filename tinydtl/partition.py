@@ -1,7 +1,8 @@
 """Split a labelled data set across clients (devices).
 
 Each partitioner returns a list of index arrays, one per client, each sorted; together they use
-every sample exactly once. All are seeded: the same seed gives the same split.
+every sample exactly once. All are seeded: the same seed gives the same split (``seed`` is an
+integer >= 0 or a ``numpy.random.Generator``; anything else is a ``TypeError`` naming it).
 
 * :func:`iid` — shuffle and deal out equal shares.
 * :func:`dirichlet` — label skew: for each class, the shares of the clients are drawn from
@@ -17,6 +18,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+
+from ._validation import as_rng
 
 __all__ = ["iid", "dirichlet", "shards", "quantity_skew", "summary", "plot_partition"]
 
@@ -40,15 +43,15 @@ def _check_alpha(alpha):
         raise ValueError(f"alpha must be a finite number > 0, got {alpha!r}")
 
 
-def iid(y, n_clients: int, seed: int | None = 0) -> list[np.ndarray]:
+def iid(y, n_clients: int, seed=0) -> list[np.ndarray]:
     """Shuffle the samples and deal them out in ``n_clients`` near-equal shares (sizes differ by ≤ 1)."""
     y = _check_clients(y, n_clients)
-    order = np.random.default_rng(seed).permutation(len(y))
+    order = as_rng("seed", seed).permutation(len(y))
     return [np.sort(part) for part in np.array_split(order, n_clients)]
 
 
 def dirichlet(
-    y, n_clients: int, alpha: float, seed: int | None = 0, *, min_size: int = 1, max_tries: int = 100
+    y, n_clients: int, alpha: float, seed=0, *, min_size: int = 1, max_tries: int = 100
 ) -> list[np.ndarray]:
     """Label-skewed split: class ``k``'s samples go to clients in proportions ``p_k ~ Dir(alpha·1)``.
 
@@ -62,7 +65,7 @@ def dirichlet(
         raise ValueError(
             f"min_size must be an integer in [1, {len(y) // n_clients}] for {n_clients} clients, got {min_size!r}"
         )
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     by_class = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
     for _ in range(max_tries):
         parts = [[] for _ in range(n_clients)]
@@ -80,7 +83,7 @@ def dirichlet(
     )
 
 
-def shards(y, n_clients: int, classes_per_client: int = 2, seed: int | None = 0) -> list[np.ndarray]:
+def shards(y, n_clients: int, classes_per_client: int = 2, seed=0) -> list[np.ndarray]:
     """Pathological label skew: each client receives ``classes_per_client`` label-sorted shards.
 
     With MNIST, 100 clients and 2 shards each, most clients hold exactly two digits.
@@ -95,7 +98,7 @@ def shards(y, n_clients: int, classes_per_client: int = 2, seed: int | None = 0)
             f"classes_per_client must be an integer in [1, {len(y) // n_clients}] for {n_clients} clients "
             f"and {len(y)} samples, got {classes_per_client!r}"
         )
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     # stable sort by label, ties broken by a random permutation so shards differ with the seed
     perm = rng.permutation(len(y))
     order = perm[np.argsort(y[perm], kind="stable")]
@@ -104,11 +107,11 @@ def shards(y, n_clients: int, classes_per_client: int = 2, seed: int | None = 0)
     return [np.sort(np.concatenate([pieces[j] for j in row])) for row in assignment]
 
 
-def quantity_skew(y, n_clients: int, alpha: float = 1.0, seed: int | None = 0) -> list[np.ndarray]:
+def quantity_skew(y, n_clients: int, alpha: float = 1.0, seed=0) -> list[np.ndarray]:
     """IID content, unequal sizes: client shares ``q ~ Dir(alpha·1)``, each client at least one sample."""
     y = _check_clients(y, n_clients)
     _check_alpha(alpha)
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     q = rng.dirichlet(np.full(n_clients, float(alpha)))
     extra = len(y) - n_clients
     sizes = 1 + np.floor(q * extra).astype(int)

@@ -18,6 +18,8 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import as_rng, check_number, check_seed
+
 __all__ = [
     "place_devices",
     "geometric_adjacency",
@@ -38,33 +40,43 @@ class DisconnectedGraphError(ValueError):
     """Gossip cannot average across components: the graph must be connected."""
 
 
-def _check_n(n, low=1):
+def _check_n(n, low=1, name="n"):
     if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < low:
-        raise ValueError(f"n must be an integer >= {low}, got {n!r}")
+        raise ValueError(f"{name} must be an integer >= {low}, got {n!r}")
     return int(n)
 
 
 def _check_radius(radius):
-    if not isinstance(radius, numbers.Real) or not np.isfinite(radius) or radius <= 0:
+    if not isinstance(radius, numbers.Real) or isinstance(radius, bool) or not np.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius must be a finite number > 0 (communication range, in units of the area's side), got {radius!r}")
     return float(radius)
 
 
+def _check_positions(positions):
+    try:
+        pos = np.asarray(positions, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"positions must be an (n, dim) array of numbers, got {type(positions).__name__}") from None
+    if pos.ndim != 2 or pos.shape[1] < 1:
+        raise ValueError(f"positions must be an (n, dim) array, got shape {pos.shape}")
+    if not np.all(np.isfinite(pos)):
+        raise ValueError("positions must contain only finite numbers (found NaN or inf)")
+    return pos
+
+
 def place_devices(n: int, *, side: float = 1.0, seed=0) -> np.ndarray:
-    """``n`` device positions uniform in the square ``[0, side]^2`` (seeded)."""
+    """``n`` device positions uniform in the square ``[0, side]^2`` (``seed``: integer >= 0 or a Generator)."""
     n = _check_n(n)
-    if not (np.isfinite(side) and side > 0):
+    if not isinstance(side, numbers.Real) or isinstance(side, bool) or not (np.isfinite(side) and side > 0):
         raise ValueError(f"side must be a finite number > 0, got {side!r}")
-    return np.random.default_rng(seed).uniform(0.0, side, size=(n, 2))
+    return as_rng("seed", seed).uniform(0.0, side, size=(n, 2))
 
 
 def geometric_adjacency(positions, radius: float) -> sp.csr_matrix:
     """Symmetric 0/1 adjacency (CSR) of devices closer than ``radius`` (k-d tree; no self loops)."""
     from scipy.spatial import cKDTree
 
-    pos = np.asarray(positions, dtype=float)
-    if pos.ndim != 2:
-        raise ValueError(f"positions must be an (n, dim) array, got shape {pos.shape}")
+    pos = _check_positions(positions)
     radius = _check_radius(radius)
     pairs = cKDTree(pos).query_pairs(radius, output_type="ndarray")
     n = len(pos)
@@ -79,8 +91,10 @@ def _with_positions(G, pos):
 
 
 def random_geometric(n: int, radius: float, *, seed=0, positions=None) -> nx.Graph:
-    """Devices placed uniformly in the unit square, linked when closer than ``radius``."""
-    pos = place_devices(n, seed=seed) if positions is None else np.asarray(positions, dtype=float)
+    """Devices placed uniformly in the unit square (or at ``positions``), linked when closer than ``radius``."""
+    _check_radius(radius)
+    check_seed("seed", seed)
+    pos = place_devices(n, seed=seed) if positions is None else _check_positions(positions)
     if positions is not None and len(pos) != _check_n(n):
         raise ValueError(f"positions has {len(pos)} rows but n={n}")
     G = nx.from_scipy_sparse_array(geometric_adjacency(pos, radius))
@@ -114,7 +128,7 @@ def star(n: int) -> nx.Graph:
 
 def grid(rows: int, cols: int) -> nx.Graph:
     """``rows × cols`` lattice, nodes numbered row by row."""
-    rows, cols = _check_n(rows), _check_n(cols)
+    rows, cols = _check_n(rows, name="rows"), _check_n(cols, name="cols")
     G = nx.convert_node_labels_to_integers(nx.grid_2d_graph(rows, cols), ordering="sorted")
     r, c = np.divmod(np.arange(rows * cols), cols)
     return _with_positions(G, np.column_stack([c / max(cols - 1, 1), r / max(rows - 1, 1)]))
@@ -129,19 +143,26 @@ def complete(n: int) -> nx.Graph:
 def small_world(n: int, k: int = 4, p: float = 0.1, *, seed=0) -> nx.Graph:
     """Watts-Strogatz ring of ``n`` devices with ``k`` nearest neighbours, each edge rewired with probability ``p`` (kept connected)."""
     n = _check_n(n, 3)
-    if not isinstance(k, numbers.Integral) or not (2 <= k < n):
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not (2 <= k < n):
         raise ValueError(f"k must be an integer in [2, {n - 1}], got {k!r}")
-    if not (0.0 <= p <= 1.0):
-        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    check_number("p", p, low=0, high=1)
+    seed = check_seed("seed", seed)
+    # networkx takes a Python int or a numpy Generator
+    seed = np.random.default_rng(seed) if isinstance(seed, np.random.SeedSequence) else seed
+    seed = int(seed) if isinstance(seed, numbers.Integral) else seed
     return _with_positions(nx.connected_watts_strogatz_graph(n, k, p, seed=seed), _circle(n))
 
 
 def components(G) -> list[set]:
-    """Connected components, largest first (a networkx graph or a sparse adjacency matrix)."""
+    """Connected components, largest first (a networkx graph or a square sparse adjacency matrix)."""
     if sp.issparse(G):
+        if G.shape[0] != G.shape[1]:
+            raise ValueError(f"G must be a square adjacency matrix, got shape {G.shape}")
         n_comp, labels = sp.csgraph.connected_components(G, directed=False)
         comps = [set(np.flatnonzero(labels == c).tolist()) for c in range(n_comp)]
     else:
+        if not isinstance(G, nx.Graph) or G.is_directed():
+            raise TypeError(f"G must be an undirected networkx graph or a scipy.sparse adjacency matrix, got {type(G).__name__}")
         comps = [set(c) for c in nx.connected_components(G)]
     return sorted(comps, key=len, reverse=True)
 
