@@ -3,7 +3,14 @@
 TensorFlow Federated starts a C++ ``worker_binary`` (≈2.5 GB resident) that outlives the Python
 process which started it. Every code path that may use TFF (library calls, notebook kernels, the
 ``tinydtl reproduce`` runner, the tests) wraps its work in :func:`no_stray_processes`, which
-remembers the matching processes that existed before and terminates the new ones afterwards.
+terminates afterwards the matching processes that appeared during the block AND are ours: never
+another run's worker (another notebook, another developer's tests on the same machine).
+
+"Ours" means started, directly or not, by this process: a descendant (found by walking the
+``/proc/PID/stat`` parent links up to this process), or an orphaned descendant — when a notebook
+kernel exits before its worker, the worker is re-parented to init and the parent chain is lost, so
+the guard also puts a token in the environment (``TINYDTL_PROCESS_GUARD``) that every process started
+inside the block inherits, and recognises it in ``/proc/PID/environ``.
 Linux only (it reads ``/proc``); elsewhere it does nothing.
 """
 
@@ -13,15 +20,68 @@ import contextlib
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
-__all__ = ["TFF_WORKER", "find_processes", "terminate", "no_stray_processes"]
+__all__ = ["TFF_WORKER", "GUARD_ENV", "find_processes", "descendants", "terminate", "no_stray_processes"]
 
 TFF_WORKER = "worker_binary"
+GUARD_ENV = "TINYDTL_PROCESS_GUARD"  # space-separated tokens of the guards active when a process started
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"name must be a non-empty executable name without '/', got {name!r}")
+
+
+def _parent_links() -> dict[int, int]:
+    """``{pid: parent pid}`` of every live process, from ``/proc/PID/stat`` (field 4)."""
+    links = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return links
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                links[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return links
+
+
+def descendants(root: int | None = None) -> set[int]:
+    """PIDs of the live processes whose chain of parents reaches ``root`` (default: this process)."""
+    root = os.getpid() if root is None else root
+    if not isinstance(root, int) or isinstance(root, bool) or root < 1:
+        raise ValueError(f"root must be a process id (an integer >= 1), got {root!r}")
+    links = _parent_links()
+    found: set[int] = set()
+    for pid in links:
+        chain, p = [], pid
+        while p in links and p not in found and p != root and p > 1 and len(chain) <= len(links):
+            chain.append(p)
+            p = links[p]
+        if p == root or p in found:
+            found.update(chain)
+    return found
+
+
+def _guard_tokens(pid: int) -> set[str]:
+    """The guard tokens in the environment process ``pid`` started with (empty if unreadable)."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return set()
+    prefix = GUARD_ENV.encode() + b"="
+    for item in env.split(b"\0"):
+        if item.startswith(prefix):
+            return set(item[len(prefix):].decode(errors="replace").split())
+    return set()
 
 
 def find_processes(name: str = TFF_WORKER) -> set[int]:
-    """PIDs of live processes whose executable name (``/proc/PID/comm``) is ``name``."""
+    """PIDs of live processes whose executable name (``/proc/PID/comm``) is ``name`` — anyone's."""
+    _check_name(name)
     proc = Path("/proc")
     if not proc.is_dir():
         return set()
@@ -71,14 +131,30 @@ def _alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def no_stray_processes(name: str = TFF_WORKER, grace: float = 5.0):
-    """Terminate, on exit, every ``name`` process that appeared while the block ran.
+    """Terminate, on exit, every ``name`` process that appeared while the block ran and is ours
+    (a descendant of this process, or an orphaned one carrying this block's environment token).
 
-    Processes that existed before the block (someone else's) are left alone.
+    Processes that existed before the block, and processes that are not ours (another run's
+    worker), are left alone. Terminated children of this process are not reaped (see
+    :func:`_alive`: TFF keeps its worker's ``Popen`` and signals that PID later).
     """
+    _check_name(name)
+    if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not (0 <= grace < float("inf")):
+        raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    previous = os.environ.get(GUARD_ENV)
+    os.environ[GUARD_ENV] = f"{previous} {token}" if previous else token
     before = find_processes(name)
     try:
         yield
     finally:
-        strays = find_processes(name) - before
-        if strays:
-            terminate(strays, grace=grace)
+        if previous is None:
+            os.environ.pop(GUARD_ENV, None)
+        else:
+            os.environ[GUARD_ENV] = previous
+        new = find_processes(name) - before
+        if new:
+            mine = descendants()
+            strays = {pid for pid in new if pid in mine or token in _guard_tokens(pid)}
+            if strays:
+                terminate(strays, grace=grace)
