@@ -108,7 +108,7 @@ def test_pathological_gives_exactly_k_classes_and_uses_every_sample_once(mnist_l
     assert summary(shards(mnist_labels, 100, k, seed=0), mnist_labels)["classes"].max() > k
 
 
-@pytest.mark.parametrize("assignment", ["first-deterministic", "random", "deterministic"])
+@pytest.mark.parametrize("assignment", ["balanced", "first-deterministic", "random", "deterministic"])
 def test_pathological_assignments(assignment):
     from tinydtl.partition import pathological
 
@@ -148,3 +148,15 @@ def test_summary_checks_the_indices():
         summary([np.array([0, 1]), np.array([5, 10])], y)
     with pytest.raises(ValueError, match=r"parts\[0\] must be a 1-D array of integer sample indices"):
         summary([np.array([0.5])], y)
+
+
+@pytest.mark.parametrize("n, k", [(5, 2), (3, 4), (7, 3), (100, 2)])
+def test_pathological_balanced_uses_every_class_when_it_can(mnist_labels, n, k):
+    from tinydtl.partition import pathological
+
+    parts = pathological(mnist_labels, n, k, seed=1)  # n*k >= 10 classes: no sample left out
+    assert_exact_cover(parts, len(mnist_labels))
+    held = np.array([np.bincount(mnist_labels[p], minlength=10) > 0 for p in parts])
+    assert (held.sum(axis=1) == k).all()
+    load = held.sum(axis=0)  # clients per class
+    assert load.max() - load.min() <= 1

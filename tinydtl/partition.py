@@ -138,28 +138,33 @@ def shards(y, n_clients: int, shards_per_client: int = 2, seed=0, *, classes_per
     return [np.sort(np.concatenate([pieces[j] for j in row])) for row in assignment]
 
 
-ASSIGNMENTS = ("first-deterministic", "random", "deterministic")
+ASSIGNMENTS = ("balanced", "first-deterministic", "random", "deterministic")
 
 
 def pathological(
-    y, n_clients: int, classes_per_client: int = 2, seed=0, *, assignment: str = "first-deterministic"
+    y, n_clients: int, classes_per_client: int = 2, seed=0, *, assignment: str = "balanced"
 ) -> list[np.ndarray]:
     """Exactly ``classes_per_client`` distinct classes per client (the ``#C = k`` label skew of Li, Diao,
     Chen & He 2022, "Federated learning on non-IID data silos", as flwr-datasets' ``PathologicalPartitioner``).
 
-    1. Each client is given ``k = classes_per_client`` distinct classes (of the sorted labels ``c_0 < c_1 < …``):
+    1. Each client is given ``k = classes_per_client`` distinct classes (of the ``C`` sorted labels
+       ``c_0 < c_1 < …``), by ``assignment``:
 
-       * ``"first-deterministic"`` (the paper's, default): client ``i`` gets ``c_{i mod C}``, and ``k - 1``
-         others drawn at random without replacement;
-       * ``"random"``: ``k`` classes drawn at random without replacement;
+       * ``"balanced"`` (default): clients in random order each take the ``k`` classes held by the
+         fewest clients so far (ties broken at random), so every class is held by ``⌊nk/C⌋`` or
+         ``⌈nk/C⌉`` clients — all classes are used whenever ``n_clients · k >= C``;
+       * ``"first-deterministic"`` (the paper's and flwr-datasets' example): client ``i`` gets
+         ``c_{i mod C}`` and ``k - 1`` others drawn at random without replacement;
+       * ``"random"`` (flwr-datasets' default): ``k`` classes drawn at random without replacement;
        * ``"deterministic"``: ``c_{(i + j) mod C}``, ``j = 0..k-1``.
     2. Each class's samples are shuffled and split into near-equal parts (sizes differ by ≤ 1), one
        per client holding that class.
 
     Every sample is used at most once. Every sample is used exactly once iff every class is held by
-    some client — always for ``"first-deterministic"`` with ``n_clients >= C`` and for
-    ``"deterministic"`` with ``n_clients + k - 1 >= C``; otherwise the unheld classes' samples are left
-    out and a ``UserWarning`` names them. A class held by more clients than it has samples is a ``ValueError``.
+    some client: always for ``"balanced"`` with ``n_clients · k >= C``, for ``"first-deterministic"``
+    with ``n_clients >= C`` and for ``"deterministic"`` with ``n_clients + k - 1 >= C``; otherwise the
+    unheld classes' samples are left out and a ``UserWarning`` names them. A class held by more
+    clients than it has samples is a ``ValueError``.
     """
     y = _check_clients(y, n_clients)
     if not isinstance(assignment, str) or assignment not in ASSIGNMENTS:
@@ -171,7 +176,14 @@ def pathological(
         raise ValueError(f"classes_per_client must be an integer in [1, {C}] (the number of classes in y), got {k!r}")
     rng = as_rng("seed", seed)
     held = []  # class positions (into `classes`) per client
-    for i in range(n_clients):
+    if assignment == "balanced":
+        load = np.zeros(C, dtype=int)
+        held = [None] * n_clients
+        for i in rng.permutation(n_clients):
+            pick = np.lexsort((rng.random(C), load))[:k]  # fewest holders first, random among equals
+            load[pick] += 1
+            held[i] = pick.tolist()
+    for i in range(n_clients if assignment != "balanced" else 0):
         if assignment == "deterministic":
             held.append([(i + j) % C for j in range(k)])
         elif assignment == "random":
