@@ -122,7 +122,7 @@ def slem(W) -> float:
         return 1.0  # eigenvalue 1 is repeated: no consensus across components
     if n <= DENSE_LIMIT:
         ev = np.linalg.eigvalsh(W.toarray())  # ascending; ev[-1] == 1
-        return float(max(abs(ev[0]), abs(ev[-2])))
+        return min(1.0, float(max(abs(ev[0]), abs(ev[-2]))))  # min: rounding may not push |λ₂| past 1
     # sparse: λ₂ by Lanczos on W deflated against the consensus vector (no factorisation needed)
     ones = np.full(n, 1.0 / np.sqrt(n))
     deflated = spla.LinearOperator((n, n), matvec=lambda v: W @ v - ones * (ones @ v), dtype=float)
@@ -131,9 +131,9 @@ def slem(W) -> float:
     # λ_n: Gershgorin gives λ_n >= min_i (2 W_ii - 1); when that already bounds |λ_n| below λ₂
     # (Metropolis weights on most graphs), λ_n cannot be the SLEM and need not be computed.
     if 1.0 - 2.0 * W.diagonal().min() <= lam2:
-        return lam2
+        return min(1.0, lam2)
     low = float(spla.eigsh(W, k=1, which="SA", v0=v0, return_eigenvectors=False, tol=1e-8)[0])
-    return max(abs(lam2), abs(low))
+    return min(1.0, max(abs(lam2), abs(low)))
 
 
 def _smallest_nonconsensus(M, seed=0) -> float:

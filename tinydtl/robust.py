@@ -77,10 +77,11 @@ def _check_trim(trim, m):
         raise ValueError(f"trim must be in [0, 0.5) (a number), got {trim!r}")
     k = trimmed_count(m, trim)
     if trim > 0 and k == 0:
-        need = math.ceil(1 / trim - 1e-12)
+        inv = 1 / trim
+        need = f"at least {math.ceil(inv - 1e-12)} updates" if inv < 1e12 else "more updates"
         raise ValueError(
             f"trim={trim} trims floor({trim}·{m}) = 0 of {m} updates per side, i.e. nothing: "
-            f"use at least {need} updates, trim >= {1 / m:.3g}, or trim=0 for the plain mean"
+            f"use {need}, trim >= {1 / m:.3g}, or trim=0 for the plain mean"
         )
     return k
 
