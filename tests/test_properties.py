@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tinydtl import compression, gossip, partition, processes, robust, topology
+from tinydtl import compression, datasets, gossip, partition, plots, processes, robust, topology
 from tinydtl._validation import MIXING_TOL, as_rng, check_mixing_matrix
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -271,6 +271,14 @@ BAD_INPUT = [
     (compression.Compressor, ("top0",), {}, ValueError, "fraction in (0, 1]"),
     (compression.Compressor, ("q8",), {"seed": 1.0}, TypeError, "seed must be an integer >= 0"),
     (processes.descendants, (0,), {}, ValueError, "root must be a process id"),
+    (datasets.make_sphere, (10,), {"seed": "0"}, TypeError, "seed must be an integer >= 0"),
+    (datasets.make_sphere, (10,), {"seed": None}, TypeError, "seed must be an integer >= 0"),
+    (datasets.make_sphere, (10,), {"noise": "a"}, ValueError, "noise must be in [0, 0.5]"),
+    (datasets.make_sphere, (10,), {"radius": "1"}, ValueError, "radius must be a finite number > 0"),
+    (datasets.sphere_box_halfwidth, (0,), {}, ValueError, "dim must be an integer >= 1"),
+    (datasets.sphere_box_halfwidth, (3, -1.0), {}, ValueError, "radius must be a number in (0"),
+    (plots.plot_points_3d, (np.zeros((5, 2)), np.zeros(5)), {}, ValueError, "X must be an (n, 3) array"),
+    (plots.plot_points_3d, (np.zeros((5, 3)), np.zeros(4)), {}, ValueError, "y must have one label per point"),
     (as_rng, ("seed", "x"), {}, TypeError, "seed must be an integer >= 0"),
     (check_mixing_matrix, (np.eye(2) * 0.5,), {}, ValueError, f"within {MIXING_TOL:g}"),
 ]

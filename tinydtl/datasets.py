@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from ._validation import as_rng, check_int, check_number
 
 __all__ = [
     "DataFileError",
@@ -219,13 +222,19 @@ def sphere_box_halfwidth(dim: int = 3, radius: float = 1.0, inside_fraction: flo
     split this is ``a = radius * (8*pi/3)**(1/3) / 2 ≈ 1.0154 * radius``. Only fractions the ball
     can reach inside its bounding cube are allowed (the ball must fit: ``a >= radius``).
     """
+    check_int("dim", dim, 1)
+    check_number("radius", radius, low=0, low_open=True)
     max_fraction = _unit_ball_volume(dim) / 2**dim
-    if not (0 < inside_fraction <= max_fraction):
+    if not isinstance(inside_fraction, numbers.Real) or isinstance(inside_fraction, bool) or not (0 < inside_fraction <= max_fraction):
         raise ValueError(
             f"inside_fraction must be in (0, {max_fraction:.4f}] for dim={dim} "
             f"(the ball's share of its bounding cube), got {inside_fraction}"
         )
     return 0.5 * radius * (_unit_ball_volume(dim) / inside_fraction) ** (1.0 / dim)
+
+
+def _positive_finite(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
 
 
 def make_sphere(
@@ -235,7 +244,7 @@ def make_sphere(
     *,
     box: float | None = None,
     noise: float = 0.0,
-    seed: int | None = 0,
+    seed=0,
 ):
     """Points inside vs outside a ball: the survey's ILVQ benchmark.
 
@@ -263,8 +272,8 @@ def make_sphere(
         Half-width of the sampling cube, ``> 0``.
     noise : float
         Fraction of labels flipped at random (label noise), in ``[0, 0.5]``.
-    seed : int or None
-        Seed of the generator (same seed, same points).
+    seed : int >= 0 or numpy.random.Generator
+        Seed of the generator (same seed, same points); anything else is a ``TypeError``.
 
     Returns
     -------
@@ -275,15 +284,15 @@ def make_sphere(
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 1:
         raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
-    if not (np.isfinite(radius) and radius > 0):
+    if not _positive_finite(radius):
         raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
     if box is None:
         box = sphere_box_halfwidth(dim, radius, min(0.5, _unit_ball_volume(dim) / 2**dim))
-    elif not (np.isfinite(box) and box > 0):
+    elif not _positive_finite(box):
         raise ValueError(f"box must be a finite number > 0, got {box!r}")
-    if not (0.0 <= noise <= 0.5):
+    if not isinstance(noise, numbers.Real) or isinstance(noise, bool) or not (0.0 <= noise <= 0.5):
         raise ValueError(f"noise must be in [0, 0.5], got {noise!r}")
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     X = rng.uniform(-box, box, size=(int(n), int(dim)))
     y = (np.linalg.norm(X, axis=1) < radius).astype(np.int64)
     if noise > 0:

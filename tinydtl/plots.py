@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import as_rng, check_int
+
 __all__ = [
     "CLASS_COLOURS",
     "plot_points_3d",
@@ -50,8 +52,14 @@ def plot_points_3d(X, y, ax=None, *, names=("outside", "inside"), max_points=150
     """Scatter labelled 3-D points (a random subset of at most ``max_points``), with the unit sphere."""
     ax = _axes3d(ax)
     X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 3:
+        raise ValueError(f"X must be an (n, 3) array of 3-D points, got shape {X.shape}")
+    if y.shape != (len(X),):
+        raise ValueError(f"y must have one label per point, shape ({len(X)},), got {y.shape}")
+    check_int("max_points", max_points, 1)
+    rng = as_rng("seed", seed)
     if len(X) > max_points:
-        keep = np.random.default_rng(seed).choice(len(X), max_points, replace=False)
+        keep = rng.choice(len(X), max_points, replace=False)
         X, y = X[keep], y[keep]
     for k, name in enumerate(names):
         pts = X[y == k]
