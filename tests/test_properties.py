@@ -271,6 +271,10 @@ BAD_INPUT = [
     (compression.Compressor, ("top0",), {}, ValueError, "fraction in (0, 1]"),
     (compression.Compressor, ("q8",), {"seed": 1.0}, TypeError, "seed must be an integer >= 0"),
     (processes.descendants, (0,), {}, ValueError, "root must be a process id"),
+    (processes.terminate, ([0],), {}, ValueError, "pids must be process ids > 1"),  # kill(0) = own process group
+    (processes.terminate, ([-1],), {}, ValueError, "pids must be process ids > 1"),  # kill(-1) = everything
+    (processes.terminate, ([12345],), {"grace": float("inf")}, ValueError, "grace must be a finite number"),
+    (processes.find_processes, ("",), {}, ValueError, "name must be a non-empty executable name"),
     (datasets.make_sphere, (10,), {"seed": "0"}, TypeError, "seed must be an integer >= 0"),
     (datasets.make_sphere, (10,), {"seed": None}, TypeError, "seed must be an integer >= 0"),
     (datasets.make_sphere, (10,), {"noise": "a"}, ValueError, "noise must be in [0, 0.5]"),

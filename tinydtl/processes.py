@@ -34,6 +34,11 @@ def _check_name(name):
         raise ValueError(f"name must be a non-empty executable name without '/', got {name!r}")
 
 
+def _check_grace(grace):
+    if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not (0 <= grace < float("inf")):
+        raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
+
+
 def _parent_links() -> dict[int, int]:
     """``{pid: parent pid}`` of every live process, from ``/proc/PID/stat`` (field 4)."""
     links = {}
@@ -100,7 +105,16 @@ def find_processes(name: str = TFF_WORKER) -> set[int]:
 
 
 def terminate(pids, grace: float = 5.0) -> list[int]:
-    """Send SIGTERM, wait up to ``grace`` seconds, then SIGKILL what is left. Returns the PIDs signalled."""
+    """Send SIGTERM, wait up to ``grace`` seconds, then SIGKILL what is left. Returns the PIDs signalled.
+
+    ``pids`` must be process ids ``> 1`` other than this process: 0 and negative numbers would signal
+    whole process groups (``kill(2)``), so they are a ``ValueError``, never passed on.
+    """
+    _check_grace(grace)
+    pids = list(pids)
+    bad = [p for p in pids if not isinstance(p, int) or isinstance(p, bool) or p <= 1 or p == os.getpid()]
+    if bad:
+        raise ValueError(f"pids must be process ids > 1 other than this process ({os.getpid()}), got {bad[:5]!r}")
     sent = []
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -139,8 +153,7 @@ def no_stray_processes(name: str = TFF_WORKER, grace: float = 5.0):
     :func:`_alive`: TFF keeps its worker's ``Popen`` and signals that PID later).
     """
     _check_name(name)
-    if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not (0 <= grace < float("inf")):
-        raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
+    _check_grace(grace)
     token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     previous = os.environ.get(GUARD_ENV)
     os.environ[GUARD_ENV] = f"{previous} {token}" if previous else token
