@@ -6,7 +6,8 @@ import pytest
 from tinydtl.aggregation import CumulativeFedAvg, StoreAllAggregator
 from tinydtl.datasets import make_sphere
 from tinydtl.ilvq import ILVQ
-from tinydtl.mcu import Layer, fit_table, fits, largest_mlp_width, load_boards, mlp_layers, profile, tflite_size
+from tinydtl.mcu import (Board, Cost, Layer, fit_table, fits, largest_mlp_width, load_boards, mlp_layers, profile,
+                         step_cost, tflite_size)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,7 +40,10 @@ def test_survey_softmax_learner_exact_bytes(softmax_keras):
     assert p.input_bytes == 784 * 4
     assert p.activations_bytes == (10 + 10) * 4  # logits kept for backprop + one error buffer
     assert p.communication_bytes == 2 * 31_400
-    assert p.sram_bytes == 31_400 * 4 + 784 * 4 + 80
+    # peak = persistent weights + max(train: gradients + activations + input, exchange: 2 messages)
+    assert p.phases() == {"persistent": 31_400, "train": 31_400 + 80 + 784 * 4, "exchange": 2 * 31_400}
+    assert p.sram_bytes == 31_400 + 2 * 31_400 and p.peak_phase == "exchange"
+    assert p.sram_bytes < sum(p.components().values())  # the old sum counted phases that never coexist
     assert p.largest_component == "communication"
     adam = profile(softmax_keras, optimizer="adam")
     assert adam.optimizer_bytes == 2 * 31_400
@@ -49,7 +53,9 @@ def test_int8_and_inference(softmax_keras):
     p = profile(softmax_keras, dtype="int8", training=False, comm_buffers=0)
     assert p.weights_bytes == 7840 + 40 * 1  # int8 weights + int32 biases: 7840 + 10*4
     assert p.components()["weights"] == 0 and p.flash_bytes == 7880  # inference: weights in flash
-    assert p.activations_bytes == 784 + 10
+    assert p.activations_bytes == 10 and p.input_bytes == 784  # the input is counted once, as `input`
+    hidden = profile(mlp_layers([784, 128, 10]), dtype="int8", training=False, comm_buffers=0)
+    assert hidden.activations_bytes == max(128, 128 + 10) and hidden.sram_bytes == 784 + 138
 
 
 def test_tflite_cross_check(softmax_keras):
@@ -140,3 +146,114 @@ def test_bad_models_and_files(tmp_path):
     with pytest.raises(ValueError, match=r"usable_sram_fraction must be in \(0, 1\]"):
         fits(profile(mlp_layers([4, 2])), load_boards()["ESP32"], usable_sram_fraction=0)
     assert Layer("d", 6, 2, 2).parameters == 8
+
+
+def test_peak_is_the_maximum_over_phases_plus_what_persists():
+    """Issue 11: gradients/activations never coexist with the aggregation store."""
+    layers = mlp_layers([784, 10])
+    big_batch = profile(layers, batch_size=64, aggregation="cumulative", neighbours=3)
+    ph = big_batch.phases()
+    assert ph["train"] > ph["exchange"] and big_batch.peak_phase == "train"
+    assert big_batch.sram_bytes == 31_400 + 31_400 + (10 + 10) * 64 * 4 + 784 * 64 * 4
+    store = profile(layers, aggregation="store_all", neighbours=10)
+    assert store.peak_phase == "exchange"
+    assert store.sram_bytes == 31_400 + (2 + 10) * 31_400
+    adam = profile(layers, optimizer="adam", aggregation="cumulative", neighbours=2)
+    assert adam.phases()["persistent"] == 31_400 * 3  # weights + two Adam slots persist through both phases
+    inference = profile(layers, dtype="int8", training=False, comm_buffers=0)
+    assert inference.sram_bytes == 784 + 10  # weights in flash; input and output buffers only
+
+
+@pytest.mark.parametrize("max_width", [1, 3, 100, 1000, 1023, 4096])
+def test_largest_mlp_width_checks_a_max_width_that_is_not_a_power_of_two(max_width, boards):
+    kw = dict(optimizer="sgd")
+    big = boards["STM32H743"]
+    h = largest_mlp_width(big, max_width=max_width, **kw)
+    assert 1 <= h <= max_width
+    assert fits(profile(mlp_layers([784, h, 10]), **kw), big).fits
+    if h < max_width:
+        assert not fits(profile(mlp_layers([784, h + 1, 10]), **kw), big).fits
+    # a board where every power of two up to 512 fits but 1000 does not: the answer is the boundary
+    free = largest_mlp_width(big, **kw)
+    if max_width > free:
+        assert h == free
+
+
+def test_largest_mlp_width_bad_max_width(boards):
+    with pytest.raises(ValueError, match="max_width must be an integer >= 1"):
+        largest_mlp_width(boards["ESP32"], max_width=0)
+
+
+# ----------------------------------------------------------------------------- time and energy
+def test_board_energy_fields(boards):
+    nano = boards["Arduino Nano 33 BLE Sense"]
+    assert nano.clock_hz == 64_000_000
+    assert nano.cpu_current_a == pytest.approx(52e-6 * 64)  # 3.328 mA (datasheet: 3.3 mA at 64 MHz)
+    assert (nano.radio_tx_current_a, nano.radio_rx_current_a, nano.radio_bitrate_bps) == (4.8e-3, 4.6e-3, 1_000_000)
+    assert all(b.energy_source for b in boards.values() if b.supply_v is not None)
+    assert boards["Raspberry Pi Pico"].cpu_current_a is None  # no single datasheet figure: left absent
+
+
+def test_step_cost_hand_computed(boards):
+    nano = boards["Arduino Nano 33 BLE Sense"]
+    c = step_cost(nano, cycles=6_400_000, tx_bytes=31_400, rx_bytes=2 * 31_400)
+    assert isinstance(c, Cost)
+    assert c.compute_s == pytest.approx(0.1)  # 6.4 M cycles at 64 MHz
+    assert c.radio_s == pytest.approx(8 * 94_200 / 1e6)  # 0.7536 s at 1 Mbit/s
+    assert c.seconds == pytest.approx(0.1 + 0.7536)
+    assert c.compute_j == pytest.approx(0.1 * 3.328e-3 * 3.0)  # 0.9984 mJ
+    assert c.radio_j == pytest.approx((0.2512 * 4.8e-3 + 0.5024 * 4.6e-3) * 3.0)
+    assert c.joules == pytest.approx(c.compute_j + c.radio_j)
+    via_macs = step_cost(nano, macs=1_600_000, cycles_per_mac=4)
+    assert via_macs.compute_s == pytest.approx(0.1) and via_macs.radio_s == 0 and via_macs.radio_j == 0
+    assert step_cost(nano, cycles=64e6, voltage=1.8).joules == pytest.approx(3.328e-3 * 1.8)
+    assert step_cost(nano) == Cost(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_step_cost_unknown_energy_is_none_not_a_guess(boards):
+    pico = boards["Raspberry Pi Pico"]
+    c = step_cost(pico, cycles=133_000_000)
+    assert c.compute_s == pytest.approx(1.0) and c.joules is None and c.compute_j is None
+    msp = boards["TI MSP430FR5994"]
+    assert step_cost(msp, cycles=16e6).joules == pytest.approx(118e-6 * 16 * 3.0)
+    with pytest.raises(ValueError, match="has no radio_bitrate_bps"):
+        step_cost(msp, cycles=1, tx_bytes=10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(cycles=-1), r"cycles must be a number in \[0"),
+        (dict(cycles=float("nan")), "cycles must be a number"),
+        (dict(cycles=1, macs=1, cycles_per_mac=1), "not both"),
+        (dict(macs=10), "cycles_per_mac must be given with macs"),
+        (dict(macs=10, cycles_per_mac=0), r"cycles_per_mac must be a number in \(0"),
+        (dict(cycles=10, cycles_per_mac=2), "only used with macs"),
+        (dict(tx_bytes=-1), "tx_bytes must be an integer >= 0"),
+        (dict(rx_bytes=1.5), "rx_bytes must be an integer >= 0"),
+        (dict(cycles=1, voltage=0), r"voltage must be a number in \(0"),
+    ],
+)
+def test_step_cost_bad_arguments(kwargs, match, boards):
+    with pytest.raises(ValueError, match=match):
+        step_cost(boards["Arduino Nano 33 BLE Sense"], **kwargs)
+
+
+def test_step_cost_needs_a_board():
+    with pytest.raises(TypeError, match="board must be a tinydtl.mcu.Board"):
+        step_cost("nRF52840", cycles=1)
+
+
+def test_bad_energy_fields(tmp_path):
+    base = '[boards."X"]\nmcu = "m"\ncore = "c"\nclock_hz = 1\nsram_bytes = 5\nflash_bytes = 1\nsource = "s"\n'
+    f = tmp_path / "b.toml"
+    f.write_text(base + "radio_tx_current_a = -1.0\nenergy_source = 'x'\n")
+    with pytest.raises(ValueError, match="radio_tx_current_a must be a positive number"):
+        load_boards(f)
+    f.write_text(base + "supply_v = 3.0\n")
+    with pytest.raises(ValueError, match="without an energy_source"):
+        load_boards(f)
+    f.write_text(base + "colour = 'red'\n")
+    with pytest.raises(ValueError, match="unknown field"):
+        load_boards(f)
+    assert isinstance(load_boards(tmp_path / "b.toml" if False else None)["ESP32"], Board)

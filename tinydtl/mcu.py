@@ -11,7 +11,9 @@ weights             parameters × b; for ``int8``: weights 1 byte, biases int32 
 gradients           training only: parameters × 4 (float32 accumulators, also for int8)
 optimizer           training only: SGD 0; momentum parameters × 4; Adam 2 × parameters × 4
 activations         inference: the largest (layer input + layer output) pair × B × b (two
-                    buffers alive at a time, as an arena allocator plans them); training: every
+                    buffers alive at a time, as an arena allocator plans them), less the model's
+                    input, which is the ``input`` component (so the first layer contributes only
+                    its output); training: every
                     layer output is kept for back-propagation, plus one error buffer of the
                     largest layer: (Σ outputs + max output) × B × b
 input               the input buffer, input size × B × b
@@ -20,6 +22,21 @@ communication       ``comm_buffers`` messages of the model (default 2: one to se
 aggregation         ``"store_all"``: ``neighbours`` received models; ``"cumulative"``
                     (Cumulative FedAvg): one float32 running sum, whatever ``neighbours`` is
 ==================  =======================================================================
+
+**Peak SRAM is a maximum over phases, not a sum of components.** A round on a device has two phases
+that never hold their buffers at the same time, and state that persists through both:
+
+* *persistent*: the weights (when training) and the optimizer state (momentum/Adam slots live
+  from one step to the next);
+* *train* phase: gradients, activations and the input batch (freed when the step ends);
+* *exchange* phase: the message buffers and the aggregation store (received models, or the
+  Cumulative FedAvg running sum).
+
+``sram_bytes = persistent + max(train, exchange)`` (:meth:`MemoryProfile.phases`). A device written
+this way overlays the two phases in one buffer (a C ``union``, or an arena that is reset between
+them); the emulated Cortex-M4 program in ``mcu/`` does exactly that, and :mod:`tinydtl.mcu_emulate`
+measures it. :func:`step_cost` turns a step's cycles and radio bytes into time and energy from the
+board's datasheet figures.
 
 Every figure is what :mod:`tinydtl.aggregation` and the model objects actually allocate (the tests
 compare them), and the int8 weight bytes are cross-checked against TensorFlow Lite's converter.
@@ -34,9 +51,11 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_int as _check_int
+from ._validation import check_number as _check_number
 
 __all__ = [
     "Board",
+    "Cost",
     "Fit",
     "Layer",
     "MemoryProfile",
@@ -46,6 +65,7 @@ __all__ = [
     "load_boards",
     "mlp_layers",
     "profile",
+    "step_cost",
     "tflite_size",
 ]
 
@@ -58,7 +78,13 @@ ACCUMULATOR_BYTES = 4  # float32 gradients, optimizer slots and Cumulative FedAv
 # ----------------------------------------------------------------------------- boards
 @dataclass(frozen=True)
 class Board:
-    """A microcontroller board and where its figures come from."""
+    """A microcontroller board and where its figures come from.
+
+    The energy fields are optional (``None``: the datasheet gives no single figure to cite):
+    ``active_current_a_per_mhz`` or ``active_current_a`` (CPU run current, per MHz or at
+    ``clock_hz``), ``radio_tx_current_a``/``radio_rx_current_a`` and the ``radio_bitrate_bps`` they
+    are quoted at, the ``supply_v`` they are quoted at, and ``energy_source``.
+    """
 
     name: str
     mcu: str
@@ -67,6 +93,26 @@ class Board:
     sram_bytes: int
     flash_bytes: int
     source: str
+    active_current_a_per_mhz: float | None = None
+    active_current_a: float | None = None
+    radio_tx_current_a: float | None = None
+    radio_rx_current_a: float | None = None
+    radio_bitrate_bps: int | None = None
+    supply_v: float | None = None
+    energy_source: str | None = None
+
+    @property
+    def cpu_current_a(self) -> float | None:
+        """CPU run current at ``clock_hz`` (A): the datasheet's figure at clock, else per-MHz × MHz."""
+        if self.active_current_a is not None:
+            return self.active_current_a
+        if self.active_current_a_per_mhz is not None:
+            return self.active_current_a_per_mhz * self.clock_hz / 1e6
+        return None
+
+
+_ENERGY_FIELDS = ("active_current_a_per_mhz", "active_current_a", "radio_tx_current_a", "radio_rx_current_a",
+                  "radio_bitrate_bps", "supply_v")
 
 
 def load_boards(path: str | Path | None = None) -> dict[str, Board]:
@@ -85,7 +131,16 @@ def load_boards(path: str | Path | None = None) -> dict[str, Board]:
         for f in ("clock_hz", "sram_bytes", "flash_bytes"):
             if not isinstance(entry[f], int) or entry[f] <= 0:
                 raise ValueError(f"{path}: board {name!r}: {f} must be a positive integer, got {entry[f]!r}")
-        boards[name] = Board(name=name, **{k: entry[k] for k in Board.__dataclass_fields__ if k != "name"})
+        for f in _ENERGY_FIELDS:
+            v = entry.get(f)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+                raise ValueError(f"{path}: board {name!r}: {f} must be a positive number when given, got {v!r}")
+        if any(entry.get(f) is not None for f in _ENERGY_FIELDS) and not entry.get("energy_source"):
+            raise ValueError(f"{path}: board {name!r} gives energy figures without an energy_source")
+        unknown = set(entry) - set(Board.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: board {name!r}: unknown field(s) {sorted(unknown)}")
+        boards[name] = Board(name=name, **{k: entry[k] for k in Board.__dataclass_fields__ if k in entry})
     if not boards:
         raise ValueError(f"{path} defines no [boards.*] table")
     return boards
@@ -164,7 +219,9 @@ class MemoryProfile:
     neighbours: int = 0
 
     def components(self) -> dict[str, int]:
-        """The SRAM components (weights count only when training: for inference they sit in flash)."""
+        """The SRAM components (weights count only when training: for inference they sit in flash).
+
+        Their sum over-counts the peak: see :meth:`phases` and :attr:`sram_bytes`."""
         return {
             "weights": self.weights_bytes if self.training else 0,
             "gradients": self.gradients_bytes,
@@ -175,9 +232,28 @@ class MemoryProfile:
             "aggregation": self.aggregation_bytes,
         }
 
+    def phases(self) -> dict[str, int]:
+        """Bytes per phase: ``persistent`` (weights when training, optimizer state), ``train``
+        (gradients, activations, input) and ``exchange`` (message buffers, aggregation store).
+        The train and exchange phases never coexist; the persistent part is alive in both."""
+        c = self.components()
+        return {
+            "persistent": c["weights"] + c["optimizer"],
+            "train": c["gradients"] + c["activations"] + c["input"],
+            "exchange": c["communication"] + c["aggregation"],
+        }
+
     @property
     def sram_bytes(self) -> int:
-        return sum(self.components().values())
+        """Peak SRAM: ``persistent + max(train, exchange)`` (see the module docstring)."""
+        ph = self.phases()
+        return ph["persistent"] + max(ph["train"], ph["exchange"])
+
+    @property
+    def peak_phase(self) -> str:
+        """The phase that sets the peak (``"train"`` or ``"exchange"``; ``"train"`` on a tie)."""
+        ph = self.phases()
+        return "train" if ph["train"] >= ph["exchange"] else "exchange"
 
     @property
     def flash_bytes(self) -> int:
@@ -287,8 +363,8 @@ def profile(
         ins = [input_size] + outs[:-1]
         if training:
             act = (sum(outs) + max(outs)) * batch_size * b
-        else:
-            act = max(i + o for i, o in zip(ins, outs)) * batch_size * b
+        else:  # the input buffer is counted once, in `input`; the rest of the arena plan's peak pair
+            act = max([outs[0]] + [i + o for i, o in zip(ins[1:], outs[1:])]) * batch_size * b
         message = _weights_bytes(layers, dtype)
         base = dict(
             name=name or default,
@@ -366,8 +442,11 @@ def largest_mlp_width(board: Board, *, n_inputs=784, n_outputs=10, usable_sram_f
     """Largest hidden width ``h`` of an MLP ``n_inputs → h → n_outputs`` whose profile fits ``board``.
 
     ``profile_kwargs`` go to :func:`profile` (dtype, optimizer, aggregation, ...). Memory grows with
-    ``h``, so the search doubles, then bisects. Returns 0 if not even ``h = 1`` fits.
+    ``h``, so the search doubles, then bisects; the answer is always checked to fit, also when
+    ``max_width`` is not a power of two. Returns 0 if not even ``h = 1`` fits.
     """
+    _check_int("max_width", max_width, 1)
+
     def ok(h):
         return fits(profile(mlp_layers([n_inputs, h, n_outputs]), **profile_kwargs), board,
                     usable_sram_fraction=usable_sram_fraction).fits
@@ -377,12 +456,87 @@ def largest_mlp_width(board: Board, *, n_inputs=784, n_outputs=10, usable_sram_f
     lo, hi = 1, 2
     while hi <= max_width and ok(hi):
         lo, hi = hi, hi * 2
-    if hi > max_width:
-        return max_width
+    if hi > max_width:  # every power of two up to max_width fits: is max_width itself fine?
+        if ok(max_width):
+            return max_width
+        hi = max_width
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if ok(mid) else (lo, mid)
     return lo
+
+
+# ----------------------------------------------------------------------------- time and energy
+@dataclass(frozen=True)
+class Cost:
+    """Time (s) and energy (J) of one step on a board. ``*_j`` and ``joules`` are ``None`` when the
+    board's file gives no current for that part (never a guessed number)."""
+
+    compute_s: float
+    radio_s: float
+    seconds: float
+    compute_j: float | None
+    radio_j: float | None
+    joules: float | None
+
+
+def step_cost(board: Board, *, cycles=None, macs=None, cycles_per_mac=None, tx_bytes=0, rx_bytes=0,
+              voltage=None) -> Cost:
+    """Time and energy of a step of work on ``board``.
+
+    Compute: ``cycles`` CPU cycles (or ``macs`` multiply-accumulates × ``cycles_per_mac``; give one
+    of the two) take ``cycles / clock_hz`` seconds and draw the CPU run current
+    (:attr:`Board.cpu_current_a`). Radio: ``tx_bytes`` and ``rx_bytes`` take ``8 × bytes /
+    radio_bitrate_bps`` seconds at the radio's TX/RX current (payload only: no packet headers,
+    acknowledgements, retries or radio ramp-up, so a lower bound). CPU and radio are not overlapped:
+    ``seconds = compute_s + radio_s``. Energy = current × ``voltage`` × time, ``voltage`` defaulting
+    to the board's ``supply_v`` (the voltage its currents are quoted at); the CPU's current during
+    radio activity is not added (the datasheet's radio figures are whole-chip currents with the
+    CPU idle).
+    """
+    if not isinstance(board, Board):
+        raise TypeError(f"board must be a tinydtl.mcu.Board (see load_boards()), got {type(board).__name__}")
+    if cycles is not None and macs is not None:
+        raise ValueError("give cycles or macs (with cycles_per_mac), not both")
+    if macs is not None:
+        _check_number("macs", macs, low=0)
+        if cycles_per_mac is None:
+            raise ValueError("cycles_per_mac must be given with macs (a number > 0: cycles one multiply-accumulate "
+                             "takes on this core, e.g. measured with tinydtl.mcu_emulate)")
+        _check_number("cycles_per_mac", cycles_per_mac, low=0, low_open=True)
+        cycles = macs * cycles_per_mac
+    elif cycles_per_mac is not None:
+        raise ValueError("cycles_per_mac is only used with macs")
+    cycles = 0 if cycles is None else cycles
+    _check_number("cycles", cycles, low=0)
+    _check_int("tx_bytes", tx_bytes, 0)
+    _check_int("rx_bytes", rx_bytes, 0)
+    if voltage is None:
+        voltage = board.supply_v
+    if voltage is not None:
+        _check_number("voltage", voltage, low=0, low_open=True)
+
+    compute_s = cycles / board.clock_hz
+    if tx_bytes or rx_bytes:
+        if board.radio_bitrate_bps is None:
+            raise ValueError(f"board {board.name!r} has no radio_bitrate_bps in the board file; "
+                             f"tx_bytes and rx_bytes must be 0")
+        tx_s, rx_s = 8 * tx_bytes / board.radio_bitrate_bps, 8 * rx_bytes / board.radio_bitrate_bps
+    else:
+        tx_s = rx_s = 0.0
+    radio_s = tx_s + rx_s
+
+    def energy(parts):
+        if all(t == 0 for t, _ in parts):
+            return 0.0
+        if voltage is None or any(i is None for t, i in parts if t):
+            return None
+        return sum(t * i for t, i in parts if t) * voltage
+
+    compute_j = energy([(compute_s, board.cpu_current_a)])
+    radio_j = energy([(tx_s, board.radio_tx_current_a), (rx_s, board.radio_rx_current_a)])
+    joules = None if compute_j is None or radio_j is None else compute_j + radio_j
+    return Cost(compute_s, radio_s, compute_s + radio_s, compute_j, radio_j, joules)
 
 
 def tflite_size(keras_model, *, int8: bool, representative=None) -> int:
