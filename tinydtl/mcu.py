@@ -60,13 +60,19 @@ __all__ = [
     "Layer",
     "MemoryProfile",
     "fits",
+    "keras_mlp",
     "fit_table",
     "largest_mlp_width",
     "load_boards",
     "mlp_layers",
     "profile",
     "step_cost",
+    "TFLMMemory",
+    "tflite_flatbuffer",
     "tflite_size",
+    "tflm_available",
+    "tflm_memories",
+    "tflm_memory",
 ]
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "int8": 1}
@@ -539,11 +545,27 @@ def step_cost(board: Board, *, cycles=None, macs=None, cycles_per_mac=None, tx_b
     return Cost(compute_s, radio_s, compute_s + radio_s, compute_j, radio_j, joules)
 
 
-def tflite_size(keras_model, *, int8: bool, representative=None) -> int:
-    """Bytes of the model converted by TensorFlow Lite (full-integer int8 when ``int8``).
+def keras_mlp(sizes, *, seed: int = 0):
+    """A Keras MLP with the given layer sizes (input first): ReLU hidden layers, softmax output,
+    Glorot-initialised from ``seed``. ``keras_mlp([784, 10])`` has the survey learner's shape."""
+    import tensorflow as tf
 
-    ``representative``: a few input rows for calibrating int8 activations (default: random uniform
-    [0, 1]). An independent check of :attr:`MemoryProfile.weights_bytes`.
+    mlp_layers(sizes)  # validates the sizes
+    _check_int("seed", seed, 0)
+    sizes = [int(s) for s in sizes]
+    init = tf.keras.initializers.GlorotUniform(seed=seed)
+    layers = [tf.keras.layers.Input((sizes[0],))]
+    layers += [tf.keras.layers.Dense(h, activation="relu", kernel_initializer=init) for h in sizes[1:-1]]
+    layers += [tf.keras.layers.Dense(sizes[-1], activation="softmax", kernel_initializer=init)]
+    return tf.keras.Sequential(layers, name="mlp_" + "_".join(map(str, sizes)))
+
+
+def tflite_flatbuffer(keras_model, *, int8: bool, representative=None) -> bytes:
+    """The model converted by TensorFlow Lite (full-integer int8 when ``int8``): the flatbuffer a
+    microcontroller stores in flash.
+
+    ``representative``: a few input rows for calibrating int8 activations (default: 32 random
+    uniform [0, 1] rows, seeded).
     """
     import tensorflow as tf
 
@@ -562,4 +584,116 @@ def tflite_size(keras_model, *, int8: bool, representative=None) -> int:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return len(converter.convert())
+    return bytes(converter.convert())
+
+
+def tflite_size(keras_model, *, int8: bool, representative=None) -> int:
+    """Bytes of the TensorFlow Lite flatbuffer (:func:`tflite_flatbuffer`): an independent check of
+    :attr:`MemoryProfile.weights_bytes`."""
+    return len(tflite_flatbuffer(keras_model, int8=int8, representative=representative))
+
+
+# ----------------------------------------------------------------------------- TensorFlow Lite Micro
+@dataclass(frozen=True)
+class TFLMMemory:
+    """What TensorFlow Lite Micro's interpreter really allocates for a model (inference).
+
+    ``arena_bytes`` = ``head_bytes`` + ``tail_bytes``: the head holds the tensors the memory planner
+    overlays (input, intermediate activations, output; each buffer 16-byte aligned), the tail what
+    persists for the interpreter's lifetime (``TfLiteEvalTensor`` and ``TfLiteTensor`` structs,
+    per-op data such as quantisation multipliers, node and registration structs).
+    ``allocations`` are the recording allocator's categories: name -> (bytes used with alignment,
+    bytes requested, number of allocations).
+    """
+
+    flatbuffer_bytes: int
+    arena_bytes: int
+    head_bytes: int
+    tail_bytes: int
+    allocations: dict
+
+
+_TFLM_SCRIPT = """
+import os
+import sys
+import numpy as np
+from tflite_micro import runtime
+for i, path in enumerate(sys.argv[1:]):
+    it = runtime.Interpreter.from_file(path)
+    d = it.get_input_details(0)
+    it.set_input(np.zeros(d["shape"], dtype=d["dtype"]), 0)
+    it.invoke()
+    os.write(2, f"=== model {i}\\n".encode())
+    it.print_allocations()
+"""
+
+
+def tflm_available() -> str | None:
+    """``None`` if TensorFlow Lite Micro's Python interpreter (``tflite-micro`` on PyPI) imports, else why not."""
+    try:
+        from tflite_micro import runtime  # noqa: F401
+    except Exception as e:  # ImportError, or a binary incompatible with this NumPy
+        return f"tflite-micro cannot be imported ({type(e).__name__}: {e}); `uv sync` installs it"
+    return None
+
+
+def tflm_memory(keras_model, *, int8: bool, representative=None, timeout: float = 300) -> TFLMMemory:
+    """Convert ``keras_model`` (:func:`tflite_flatbuffer`), load it into TensorFlow Lite Micro's
+    interpreter, run it once and read its recording allocator.
+
+    Compare with :func:`profile` (``training=False, comm_buffers=0``): ``head_bytes`` is the
+    module's ``input + activations`` with each planned buffer rounded up to TFLM's 16-byte
+    alignment (and the model's input freed after the first layer, which the module keeps);
+    ``flatbuffer_bytes`` is its ``weights_bytes`` plus the graph and metadata; ``tail_bytes`` is
+    the interpreter's own state, which the module does not model.
+    """
+    return tflm_memories({"model": keras_model}, dtypes=("int8",) if int8 else ("float32",),
+                         representative=representative, timeout=timeout)[("model", "int8" if int8 else "float32")]
+
+
+def tflm_memories(models: dict, *, dtypes=("int8", "float32"), representative=None, timeout: float = 300) -> dict:
+    """:func:`tflm_memory` for several Keras models and dtypes, measured in one child process.
+
+    Returns ``{(label, dtype): TFLMMemory}``. The interpreter runs in a child process because its
+    allocator report goes to the C library's stderr.
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    for dt in dtypes:
+        _check_choice("dtype", dt, ("int8", "float32"))
+    problem = tflm_available()
+    if problem:
+        raise RuntimeError(problem)
+    keys = [(label, dt) for label in models for dt in dtypes]
+    buffers = [tflite_flatbuffer(models[label], int8=dt == "int8", representative=representative) for label, dt in keys]
+    with tempfile.TemporaryDirectory(prefix="tinydtl-tflm-") as tmp:
+        paths = []
+        for i, fb in enumerate(buffers):
+            paths.append(Path(tmp) / f"model{i}.tflite")
+            paths[-1].write_bytes(fb)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        out = subprocess.run([sys.executable, "-c", _TFLM_SCRIPT, *map(str, paths)], capture_output=True, text=True,
+                             timeout=timeout, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"TensorFlow Lite Micro failed:\n{out.stderr[-3000:]}")
+    reports = out.stderr.split("=== model ")[1:]  # MicroPrintf writes to stderr
+    if len(reports) != len(keys):
+        raise RuntimeError(f"expected {len(keys)} TensorFlow Lite Micro reports, got {len(reports)}:\n{out.stderr[-2000:]}")
+    return {key: _parse_tflm(text, len(fb)) for key, text, fb in zip(keys, reports, buffers)}
+
+
+def _parse_tflm(text: str, flatbuffer_bytes: int) -> TFLMMemory:
+    import re
+
+    totals = {k: int(v) for k, v in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)}
+    if set(totals) != {"total", "head", "tail"}:
+        raise RuntimeError(f"unexpected TensorFlow Lite Micro allocation report:\n{text[-2000:]}")
+    allocations = {
+        name: (int(used), int(req), int(count))
+        for name, used, req, count in re.findall(r"'([^']+)' used (\d+) bytes with alignment overhead "
+                                                  r"\(requested (\d+) bytes for (\d+) ", text)
+    }
+    return TFLMMemory(flatbuffer_bytes, totals["total"], totals["head"], totals["tail"], allocations)
