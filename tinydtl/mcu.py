@@ -39,7 +39,10 @@ measures it. :func:`step_cost` turns a step's cycles and radio bytes into time a
 board's datasheet figures.
 
 Every figure is what :mod:`tinydtl.aggregation` and the model objects actually allocate (the tests
-compare them), and the int8 weight bytes are cross-checked against TensorFlow Lite's converter.
+compare them). Two outside checks: :func:`tflm_memory` reads TensorFlow Lite Micro's recording
+allocator (the inference arena and the flatbuffer, next to ``input + activations`` and ``weights``),
+and :mod:`tinydtl.mcu_emulate` runs a training round's C code on an emulated Cortex-M4F and measures
+its RAM against :attr:`MemoryProfile.sram_bytes`.
 """
 
 from __future__ import annotations
