@@ -179,6 +179,15 @@ def test_largest_mlp_width_checks_a_max_width_that_is_not_a_power_of_two(max_wid
         assert h == free
 
 
+def test_largest_mlp_width_when_every_power_of_two_fits_but_max_width_does_not(boards):
+    """Issue 11: the old search returned max_width unchecked once the doubling passed it."""
+    big, kw = boards["STM32H743"], dict(optimizer="sgd")
+    free = largest_mlp_width(big, **kw)  # 109 here: 64 fits, 128 does not
+    max_width = free + 5                 # 114: every power of two up to it fits, 114 itself does not
+    assert max_width < 128 and not fits(profile(mlp_layers([784, max_width, 10]), **kw), big).fits
+    assert largest_mlp_width(big, max_width=max_width, **kw) == free
+
+
 def test_largest_mlp_width_bad_max_width(boards):
     with pytest.raises(ValueError, match="max_width must be an integer >= 1"):
         largest_mlp_width(boards["ESP32"], max_width=0)
@@ -257,3 +266,13 @@ def test_bad_energy_fields(tmp_path):
     with pytest.raises(ValueError, match="unknown field"):
         load_boards(f)
     assert isinstance(load_boards(tmp_path / "b.toml" if False else None)["ESP32"], Board)
+
+
+@pytest.mark.parametrize("cycles, tx, rx", [(0, 0, 0), (1, 1, 1), (123_456, 31_400, 314_000), (7.5e6, 0, 94_200)])
+def test_step_cost_is_additive(cycles, tx, rx, boards):
+    nano = boards["Arduino Nano 33 BLE Sense"]
+    whole = step_cost(nano, cycles=cycles, tx_bytes=tx, rx_bytes=rx)
+    compute, send, receive = step_cost(nano, cycles=cycles), step_cost(nano, tx_bytes=tx), step_cost(nano, rx_bytes=rx)
+    assert whole.seconds == pytest.approx(compute.seconds + send.seconds + receive.seconds)
+    assert whole.joules == pytest.approx(compute.joules + send.joules + receive.joules)
+    assert whole.seconds >= 0 and whole.joules >= 0
