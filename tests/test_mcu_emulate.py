@@ -132,6 +132,8 @@ def test_bad_aggregation_and_timeout():
         predicted_profile(aggregation="none")
     with pytest.raises(ValueError, match=r"timeout must be a number in \(0"):
         emulate_round(timeout=0)
+    with pytest.raises(ValueError, match="the emulated board has 4,194,304 B"):
+        emulate_round(784, 10, 1, 200, "store_all")
 
 
 def test_missing_toolchain_is_named(monkeypatch):

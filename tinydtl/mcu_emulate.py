@@ -32,7 +32,6 @@ data (initial model, the sensor's batch, the radio's messages) are generated her
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import struct
@@ -67,6 +66,8 @@ CFLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
 TICK_INSTRUCTIONS = 40  # MPS2 peripheral clock 25 MHz; -icount shift=0: 1 instruction = 1 ns
 OWN_SAMPLES = 100       # the device's own sample count in the weighted average
 TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
+EMULATED_RAM_BYTES = 4 << 20    # mps2-an386's SSRAM2/3 at 0x20000000 (mcu/link.ld); the stack reserve is 16 KB
+EMULATED_FLASH_BYTES = 4 << 20  # SSRAM1 at 0x0: code and the sensor/radio tables
 
 
 class ToolchainMissing(RuntimeError):
@@ -238,6 +239,11 @@ def emulate_round(n_features=784, n_classes=10, batch_size=1, neighbours=1, aggr
         raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got {aggregation!r}")
     check_number("timeout", timeout, low=0, low_open=True)
     data = make_round_data(n_features, n_classes, batch_size, neighbours, lr=lr, seed=seed)
+    need = predicted_profile(n_features, n_classes, batch_size, neighbours, aggregation).sram_bytes
+    tables = sum(a.nbytes for a in (data.initial, data.x, data.y, data.received, data.counts))
+    if need + (16 << 10) > EMULATED_RAM_BYTES or tables + (64 << 10) > EMULATED_FLASH_BYTES:
+        raise ValueError(f"this round needs about {need:,} B of RAM and {tables:,} B of flash tables; the emulated "
+                         f"board has {EMULATED_RAM_BYTES:,} B of each: use fewer features, neighbours or a smaller batch")
     problem = toolchain_problem()
     if problem:
         raise ToolchainMissing(problem)
@@ -261,10 +267,19 @@ def emulate_round(n_features=784, n_classes=10, batch_size=1, neighbours=1, aggr
         result = _parse(out, config, sizes, data.initial.size)
         if trace:
             log = build / "exec.log"
-            _run([*qemu, "-singlestep", "-d", "exec,nochain", "-D", str(log), "-kernel", str(elf)], timeout=timeout)
+            _run([*qemu, *_one_insn_per_tb(), "-d", "exec,nochain", "-D", str(log), "-kernel", str(elf)], timeout=timeout)
             exact = _traced_phases(log, _symbol_address(elf, "timer_ticks"))
             result = dataclasses.replace(result, instructions_traced=exact)
     return result
+
+
+def _one_insn_per_tb() -> list[str]:
+    """QEMU's option for one guest instruction per translation block: ``-singlestep`` before 8.1,
+    ``-accel tcg,one-insn-per-tb=on`` since (``-singlestep`` was deprecated in 8.1)."""
+    m = re.search(r"version (\d+)\.(\d+)", _run(["qemu-system-arm", "--version"], timeout=30))
+    if m and (int(m[1]), int(m[2])) >= (8, 1):
+        return ["-accel", "tcg,one-insn-per-tb=on"]
+    return ["-singlestep"]
 
 
 def _symbol_address(elf: Path, name: str) -> int:
@@ -311,6 +326,3 @@ def _parse(out: str, config: dict, sizes: dict, n_params: int) -> EmulatedRound:
                          stack_bytes=scalars["stack"], text_bytes=sizes.get(".text", 0),
                          trained=as_float["trained"], weights=as_float["model"], instructions=instructions)
 
-
-if os.name == "nt":  # pragma: no cover
-    raise ImportError("tinydtl.mcu_emulate needs a POSIX system with the Arm toolchain and QEMU")
