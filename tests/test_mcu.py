@@ -2,6 +2,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinydtl.aggregation import CumulativeFedAvg, StoreAllAggregator
 from tinydtl.datasets import make_sphere
@@ -276,3 +278,26 @@ def test_step_cost_is_additive(cycles, tx, rx, boards):
     assert whole.seconds == pytest.approx(compute.seconds + send.seconds + receive.seconds)
     assert whole.joules == pytest.approx(compute.joules + send.joules + receive.joules)
     assert whole.seconds >= 0 and whole.joules >= 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 300), min_size=2, max_size=4),
+    dtype=st.sampled_from(["float32", "int8", "float64"]),
+    training=st.booleans(),
+    optimizer=st.sampled_from(["sgd", "momentum", "adam"]),
+    batch=st.integers(1, 64),
+    aggregation=st.sampled_from(["none", "store_all", "cumulative"]),
+    neighbours=st.integers(1, 20),
+)
+def test_peak_lies_between_the_largest_phase_and_the_sum(sizes, dtype, training, optimizer, batch, aggregation, neighbours):
+    p = profile(mlp_layers(sizes), dtype=dtype, training=training, optimizer=optimizer, batch_size=batch,
+                aggregation=aggregation, neighbours=neighbours if aggregation != "none" else 0)
+    ph = p.phases()
+    assert sum(ph.values()) == sum(p.components().values())
+    assert max(ph.values()) <= p.sram_bytes <= sum(p.components().values())
+    assert p.sram_bytes == ph["persistent"] + ph[p.peak_phase]
+    if aggregation == "cumulative":  # Cumulative FedAvg's peak does not depend on the number of neighbours
+        other = profile(mlp_layers(sizes), dtype=dtype, training=training, optimizer=optimizer, batch_size=batch,
+                        aggregation=aggregation, neighbours=neighbours + 7)
+        assert other.sram_bytes == p.sram_bytes
