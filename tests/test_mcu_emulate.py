@@ -13,6 +13,7 @@ from tinydtl.mcu import load_boards
 from tinydtl.mcu_emulate import (
     TICK_INSTRUCTIONS,
     emulate_round,
+    link_check,
     make_round_data,
     predicted_profile,
     reference_round,
@@ -143,3 +144,18 @@ def test_missing_toolchain_is_named(monkeypatch):
     assert "qemu-system-arm not found" in emu.toolchain_problem()
     with pytest.raises(emu.ToolchainMissing, match="install the Debian packages"):
         emu.emulate_round(8, 3, 1, 1)
+
+
+def test_the_linker_agrees_on_the_nrf52840():
+    """The toolchain's own verdict: linked into the nRF52840's 256 KB, store-all with 10 neighbours overflows
+    the RAM region by what the formula predicts (minus 256 KB, plus the stack reserve and the small parts);
+    Cumulative FedAvg links."""
+    require_toolchain()
+    nano = load_boards()["Arduino Nano 33 BLE Sense"].sram_bytes
+    store = link_check(nano, 784, 10, 1, 10, "store_all")
+    assert not store.fits
+    predicted = predicted_profile(784, 10, 1, 10, "store_all").sram_bytes
+    assert 0 <= store.overflow_bytes - (predicted + store.stack_reserve - nano) <= RAM_MARGIN
+    assert link_check(nano, 784, 10, 1, 10, "cumulative").fits
+    with pytest.raises(ValueError, match="ram_bytes must be an integer >= 1"):
+        link_check(0)

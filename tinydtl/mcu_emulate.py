@@ -24,6 +24,9 @@ MPS2 board with a Cortex-M4F) with semihosting, and returns
   The Cortex-M4 executes most instructions in one cycle, loads/stores and VFP multiply-adds in
   more, so instructions are a lower bound on cycles.
 
+:func:`link_check` asks the linker itself: linked into a board's RAM size, does the program fit,
+or by how many bytes does ld say the RAM region overflows?
+
 Build artefacts go to a temporary directory (or ``build_dir``), never into the repository. The
 data (initial model, the sensor's batch, the radio's messages) are generated here with numpy from
 ``seed`` and linked into the program's flash with ``.incbin``.
@@ -51,8 +54,10 @@ __all__ = [
     "EmulatedRound",
     "RoundData",
     "TICK_INSTRUCTIONS",
+    "LinkCheck",
     "ToolchainMissing",
     "emulate_round",
+    "link_check",
     "make_round_data",
     "predicted_profile",
     "reference_round",
@@ -251,15 +256,7 @@ def emulate_round(n_features=784, n_classes=10, batch_size=1, neighbours=1, aggr
                   aggregation=aggregation, lr=lr, seed=seed)
     with tempfile.TemporaryDirectory(prefix="tinydtl-mcu-", dir=build_dir) as tmp:
         build = Path(tmp)
-        src = source_dir()
-        defines = [f"-DN_FEATURES={n_features}", f"-DN_CLASSES={n_classes}", f"-DBATCH={batch_size}",
-                   f"-DNEIGHBOURS={neighbours}", f"-DAGG_STORE_ALL={int(aggregation == 'store_all')}",
-                   f"-DLR={data.lr!r}f", f"-DOWN_SAMPLES={OWN_SAMPLES}u"]
-        elf = build / "round.elf"
-        _run(["arm-none-eabi-gcc", *CFLAGS, *defines, "--specs=nano.specs", "-nostartfiles", f"-T{src / 'link.ld'}",
-              "-Wl,--gc-sections", f"-Wl,-Map={build / 'round.map'}",
-              str(src / "startup.c"), str(src / "device.c"), str(src / "softmax_round.c"),
-              str(_write_blob(data, build)), "-lm", "-o", str(elf)], timeout=timeout)
+        elf = _build(build, data, aggregation, timeout=timeout)
         sizes = section_sizes(elf)
         qemu = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
                 "-semihosting-config", "enable=on,target=native"]
@@ -280,6 +277,63 @@ def _one_insn_per_tb() -> list[str]:
     if m and (int(m[1]), int(m[2])) >= (8, 1):
         return ["-accel", "tcg,one-insn-per-tb=on"]
     return ["-singlestep"]
+
+
+def _compile_command(build: Path, data: RoundData, aggregation: str, extra=()) -> list[str]:
+    src = source_dir()
+    n, d = data.received.shape[0], data.x.shape[1]
+    c = data.initial.size // (d + 1)
+    defines = [f"-DN_FEATURES={d}", f"-DN_CLASSES={c}", f"-DBATCH={data.x.shape[0]}",
+               f"-DNEIGHBOURS={n}", f"-DAGG_STORE_ALL={int(aggregation == 'store_all')}",
+               f"-DLR={data.lr!r}f", f"-DOWN_SAMPLES={data.own_samples}u"]
+    return ["arm-none-eabi-gcc", *CFLAGS, *defines, "--specs=nano.specs", "-nostartfiles", f"-T{src / 'link.ld'}",
+            "-Wl,--gc-sections", f"-Wl,-Map={build / 'round.map'}", *extra,
+            str(src / "startup.c"), str(src / "device.c"), str(src / "softmax_round.c"),
+            str(_write_blob(data, build)), "-lm", "-o", str(build / "round.elf")]
+
+
+def _build(build: Path, data: RoundData, aggregation: str, *, timeout) -> Path:
+    _run(_compile_command(build, data, aggregation), timeout=timeout)
+    return build / "round.elf"
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """The linker's verdict for a RAM size: ``fits``, or by how many bytes the RAM region overflowed."""
+
+    ram_bytes: int
+    stack_reserve: int
+    fits: bool
+    overflow_bytes: int
+
+
+def link_check(ram_bytes, n_features=784, n_classes=10, batch_size=1, neighbours=1, aggregation="cumulative", *,
+               stack_reserve=512, timeout=120, build_dir=None) -> LinkCheck:
+    """Ask the linker whether the round fits ``ram_bytes`` of RAM (e.g. a board's ``sram_bytes``) with
+    ``stack_reserve`` bytes kept for the stack (the emulated runs use ~130 B; 512 B is the margin the
+    tests allow). Builds only, does not run. ld reports ``region `RAM' overflowed by N bytes`` when
+    ``.data + .bss + stack_reserve`` exceed ``ram_bytes``."""
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got {aggregation!r}")
+    check_int("ram_bytes", ram_bytes, 1)
+    check_int("stack_reserve", stack_reserve, 8)
+    data = make_round_data(n_features, n_classes, batch_size, neighbours)
+    problem = toolchain_problem()
+    if problem:
+        raise ToolchainMissing(problem)
+    extra = [f"-Wl,--defsym=__ram_size={ram_bytes}", f"-Wl,--defsym=__stack_size={stack_reserve}"]
+    with tempfile.TemporaryDirectory(prefix="tinydtl-mcu-", dir=build_dir) as tmp:
+        cmd = _compile_command(Path(tmp), data, aggregation, extra)
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise RuntimeError(f"the build did not finish within {timeout} s") from e
+    if out.returncode == 0:
+        return LinkCheck(ram_bytes, stack_reserve, True, 0)
+    m = re.search(r"region `RAM' overflowed by (\d+) bytes", out.stderr)
+    if not m:
+        raise RuntimeError(f"the build failed for another reason than RAM:\n{out.stderr[-3000:]}")
+    return LinkCheck(ram_bytes, stack_reserve, False, int(m[1]))
 
 
 def _symbol_address(elf: Path, name: str) -> int:
