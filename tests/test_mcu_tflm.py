@@ -36,8 +36,11 @@ def test_the_issue_numbers_reproduce(measured):
     """Issue 14 saw, for the survey's softmax learner (Dense(10), softmax in the loss): arenas of 1,760 B (int8)
     and 4,072 B (float32), flatbuffers of 8,936 and 32,332 B."""
     int8, f32 = measured[((784, 10), "int8")][1], measured[((784, 10), "float32")][1]
-    assert (int8.arena_bytes, f32.arena_bytes) == (1760, 4072)
-    assert (int8.flatbuffer_bytes, f32.flatbuffer_bytes) == (8936, 32332)
+    # Not to the byte: the arena the Python wrapper allocates is not always 16-byte aligned, and TFLM counts
+    # the padding it adds (seen: 4,072 and 4,080 B for float32 in two runs); tensor names in the flatbuffer
+    # carry Keras's per-process layer counters ("dense_3"), a few bytes each.
+    assert abs(int8.arena_bytes - 1760) < TFLM_ALIGNMENT and abs(f32.arena_bytes - 4072) < TFLM_ALIGNMENT
+    assert abs(int8.flatbuffer_bytes - 8936) <= 64 and abs(f32.flatbuffer_bytes - 32332) <= 64
     assert int8.arena_bytes == int8.head_bytes + int8.tail_bytes
 
 

@@ -551,7 +551,9 @@ def step_cost(board: Board, *, cycles=None, macs=None, cycles_per_mac=None, tx_b
 def keras_mlp(sizes, *, seed: int = 0):
     """A Keras MLP with the given layer sizes (input first): ReLU hidden layers, softmax output,
     Glorot-initialised from ``seed``. ``keras_mlp([784, 10])`` has the survey learner's shape."""
-    import tensorflow as tf
+    from .tensorflow_env import import_tensorflow
+
+    tf = import_tensorflow()
 
     mlp_layers(sizes)  # validates the sizes
     _check_int("seed", seed, 0)
@@ -570,7 +572,9 @@ def tflite_flatbuffer(keras_model, *, int8: bool, representative=None) -> bytes:
     ``representative``: a few input rows for calibrating int8 activations (default: 32 random
     uniform [0, 1] rows, seeded).
     """
-    import tensorflow as tf
+    from .tensorflow_env import import_tensorflow
+
+    tf = import_tensorflow()
 
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     if int8:
