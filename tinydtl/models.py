@@ -1,0 +1,275 @@
+"""Models the simulation core trains: plain objects with init / local update / evaluate.
+
+A model for :mod:`tinydtl.simulation` keeps each device's parameters as **one flat float32 row**
+(a stack ``(devices, n_params)`` for many devices), so communication and aggregation never need to
+know the layers: they move and average rows. The model object knows how to
+
+* ``init(seed)``: the initial parameters (one row);
+* ``local_update(X, y, params, plan, lr)``: minibatch SGD of every client of a
+  :class:`~tinydtl.plans.RoundPlan`, all clients at once (batched matrix products);
+* ``evaluate(params, X, y)``: ``(loss, accuracy)``;
+* ``arrays(params)``: the arrays a device holds (for memory accounting, :mod:`tinydtl.mcu`).
+
+:class:`SoftmaxModel` is the survey's learner ``softmax(x W + b)`` for any number of features and
+classes (MNIST pixels, UCR time series, ...). The softmax cross-entropy gradient and the
+Glorot-uniform initialisation live here once and are reused by split learning.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._validation import check_number
+
+__all__ = [
+    "SoftmaxModel",
+    "as_features",
+    "check_labels",
+    "check_parts",
+    "glorot_uniform",
+    "preprocess",
+    "softmax_cross_entropy_grad",
+]
+
+
+# ----------------------------------------------------------------------------- data at the edge
+def preprocess(x) -> np.ndarray:
+    """Flatten images and scale to [0, 1] float32: ``uint8`` pixels are divided by 255.
+
+    Float input is taken as already scaled (it must be finite and within [0, 1]).
+    """
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"x must hold one image or vector per row (ndim >= 2), got shape {x.shape}")
+    flat = x.reshape(len(x), -1)
+    if flat.dtype == np.uint8:
+        return flat.astype(np.float32) / np.float32(255.0)
+    if not np.issubdtype(flat.dtype, np.floating) and not np.issubdtype(flat.dtype, np.integer):
+        raise ValueError(f"x must be uint8 pixels or floats in [0, 1], got dtype {flat.dtype}")
+    flat = flat.astype(np.float32)
+    if not np.isfinite(flat).all() or flat.min(initial=0) < 0 or flat.max(initial=0) > 1:
+        raise ValueError("float x must be finite and scaled to [0, 1] (pass uint8 pixels to have them scaled)")
+    return flat
+
+
+def as_features(x, name: str = "x") -> np.ndarray:
+    """Rows of features for the models: ``uint8`` images stay uint8 (flattened, no copy; scaled by
+    1/255 per minibatch, bit-identical to :func:`preprocess`), real-valued features (e.g. UCR time
+    series) become float32 and must be finite."""
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"{name} must hold one sample per row (ndim >= 2, at least one row), got shape {x.shape}")
+    flat = x.reshape(len(x), -1)
+    if flat.dtype == np.uint8:
+        return np.ascontiguousarray(flat)
+    if not (np.issubdtype(flat.dtype, np.floating) or np.issubdtype(flat.dtype, np.integer)) or flat.dtype == bool:
+        raise TypeError(f"{name} must be uint8 pixels or real-valued features, got dtype {flat.dtype}")
+    flat = flat.astype(np.float32)
+    if not np.isfinite(flat).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return flat
+
+
+def scaled(x) -> np.ndarray:
+    """float32 features from :func:`as_features` output (uint8 pixels divided by 255)."""
+    return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x
+
+
+def check_labels(y, name: str, n: int, n_classes: int | None = None) -> np.ndarray:
+    """``y`` must be ``n`` integer labels in ``[0, n_classes - 1]`` (``[0, ∞)`` if ``n_classes`` is None)."""
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match the samples, got {y.shape}")
+    if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    hi = "∞)" if n_classes is None else f"{n_classes - 1}]"
+    if n and (y.min() < 0 or (n_classes is not None and y.max() >= n_classes)):
+        raise ValueError(f"{name} must hold integer labels in [0, {hi}, got values in [{y.min()}, {y.max()}]")
+    return y.astype(np.intp)
+
+
+def check_parts(parts, n_samples: int) -> None:
+    """One non-empty 1-D integer index array per client, all within ``[0, n_samples - 1]``."""
+    if isinstance(parts, np.ndarray) and parts.ndim == 1 and parts.dtype != object:
+        raise TypeError("parts must be a list of index arrays, one per client (got a single array)")
+    if len(parts) < 1:
+        raise ValueError("parts must hold at least one client's indices")
+    for k, idx in enumerate(parts):
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or idx.size == 0:
+            raise ValueError(f"client {k} has no samples (parts[{k}] is empty)")
+        if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= n_samples:
+            raise ValueError(f"parts[{k}] must hold integer indices in [0, {n_samples - 1}]")
+
+
+# ----------------------------------------------------------------------------- shared maths
+def glorot_uniform(n_in: int, n_out: int, rng) -> np.ndarray:
+    """Glorot-uniform ``(n_in, n_out)`` float32 weights, as Keras' ``Dense`` default."""
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, size=(n_in, n_out)).astype(np.float32)
+
+
+def softmax_cross_entropy_grad(logits, y) -> np.ndarray:
+    """Gradient of the mean cross-entropy over the batch with respect to the logits:
+    ``(softmax(z) - onehot(y)) / B`` (last axis = classes)."""
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    p /= len(y)
+    return p
+
+
+# ----------------------------------------------------------------------------- the softmax learner
+class SoftmaxModel:
+    """``softmax(x W + b)`` with ``W (n_features, n_classes)``, ``b (n_classes,)``; params are one
+    flat float32 row ``[W.ravel(), b]``.
+
+    The update is minibatch SGD on the mean cross-entropy (optionally with FedProx's
+    ``(μ/2)||w - anchor||²``, Li et al. 2020, eq. (2)).
+    """
+
+    def __init__(self, n_features: int, n_classes: int):
+        check_number("n_features", n_features, low=1, integer=True)
+        check_number("n_classes", n_classes, low=2, integer=True)
+        self.n_features, self.n_classes = int(n_features), int(n_classes)
+
+    @property
+    def n_params(self) -> int:
+        return self.n_features * self.n_classes + self.n_classes
+
+    def init(self, seed=0) -> np.ndarray:
+        """Glorot-uniform ``W`` and zero ``b`` (seeded), flat."""
+        W = glorot_uniform(self.n_features, self.n_classes, np.random.default_rng([seed, 7919]))
+        return self.flatten(W, np.zeros(self.n_classes, dtype=np.float32))
+
+    def flatten(self, W, b) -> np.ndarray:
+        return np.concatenate([np.asarray(W, np.float32).ravel(), np.asarray(b, np.float32)])
+
+    def unflatten(self, params):
+        """``(W, b)`` views of a flat row, or ``(W (K, F, C), b (K, C))`` of a stack of rows."""
+        params = np.asarray(params)
+        FC = self.n_features * self.n_classes
+        lead = params.shape[:-1]
+        return params[..., :FC].reshape(lead + (self.n_features, self.n_classes)), params[..., FC:]
+
+    def arrays(self, params) -> list[np.ndarray]:
+        """The arrays a device holds for this model (memory accounting)."""
+        return list(self.unflatten(params))
+
+    def nbytes(self) -> int:
+        return self.n_params * np.dtype(np.float32).itemsize
+
+    def evaluate(self, params, X, y, chunk: int = 8192):
+        """Mean cross-entropy and accuracy on ``(X, y)`` (features from :func:`as_features`)."""
+        W, b = self.unflatten(params)
+        return evaluate_softmax(W, b, X, y, chunk)
+
+    def local_update(self, X, y, params, plan, lr, *, mu=0.0, anchor=None):
+        """Minibatch SGD on every client of ``plan``, all clients at once.
+
+        Client ``plan.clients[i]`` starts from row ``params[i]`` and follows its batches in ``plan``;
+        with ``mu > 0`` its gradient gains ``mu (w - anchor_i)`` (FedProx). ``X`` is uint8 pixels
+        (scaled per batch) or float32 features.
+
+        Returns ``(params, n_examples, loss_sum, correct)``, rows in plan order.
+        """
+        K, B = len(plan.clients), plan.batch_size
+        F, C = self.n_features, self.n_classes
+        lr = np.float32(lr)
+        mu = np.float32(mu)
+        batches = [plan.batches(i) for i in range(K)]
+        # Clients with more steps first: at step s the clients still training are a prefix
+        # [:active[s]], so skewed partitions cost no work for clients that are done.
+        steps = np.array([len(bs) for bs in batches])
+        by_steps = np.argsort(-steps, kind="stable")
+        batches = [batches[i] for i in by_steps]
+        S = int(steps.max())
+        active = (steps[None, :] > np.arange(S)[:, None]).sum(axis=1)
+        idx = np.zeros((S, K, B), dtype=np.intp)
+        mask = np.zeros((S, K, B), dtype=np.float32)
+        for i, bs in enumerate(batches):
+            for s, batch in enumerate(bs):
+                idx[s, i, : len(batch)] = batch
+                mask[s, i, : len(batch)] = 1.0
+        cnt = mask.sum(axis=2)
+        scale = (mask / np.maximum(cnt, 1.0)[..., None])[..., None]  # (S, K, B, 1)
+        P = np.asarray(params, dtype=np.float32)[by_steps]  # fancy indexing: private copies
+        W, b = self.unflatten(P)
+        if mu:
+            aW, ab = self.unflatten(np.asarray(anchor, dtype=np.float32)[by_steps])
+        # buffers reused every step: fresh large arrays each step would cost page faults
+        xs = np.empty((K, B, F), dtype=np.float32)
+        logits = np.empty((K, B, C), dtype=np.float32)
+        gW = np.empty((K, F, C), dtype=np.float32)
+        raw = np.empty((K * B, F), dtype=X.dtype)
+        pixels = X.dtype == np.uint8
+        rows = np.arange(K)[:, None]
+        cols = np.arange(B)[None, :]
+        loss_sum = correct = 0.0
+        for s in range(S):
+            k = int(active[s])
+            m = mask[s, :k]
+            x_k, l_k, g_k, W_k, b_k = xs[:k], logits[:k], gW[:k], W[:k], b[:k]
+            r_k = rows[:k]
+            np.take(X, idx[s, :k].reshape(-1), axis=0, out=raw[: k * B])
+            if pixels:
+                np.divide(raw[: k * B].reshape(k, B, F), np.float32(255.0), out=x_k)
+            else:
+                x_k[...] = raw[: k * B].reshape(k, B, F)
+            ys = y[idx[s, :k]]
+            np.matmul(x_k, W_k, out=l_k)
+            l_k += b_k[:, None, :]
+            l_k -= l_k.max(axis=2, keepdims=True)
+            true_logit = l_k[r_k, cols, ys]
+            correct += float(((l_k.argmax(axis=2) == ys) * m).sum())
+            np.exp(l_k, out=l_k)
+            z = l_k.sum(axis=2, keepdims=True)
+            loss_sum += float(((np.log(z[..., 0]) - true_logit) * m).sum())
+            l_k /= z  # softmax probabilities
+            l_k[r_k, cols, ys] -= 1.0  # d loss / d logits
+            l_k *= scale[s, :k]
+            np.matmul(x_k.transpose(0, 2, 1), l_k, out=g_k)
+            gb = l_k.sum(axis=1)
+            if mu:
+                g_k += mu * (W_k - aW[:k])
+                gb += mu * (b_k - ab[:k])
+            g_k *= lr
+            W_k -= g_k
+            b_k -= lr * gb
+        n = mask.sum(axis=(0, 2))
+        order = np.empty_like(by_steps)
+        order[by_steps] = np.arange(K)  # back to plan order
+        return P[order], n[order], loss_sum, correct
+
+
+def evaluate_softmax(W, b, X, y, chunk: int = 8192):
+    """Mean cross-entropy and accuracy of ``softmax(X W + b)`` on ``(X, y)``."""
+    if len(X) == 0:
+        raise ValueError("X must hold at least one sample to evaluate on")
+    loss, correct = 0.0, 0
+    for s in range(0, len(X), chunk):
+        logits = scaled(X[s : s + chunk]) @ W + b
+        yy = y[s : s + chunk]
+        m = logits.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
+        loss += float((lse - logits[np.arange(len(yy)), yy]).sum())
+        correct += int((logits.argmax(axis=1) == yy).sum())
+    return loss / len(X), correct / len(X)
+
+
+__all__ += ["evaluate_softmax", "scaled"]
+
+
+def n_classes_of(*label_arrays, n_classes=None) -> int:
+    """Number of classes: ``n_classes`` if given (validated), else the largest label + 1 (at least 2)."""
+    if n_classes is not None:
+        if not isinstance(n_classes, numbers.Integral) or isinstance(n_classes, bool) or n_classes < 2:
+            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+        return int(n_classes)
+    top = max(int(np.max(a)) for a in label_arrays if a is not None and np.size(a))
+    return max(top + 1, 2)
+
+
+__all__.append("n_classes_of")
