@@ -355,3 +355,14 @@ def test_transforms():
         Attackers([0], scale=0)
     with pytest.raises(TypeError, match="compression must be a string"):
         Compression(8)
+
+
+def test_threads_over_clients_give_the_same_model(mnist):
+    x, y, _, _ = mnist
+    parts = [np.arange(0, 700), np.arange(700, 900), np.arange(900, 2000), np.arange(2000, 3000)]  # skewed
+    one = fedavg(x, y, parts, rounds=2, seed=1)
+    two = fedavg(x, y, parts, rounds=2, seed=1, threads=2)
+    np.testing.assert_array_equal(one.weights[0], two.weights[0])
+    np.testing.assert_allclose(one.column("train_loss")[1:], two.column("train_loss")[1:], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"threads must be an integer in \[1, ∞\)"):
+        fedavg(x, y, parts, rounds=1, threads=0)

@@ -97,13 +97,17 @@ def gossip(A_live: sp.csr_matrix, values: np.ndarray, steps: int):
     """``steps`` synchronous gossip steps ``x ← W x`` with Metropolis weights on the live links.
 
     Every step each device sends its row to each live neighbour: ``nnz(A_live)`` transmissions of
-    ``values.shape[1]`` float32 numbers. Returns ``(values, Traffic)``.
+    ``values.shape[1]`` float32 numbers. The arithmetic runs in ``values``' precision (float32 rows
+    stay float32: half the memory traffic; pass float64 for exact ratio consensus). Returns
+    ``(values, Traffic)``.
     """
     check_number("steps", steps, low=0, integer=True)
     values = np.asarray(values)
     if steps == 0 or A_live.nnz == 0:
         return values, Traffic()
     M = metropolis_weights(A_live)
+    if values.dtype == np.float32:
+        M = M.astype(np.float32)
     for _ in range(steps):
         values = M @ values
     messages = A_live.nnz * steps

@@ -182,12 +182,17 @@ def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, 
         if scheme == "dpsgd":
             A_live = surviving_links(A, alive, link_failure, rng)
             traffic = None
+            everyone = live.size == n
             for s in range(plan.n_steps() if live.size else 0):
-                stepped = model.local_update(X, y, P[live], plan.only_step(s), lr)[0]
-                step = np.zeros_like(P)
-                step[live] = P[live] - stepped  # γ ∇F_i(x_{k,i}), taken at the pre-mixing point
+                start = P[live]  # a private copy (fancy indexing), updated in place below
+                stepped = model.local_update(X, y, start, plan.only_step(s), lr, copy=False)[0]
+                if everyone:
+                    step = np.subtract(P, stepped, out=stepped)  # γ ∇F_i(x_{k,i}) at the pre-mixing point
+                else:
+                    step = np.zeros_like(P)
+                    step[live] = P[live] - stepped
                 mixed, t = gossip(A_live, P, gossip_steps)
-                P = (mixed - step).astype(np.float32)
+                P = np.subtract(mixed, step, out=mixed if mixed is not P else None)
                 traffic = t if traffic is None else traffic + t
             stats["iterations"] = plan.n_steps() if live.size else 0
         else:

@@ -130,10 +130,11 @@ class SoftmaxModel:
     ``(μ/2)||w - anchor||²``, Li et al. 2020, eq. (2)).
     """
 
-    def __init__(self, n_features: int, n_classes: int):
+    def __init__(self, n_features: int, n_classes: int, *, threads: int = 1):
         check_number("n_features", n_features, low=1, integer=True)
         check_number("n_classes", n_classes, low=2, integer=True)
-        self.n_features, self.n_classes = int(n_features), int(n_classes)
+        check_number("threads", threads, low=1, integer=True)
+        self.n_features, self.n_classes, self.threads = int(n_features), int(n_classes), int(threads)
 
     @property
     def n_params(self) -> int:
@@ -166,24 +167,72 @@ class SoftmaxModel:
         W, b = self.unflatten(params)
         return evaluate_softmax(W, b, X, y, chunk)
 
-    def local_update(self, X, y, params, plan, lr, *, mu=0.0, anchor=None):
+    def _buffers(self, K, B):
+        """Work arrays reused across steps and calls (fresh large arrays would cost page faults);
+        one set per thread."""
+        import threading
+
+        key = (K, B, threading.get_ident())
+        cache = self.__dict__.setdefault("_work", {})
+        if key not in cache:
+            F, C = self.n_features, self.n_classes
+            xs = np.empty((K, B, F + 1), dtype=np.float32)
+            xs[..., F] = 1.0  # the bias feature; the other columns are overwritten every step
+            for old in [k for k in cache if k[2] == key[2]]:
+                del cache[old]  # keep one set per thread: the shapes of the current run
+            cache[key] = (xs, np.empty((K, B, C), np.float32), np.empty((K, F + 1, C), np.float32))
+        return cache[key]
+
+    def local_update(self, X, y, params, plan, lr, *, mu=0.0, anchor=None, copy=True):
         """Minibatch SGD on every client of ``plan``, all clients at once.
 
         Client ``plan.clients[i]`` starts from row ``params[i]`` and follows its batches in ``plan``;
         with ``mu > 0`` its gradient gains ``mu (w - anchor_i)`` (FedProx). ``X`` is uint8 pixels
-        (scaled per batch) or float32 features.
+        (scaled per batch) or float32 features. ``copy=False`` lets it update a float32 C-contiguous
+        ``params`` in place (the caller's array is then overwritten).
+
+        The flat row ``[W.ravel(), b]`` is the augmented matrix ``[[W], [b]]`` of shape
+        ``(F + 1, C)``, and each minibatch gets a constant 1 feature, so ``logits = [x, 1] @ [[W], [b]]``
+        and one matrix product gives the gradients of ``W`` and ``b`` together.
+
+        With ``threads > 1`` (constructor) the clients are split into that many groups trained in
+        parallel threads (numpy releases the GIL in its matrix products); every client's arithmetic
+        is the same, so the parameters do not depend on the number of threads.
 
         Returns ``(params, n_examples, loss_sum, correct)``, rows in plan order.
         """
+        K = len(plan.clients)
+        if self.threads > 1 and K >= 2 * self.threads:
+            return self._threaded_update(X, y, params, plan, lr, mu=mu, anchor=anchor)
+        return self._update(X, y, params, plan, lr, mu=mu, anchor=anchor, copy=copy)
+
+    def _threaded_update(self, X, y, params, plan, lr, *, mu, anchor):
+        from concurrent.futures import ThreadPoolExecutor
+
+        K = len(plan.clients)
+        groups = np.array_split(np.arange(K), self.threads)
+        pool = self.__dict__.get("_pool")
+        if pool is None:
+            pool = self.__dict__["_pool"] = ThreadPoolExecutor(self.threads)
+        params = np.asarray(params, dtype=np.float32)
+        jobs = [pool.submit(self._update, X, y, params[g], plan.subset(g), lr, mu=mu,
+                            anchor=None if anchor is None else np.asarray(anchor)[g], copy=False) for g in groups]
+        out = [j.result() for j in jobs]
+        return (np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out]),
+                sum(o[2] for o in out), sum(o[3] for o in out))
+
+    def _update(self, X, y, params, plan, lr, *, mu=0.0, anchor=None, copy=True):
         K, B = len(plan.clients), plan.batch_size
         F, C = self.n_features, self.n_classes
         lr = np.float32(lr)
         mu = np.float32(mu)
+        y = np.asarray(y)
         batches = [plan.batches(i) for i in range(K)]
         # Clients with more steps first: at step s the clients still training are a prefix
         # [:active[s]], so skewed partitions cost no work for clients that are done.
         steps = np.array([len(bs) for bs in batches])
         by_steps = np.argsort(-steps, kind="stable")
+        in_order = bool(np.array_equal(by_steps, np.arange(K)))
         batches = [batches[i] for i in by_steps]
         S = int(steps.max())
         active = (steps[None, :] > np.arange(S)[:, None]).sum(axis=1)
@@ -194,51 +243,59 @@ class SoftmaxModel:
                 idx[s, i, : len(batch)] = batch
                 mask[s, i, : len(batch)] = 1.0
         cnt = mask.sum(axis=2)
-        scale = (mask / np.maximum(cnt, 1.0)[..., None])[..., None]  # (S, K, B, 1)
-        P = np.asarray(params, dtype=np.float32)[by_steps]  # fancy indexing: private copies
-        W, b = self.unflatten(P)
+        # per-sample factor lr / (samples in the client's batch), 0 on padding and for finished clients;
+        # onehot_lr[s, i, b] = factor * onehot(y): the gradient step on the logits is p * factor - onehot_lr
+        factor = (mask * (lr / np.maximum(cnt, np.float32(1.0)))[..., None]).astype(np.float32)[..., None]
+        Y = y[idx]  # (S, K, B) labels, gathered once
+        onehot_lr = np.zeros((S, K, B, C), dtype=np.float32)
+        np.put_along_axis(onehot_lr, Y[..., None], factor, axis=3)
+        if in_order:
+            P = np.array(params, dtype=np.float32, copy=copy, order="C")
+        else:
+            P = np.asarray(params, dtype=np.float32)[by_steps]  # fancy indexing: private copies
+        W = P.reshape(K, F + 1, C)  # augmented [[W], [b]] per client, a view
         if mu:
-            aW, ab = self.unflatten(np.asarray(anchor, dtype=np.float32)[by_steps])
-        # buffers reused every step: fresh large arrays each step would cost page faults
-        xs = np.empty((K, B, F), dtype=np.float32)
-        logits = np.empty((K, B, C), dtype=np.float32)
-        gW = np.empty((K, F, C), dtype=np.float32)
-        raw = np.empty((K * B, F), dtype=X.dtype)
+            aW = np.asarray(anchor, dtype=np.float32)[by_steps].reshape(K, F + 1, C)
+            lr_mu = lr * mu
+        xs, logits, gW = self._buffers(K, B)
         pixels = X.dtype == np.uint8
+        # training metrics, written per step and summed once at the end
+        true_logit = np.zeros((S, K, B), dtype=np.float32)
+        log_z = np.zeros((S, K, B), dtype=np.float32)
+        pred = np.zeros((S, K, B), dtype=np.intp)
         rows = np.arange(K)[:, None]
         cols = np.arange(B)[None, :]
-        loss_sum = correct = 0.0
+        # minibatch rows are gathered for a block of steps at once (one np.take per block)
+        block = max(1, min(S, 65536 // max(K * B, 1)))
         for s in range(S):
             k = int(active[s])
-            m = mask[s, :k]
-            x_k, l_k, g_k, W_k, b_k = xs[:k], logits[:k], gW[:k], W[:k], b[:k]
-            r_k = rows[:k]
-            np.take(X, idx[s, :k].reshape(-1), axis=0, out=raw[: k * B])
+            if s % block == 0:
+                stop = min(S, s + block)
+                raw = np.take(X, idx[s:stop].reshape(-1), axis=0, mode="clip").reshape(stop - s, K, B, F)
+            x_k, l_k, g_k, W_k = xs[:k], logits[:k], gW[:k], W[:k]
             if pixels:
-                np.divide(raw[: k * B].reshape(k, B, F), np.float32(255.0), out=x_k)
+                np.divide(raw[s % block, :k], np.float32(255.0), out=x_k[..., :F])
             else:
-                x_k[...] = raw[: k * B].reshape(k, B, F)
-            ys = y[idx[s, :k]]
-            np.matmul(x_k, W_k, out=l_k)
-            l_k += b_k[:, None, :]
+                x_k[..., :F] = raw[s % block, :k]
+            np.matmul(x_k, W_k, out=l_k)  # x W + b
             l_k -= l_k.max(axis=2, keepdims=True)
-            true_logit = l_k[r_k, cols, ys]
-            correct += float(((l_k.argmax(axis=2) == ys) * m).sum())
+            true_logit[s, :k] = l_k[rows[:k], cols, Y[s, :k]]
+            np.argmax(l_k, axis=2, out=pred[s, :k])
             np.exp(l_k, out=l_k)
             z = l_k.sum(axis=2, keepdims=True)
-            loss_sum += float(((np.log(z[..., 0]) - true_logit) * m).sum())
+            np.log(z[..., 0], out=log_z[s, :k])
             l_k /= z  # softmax probabilities
-            l_k[r_k, cols, ys] -= 1.0  # d loss / d logits
-            l_k *= scale[s, :k]
-            np.matmul(x_k.transpose(0, 2, 1), l_k, out=g_k)
-            gb = l_k.sum(axis=1)
+            l_k *= factor[s, :k]
+            l_k -= onehot_lr[s, :k]  # lr * d loss / d logits
+            np.matmul(x_k.transpose(0, 2, 1), l_k, out=g_k)  # lr * [x, 1]^T g: steps for W and b
             if mu:
-                g_k += mu * (W_k - aW[:k])
-                gb += mu * (b_k - ab[:k])
-            g_k *= lr
+                g_k += lr_mu * (W_k - aW[:k])
             W_k -= g_k
-            b_k -= lr * gb
+        loss_sum = float(((log_z - true_logit) * mask).sum())
+        correct = float(((pred == Y) * mask).sum())
         n = mask.sum(axis=(0, 2))
+        if in_order:
+            return P, n, loss_sum, correct
         order = np.empty_like(by_steps)
         order[by_steps] = np.arange(K)  # back to plan order
         return P[order], n[order], loss_sum, correct
