@@ -366,3 +366,25 @@ def test_threads_over_clients_give_the_same_model(mnist):
     np.testing.assert_allclose(one.column("train_loss")[1:], two.column("train_loss")[1:], rtol=1e-6)
     with pytest.raises(ValueError, match=r"threads must be an integer in \[1, ∞\)"):
         fedavg(x, y, parts, rounds=1, threads=0)
+
+
+def test_core_functions_name_bad_arguments():
+    model = SoftmaxModel(3, 2)
+    with pytest.raises(ValueError, match=r"params must have shape \(8,\)"):
+        model.evaluate(np.zeros(5), np.zeros((2, 3), np.float32), np.array([0, 1]))
+    with pytest.raises(ValueError, match="X must have 3 features per row"):
+        model.evaluate(model.init(0), np.zeros((2, 4), np.float32), np.array([0, 1]))
+    plan = plan_round([np.arange(4)], 0, seed=0, batch_size=2)
+    with pytest.raises(ValueError, match=r"params must have shape \(1, 8\)"):
+        model.local_update(np.zeros((4, 3), np.float32), np.zeros(4, int), np.zeros((2, 8)), plan, 0.1)
+    with pytest.raises(ValueError, match=r"round_index must be an integer in \[0, ∞\)"):
+        plan_round([np.arange(4)], -1, seed=0)
+    with pytest.raises(ValueError, match="up_bytes_per_client must be a 1-D sequence of integers >= 0"):
+        star_traffic([-1, 5], 10)
+    bl = Bilayer(line(3), [0, 0, 0], [1])
+    with pytest.raises(ValueError, match="weights must be 3 finite numbers > 0"):
+        bl.round(np.zeros((3, 2)), [1, 0, 1], np.ones(3, bool), g_intra=0, g_inter=0, link_failure=0.0,
+                 rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"values must hold one row per device \(3 rows\)"):
+        bl.round(np.zeros((2, 2)), [1, 1, 1], np.ones(3, bool), g_intra=0, g_inter=0, link_failure=0.0,
+                 rng=np.random.default_rng(0))

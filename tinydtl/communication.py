@@ -88,7 +88,11 @@ def surviving_links(A: sp.csr_matrix, alive, link_failure: float, rng) -> sp.csr
 def star_traffic(up_bytes_per_client, down_payload: int) -> Traffic:
     """A server round: each participant uploads its (possibly compressed) update, the server sends the
     model to each participant (K transmissions, the broadcast rule)."""
-    up = np.asarray(up_bytes_per_client, dtype=np.int64)
+    up = np.asarray(up_bytes_per_client)
+    if up.ndim != 1 or (up.size and (not np.issubdtype(up.dtype, np.integer) or up.min() < 0)):
+        raise ValueError("up_bytes_per_client must be a 1-D sequence of integers >= 0 (bytes each client sent)")
+    check_number("down_payload", down_payload, low=0, integer=True)
+    up = up.astype(np.int64)
     return Traffic(int(up.sum()), int(down_payload) * len(up), 2 * len(up))
 
 
@@ -189,6 +193,13 @@ class Bilayer:
         """
         values = np.array(values, dtype=np.float64, copy=True)
         weights = np.asarray(weights, dtype=np.float64)
+        alive = np.asarray(alive, dtype=bool)
+        if values.ndim != 2 or len(values) != self.n:
+            raise ValueError(f"values must hold one row per device ({self.n} rows), got shape {values.shape}")
+        if weights.shape != (self.n,) or not np.isfinite(weights).all() or (weights <= 0).any():
+            raise ValueError(f"weights must be {self.n} finite numbers > 0 (e.g. sample counts)")
+        if alive.shape != (self.n,):
+            raise ValueError(f"alive must be a boolean mask of {self.n} devices, got shape {alive.shape}")
         A_in = surviving_links(self.A_intra, alive, link_failure, rng)
         values, traffic = gossip(A_in, values, g_intra)
         A_live = surviving_links(self.A, alive, link_failure, rng)

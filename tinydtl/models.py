@@ -162,8 +162,17 @@ class SoftmaxModel:
     def nbytes(self) -> int:
         return self.n_params * np.dtype(np.float32).itemsize
 
+    def _check_params(self, params, rows=None):
+        shape = np.shape(params)
+        want = (self.n_params,) if rows is None else (rows, self.n_params)
+        if shape != want:
+            raise ValueError(f"params must have shape {want} (n_params = n_features * n_classes + n_classes), got {shape}")
+
     def evaluate(self, params, X, y, chunk: int = 8192):
         """Mean cross-entropy and accuracy on ``(X, y)`` (features from :func:`as_features`)."""
+        self._check_params(params)
+        if np.shape(X)[1:] != (self.n_features,):
+            raise ValueError(f"X must have {self.n_features} features per row, got shape {np.shape(X)}")
         W, b = self.unflatten(params)
         return evaluate_softmax(W, b, X, y, chunk)
 
@@ -202,6 +211,7 @@ class SoftmaxModel:
         Returns ``(params, n_examples, loss_sum, correct)``, rows in plan order.
         """
         K = len(plan.clients)
+        self._check_params(params, rows=K)
         if self.threads > 1 and K >= 2 * self.threads:
             return self._threaded_update(X, y, params, plan, lr, mu=mu, anchor=anchor)
         return self._update(X, y, params, plan, lr, mu=mu, anchor=anchor, copy=copy)

@@ -9,7 +9,7 @@ algorithm) visit exactly the same samples in the same order.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -69,12 +69,16 @@ class RoundPlan:
     batch_size: int
     local_steps: int | None = None
     step: int | None = None
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)  # client position -> batches
 
     def batches(self, i: int) -> list[np.ndarray]:
-        B = self.batch_size
-        out = [order[s : s + B] for order in self.orders[i] for s in range(0, len(order), B)]
-        if self.local_steps is not None:
-            out = out[: self.local_steps]
+        out = self._cache.get(i)
+        if out is None:
+            B = self.batch_size
+            out = [order[s : s + B] for order in self.orders[i] for s in range(0, len(order), B)]
+            if self.local_steps is not None:
+                out = out[: self.local_steps]
+            self._cache[i] = out
         if self.step is not None:
             out = [out[self.step % len(out)]]
         return out
@@ -87,13 +91,14 @@ class RoundPlan:
         return max((len(self.batches(i)) for i in range(len(self.clients))), default=0)
 
     def only_step(self, s: int) -> "RoundPlan":
-        """The plan restricted to every client's ``s``-th minibatch."""
-        return replace(self, step=int(s))
+        """The plan restricted to every client's ``s``-th minibatch (shares the batch lists)."""
+        return replace(self, step=int(s), _cache=self._cache)
 
     def subset(self, positions) -> "RoundPlan":
         """The plan restricted to the clients at ``positions`` (indices into ``clients``)."""
         positions = np.asarray(positions, dtype=int)
-        return replace(self, clients=self.clients[positions], orders=tuple(self.orders[i] for i in positions))
+        return replace(self, clients=self.clients[positions], orders=tuple(self.orders[i] for i in positions),
+                       _cache={})
 
 
 def plan_round(parts, round_index: int, *, seed, local_epochs: int = 1, batch_size: int = 20,
@@ -109,7 +114,12 @@ def plan_round(parts, round_index: int, *, seed, local_epochs: int = 1, batch_si
 
 def plan_from_settings(parts, round_index: int, settings: PlanSettings, *, seed) -> RoundPlan:
     """:func:`plan_round` with the knobs in a :class:`PlanSettings`."""
+    if not isinstance(settings, PlanSettings):
+        raise TypeError(f"settings must be a PlanSettings, got {type(settings).__name__}")
+    check_number("round_index", round_index, low=0, integer=True)
     n = len(parts)
+    if n < 1:
+        raise ValueError("parts must hold at least one client's indices")
     k = settings.clients_per_round
     if k is None or k >= n:
         clients = np.arange(n)

@@ -61,6 +61,9 @@ class Compression:
 def apply_transforms(updates, clients, transforms):
     """Run every client's update through ``transforms``; returns ``(sent (K, n), bytes per client)``."""
     updates = np.asarray(updates, dtype=np.float32)
+    if updates.ndim != 2 or len(updates) != len(clients):
+        raise ValueError(f"updates must be a (clients, n) stack with one row per client ({len(clients)}), "
+                         f"got shape {updates.shape}")
     sent = np.empty_like(updates)
     nbytes = np.full(len(updates), payload_bytes(updates.shape[1]), dtype=np.int64)
     for i, client in enumerate(clients):
