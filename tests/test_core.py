@@ -388,3 +388,13 @@ def test_core_functions_name_bad_arguments():
     with pytest.raises(ValueError, match=r"values must hold one row per device \(3 rows\)"):
         bl.round(np.zeros((2, 2)), [1, 1, 1], np.ones(3, bool), g_intra=0, g_inter=0, link_failure=0.0,
                  rng=np.random.default_rng(0))
+
+
+def test_device_accuracy_is_the_mean_of_the_watched_devices(mnist):
+    x, y, xt, yt = mnist
+    parts = iid(y, 4, seed=0)
+    h = decentralized_train(x, y, parts, graph=ring(4), rounds=1, x_test=xt, y_test=yt, eval_devices=4)
+    model = SoftmaxModel(784, 10)
+    W, b = h.weights
+    accs = [model.evaluate(model.flatten(W[i], b[i]), as_features(xt).astype(np.float32) / 255, yt)[1] for i in range(4)]
+    assert h.device_accuracy[-1] == pytest.approx(np.mean(accs), abs=1e-12)

@@ -95,7 +95,7 @@ def split_train(x_train, y_train, *, hidden=32, epochs=2, batch_size=20, lr=0.05
         raise ValueError("pass both x_test and y_test, or neither")
     Xt = yt = None
     if x_test is not None:
-        Xt = as_features(x_test, "x_test")
+        Xt = scaled(as_features(x_test, "x_test"))  # scaled once, evaluated every round
         yt = check_labels(y_test, "y_test", len(Xt), n_classes)
         if Xt.shape[1] != X.shape[1]:
             raise ValueError(f"x_test has {Xt.shape[1]} features per sample, x_train has {X.shape[1]}")
