@@ -167,6 +167,7 @@ def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, 
     """The decentralised schemes as an :class:`~tinydtl.simulation.Algorithm` over the stack of every
     device's parameters ``(n, n_params)`` (see the module docstring for the schemes)."""
     n = len(parts)
+    X = model.prepare(X)  # [x/255, 1] float32 rows, once per run
     sizes = np.array([len(p) for p in parts], dtype=float)
     rng = np.random.default_rng([seed, 99])
     watch = np.sort(np.random.default_rng([seed, 98]).choice(n, size=min(eval_devices, n), replace=False))

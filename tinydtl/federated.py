@@ -135,9 +135,9 @@ class NumpyEngine:
 
     def __init__(self, X, y, W0, b0, *, client_lr, server_lr, server_momentum, proximal_mu,
                  transforms=(), aggregator="mean", trim=0.2, threads=1):
-        self.X, self.y = X, np.asarray(y).astype(np.intp)
         W0 = np.asarray(W0, np.float32)
         self.model = SoftmaxModel(*W0.shape, threads=threads)
+        self.X, self.y = self.model.prepare(X), np.asarray(y).astype(np.intp)  # [x/255, 1] once per run
         self.params = self.model.flatten(W0, b0)
         self.lr = np.float32(client_lr)
         self.mu = np.float32(proximal_mu)

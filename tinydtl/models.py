@@ -24,6 +24,7 @@ import numpy as np
 from ._validation import check_number
 
 __all__ = [
+    "AugmentedFeatures",
     "SoftmaxModel",
     "as_features",
     "check_labels",
@@ -122,6 +123,23 @@ def softmax_cross_entropy_grad(logits, y) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the softmax learner
+class AugmentedFeatures:
+    """Features ready for :meth:`SoftmaxModel.local_update`: float32 rows ``[x, 1]`` (pixels scaled),
+    made once per run by :meth:`SoftmaxModel.prepare` so no round converts or copies them again."""
+
+    def __init__(self, X):
+        X = np.asarray(X)
+        self.rows = np.empty((len(X), X.shape[1] + 1), dtype=np.float32)
+        if X.dtype == np.uint8:
+            np.divide(X, np.float32(255.0), out=self.rows[:, :-1])  # bit-identical to preprocess()
+        else:
+            self.rows[:, :-1] = X
+        self.rows[:, -1] = 1.0
+
+    def __len__(self):
+        return len(self.rows)
+
+
 class SoftmaxModel:
     """``softmax(x W + b)`` with ``W (n_features, n_classes)``, ``b (n_classes,)``; params are one
     flat float32 row ``[W.ravel(), b]``.
@@ -162,6 +180,14 @@ class SoftmaxModel:
     def nbytes(self) -> int:
         return self.n_params * np.dtype(np.float32).itemsize
 
+    def prepare(self, X) -> AugmentedFeatures:
+        """``X`` (from :func:`as_features`) as :class:`AugmentedFeatures`, for repeated local updates."""
+        if isinstance(X, AugmentedFeatures):
+            return X
+        if np.shape(X)[1:] != (self.n_features,):
+            raise ValueError(f"X must have {self.n_features} features per row, got shape {np.shape(X)}")
+        return AugmentedFeatures(X)
+
     def _check_params(self, params, rows=None):
         shape = np.shape(params)
         want = (self.n_params,) if rows is None else (rows, self.n_params)
@@ -185,8 +211,7 @@ class SoftmaxModel:
         cache = self.__dict__.setdefault("_work", {})
         if key not in cache:
             F, C = self.n_features, self.n_classes
-            xs = np.empty((K, B, F + 1), dtype=np.float32)
-            xs[..., F] = 1.0  # the bias feature; the other columns are overwritten every step
+            xs = np.empty((K, B, F + 1), dtype=np.float32)  # minibatch rows [x, 1]
             for old in [k for k in cache if k[2] == key[2]]:
                 del cache[old]  # keep one set per thread: the shapes of the current run
             cache[key] = (xs, np.empty((K, B, C), np.float32), np.empty((K, F + 1, C), np.float32))
@@ -196,13 +221,14 @@ class SoftmaxModel:
         """Minibatch SGD on every client of ``plan``, all clients at once.
 
         Client ``plan.clients[i]`` starts from row ``params[i]`` and follows its batches in ``plan``;
-        with ``mu > 0`` its gradient gains ``mu (w - anchor_i)`` (FedProx). ``X`` is uint8 pixels
-        (scaled per batch) or float32 features. ``copy=False`` lets it update a float32 C-contiguous
+        with ``mu > 0`` its gradient gains ``mu (w - anchor_i)`` (FedProx). ``X`` is uint8 pixels or
+        float32 features (:func:`as_features`), or :class:`AugmentedFeatures` prepared once. ``copy=False`` lets it update a float32 C-contiguous
         ``params`` in place (the caller's array is then overwritten).
 
         The flat row ``[W.ravel(), b]`` is the augmented matrix ``[[W], [b]]`` of shape
-        ``(F + 1, C)``, and each minibatch gets a constant 1 feature, so ``logits = [x, 1] @ [[W], [b]]``
-        and one matrix product gives the gradients of ``W`` and ``b`` together.
+        ``(F + 1, C)``, and the features carry a constant 1 (:class:`AugmentedFeatures`, made once per
+        run with :meth:`prepare`), so ``logits = [x, 1] @ [[W], [b]]`` and one matrix product gives the
+        gradients of ``W`` and ``b`` together.
 
         With ``threads > 1`` (constructor) the clients are split into that many groups trained in
         parallel threads (numpy releases the GIL in its matrix products); every client's arithmetic
@@ -212,6 +238,7 @@ class SoftmaxModel:
         """
         K = len(plan.clients)
         self._check_params(params, rows=K)
+        X = self.prepare(X)
         if self.threads > 1 and K >= 2 * self.threads:
             return self._threaded_update(X, y, params, plan, lr, mu=mu, anchor=anchor)
         return self._update(X, y, params, plan, lr, mu=mu, anchor=anchor, copy=copy)
@@ -268,25 +295,19 @@ class SoftmaxModel:
             aW = np.asarray(anchor, dtype=np.float32)[by_steps].reshape(K, F + 1, C)
             lr_mu = lr * mu
         xs, logits, gW = self._buffers(K, B)
-        pixels = X.dtype == np.uint8
+        rows_X = X.rows
         # training metrics, written per step and summed once at the end
         true_logit = np.zeros((S, K, B), dtype=np.float32)
         log_z = np.zeros((S, K, B), dtype=np.float32)
         pred = np.zeros((S, K, B), dtype=np.intp)
         rows = np.arange(K)[:, None]
         cols = np.arange(B)[None, :]
-        # minibatch rows are gathered for a block of steps at once (one np.take per block)
-        block = max(1, min(S, 65536 // max(K * B, 1)))
         for s in range(S):
             k = int(active[s])
-            if s % block == 0:
-                stop = min(S, s + block)
-                raw = np.take(X, idx[s:stop].reshape(-1), axis=0, mode="clip").reshape(stop - s, K, B, F)
             x_k, l_k, g_k, W_k = xs[:k], logits[:k], gW[:k], W[:k]
-            if pixels:
-                np.divide(raw[s % block, :k], np.float32(255.0), out=x_k[..., :F])
-            else:
-                x_k[..., :F] = raw[s % block, :k]
+            # the minibatch rows [x, 1] straight into the work buffer (mode="clip": indices are valid,
+            # and "raise" would buffer the output, one more copy per step)
+            np.take(rows_X, idx[s, :k].reshape(-1), axis=0, out=x_k.reshape(k * B, F + 1), mode="clip")
             np.matmul(x_k, W_k, out=l_k)  # x W + b
             l_k -= l_k.max(axis=2, keepdims=True)
             true_logit[s, :k] = l_k[rows[:k], cols, Y[s, :k]]
