@@ -18,6 +18,7 @@ Standard columns (``NaN`` where a run has nothing to report, e.g. accuracy witho
 ``seconds``        wall time of the round's training and communication (evaluation excluded)
 =================  ===========================================================================
 
+:func:`~tinydtl.simulation.simulate` adds ``cpu_seconds`` (CPU time of the round in this process).
 Algorithms may add columns (e.g. ``train_loss``, ``device_accuracy``, ``consensus_distance``).
 Column lists are read with :meth:`History.column`; the lessons' older attribute names
 (``test_accuracy``, ``device_accuracy``, ``bytes_up``, ``messages``, ``alive``, ...) are kept as

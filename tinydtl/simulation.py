@@ -52,7 +52,9 @@ def simulate(algorithm: Algorithm, rounds: int, *, settings: PlanSettings | None
              config: dict | None = None, progress: bool = False) -> History:
     """Run ``algorithm`` for ``rounds`` rounds; one :class:`History` row per round plus row 0.
 
-    ``seconds`` times ``apply`` only (training and communication), not evaluation.
+    ``seconds`` is the wall time of ``apply`` only (training and communication, not evaluation);
+    ``cpu_seconds`` the CPU time this process spent in it (all its threads; less sensitive to other
+    jobs on a shared machine).
     """
     from tqdm.auto import trange
 
@@ -69,13 +71,14 @@ def simulate(algorithm: Algorithm, rounds: int, *, settings: PlanSettings | None
     hist = History(algorithm=algorithm.name, config=dict(config or {}))
     state = algorithm.init()
     measured = algorithm.evaluate(state) if algorithm.evaluate else {}
-    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=algorithm.live_devices, seconds=0.0, **measured)
+    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=algorithm.live_devices, seconds=0.0,
+                cpu_seconds=0.0, **measured)
     for r in trange(rounds, desc=algorithm.name, disable=not progress, leave=False):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         state, stats = algorithm.apply(state, r, settings)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         measured = algorithm.evaluate(state) if algorithm.evaluate else {}
-        hist.record(r + 1, seconds=seconds, **stats, **measured)
+        hist.record(r + 1, seconds=seconds, cpu_seconds=cpu, **stats, **measured)
         if controller is not None:
             settings = controller(r + 1, hist, settings)
             if not isinstance(settings, PlanSettings):
