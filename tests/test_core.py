@@ -314,6 +314,8 @@ def test_trim_is_settable_from_fedavg(mnist):
     assert trimmed.config["trim"] == 0.2
     with pytest.raises(ValueError, match=r"trim must be a number in \[0, 0.5\)"):
         fedavg(x, y, parts, rounds=1, aggregator="trimmed_mean", trim=0.5)
+    with pytest.raises(ValueError, match=r"trim=0.1 trims nothing with 5 clients per round"):
+        fedavg(x, y, parts, rounds=1, aggregator="trimmed_mean", trim=0.1)
 
 
 def test_error_feedback_without_compression_raises(mnist):
@@ -398,3 +400,18 @@ def test_device_accuracy_is_the_mean_of_the_watched_devices(mnist):
     W, b = h.weights
     accs = [model.evaluate(model.flatten(W[i], b[i]), as_features(xt).astype(np.float32) / 255, yt)[1] for i in range(4)]
     assert h.device_accuracy[-1] == pytest.approx(np.mean(accs), abs=1e-12)
+
+
+def test_seeds_are_checked_by_the_shared_seed_check(mnist):
+    x, y, xt, yt = mnist
+    parts = iid(y[:200], 2, seed=0)
+    with pytest.raises(TypeError, match="seed must be an integer >= 0"):
+        fedavg(x[:200], y[:200], parts, rounds=1, seed="1")
+    with pytest.raises(TypeError, match="seed must be an integer >= 0"):
+        decentralized_train(x[:200], y[:200], parts, graph=complete(2), rounds=1, seed=None)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        split_train(x[:200], y[:200], epochs=1, seed=-1)
+    with pytest.raises(TypeError, match="seed must be an integer >= 0"):
+        dk_means(np.random.default_rng(0).random((10, 2)), 2, complete(10), seed="a")
+    with pytest.raises(TypeError, match="several random streams are derived from it"):
+        plan_round(parts, 0, seed=np.random.default_rng(0))

@@ -39,7 +39,8 @@ from ._validation import check_number as _check_number
 from .communication import Bilayer, gossip, live_devices, surviving_links
 from .gossip import adjacency, metropolis_weights
 from .history import History
-from .models import SoftmaxModel, as_features, check_labels, check_parts, n_classes_of, scaled
+from ._validation import as_rng
+from .models import SoftmaxModel, as_features, check_int_seed, check_labels, check_parts, n_classes_of, scaled
 from .plans import PlanSettings, plan_from_settings
 from .simulation import Algorithm, simulate
 from .topology import geometric_adjacency, require_connected
@@ -93,7 +94,7 @@ def dk_means(positions, k: int, graph, *, iterations: int = 10, gossip_rounds: i
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     require_connected(graph)
     W = metropolis_weights(graph)
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     est = np.broadcast_to(pos[rng.choice(n, size=k, replace=False)], (n, k, pos.shape[1])).copy()
     labels = np.full(n, -1)
     for it in range(1, iterations + 1):
@@ -304,11 +305,12 @@ def decentralized_train(
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be 'dpsgd', 'local_sgd_gossip' or 'bilayer', got {scheme!r}")
     for name, v, low in (("rounds", rounds, 1), ("gossip_steps", gossip_steps, 0), ("g_intra", g_intra, 0),
-                         ("g_inter", g_inter, 0), ("eval_devices", eval_devices, 1), ("seed", seed, 0)):
+                         ("g_inter", g_inter, 0), ("eval_devices", eval_devices, 1)):
         _check_number(name, v, low=low, integer=True)
     for name, v in (("dropout", dropout), ("link_failure", link_failure)):
         _check_number(name, v, low=0.0, high=0.999)
     _check_number("lr", lr, low=0, low_open=True)
+    seed = check_int_seed("seed", seed)
     settings = PlanSettings(local_epochs=local_epochs, batch_size=batch_size)
     X = as_features(x_train, "x_train")
     y = check_labels(y_train, "y_train", len(X), n_classes)

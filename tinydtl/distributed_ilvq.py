@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import as_rng
 from .communication import FLOAT32_BYTES, Traffic, star_traffic
+from .models import check_int_seed
 from .history import History
 from .ilvq import ILVQ
 from .simulation import Algorithm, simulate
@@ -60,6 +62,7 @@ def train_devices(X, y, parts, *, classes=None, n_epochs=2, seed=0, **ilvq_param
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
+    check_int_seed("seed", seed)
     if len(parts) < 1:
         raise ValueError("parts must hold at least one device's indices")
     classes = np.unique(y) if classes is None else np.asarray(classes)
@@ -113,7 +116,7 @@ def merge_central(models, *, condense=True, n_epochs=2, max_repeat=5, seed=0, **
     if condense:
         reps = np.minimum(np.maximum(M, 1), max_repeat).astype(int)
         Xs, ys = np.repeat(P, reps, axis=0), np.repeat(L, reps)
-        merged = _stream_fit(ILVQ(**ilvq_params), Xs, ys, classes, n_epochs, np.random.default_rng(seed))
+        merged = _stream_fit(ILVQ(**ilvq_params), Xs, ys, classes, n_epochs, as_rng("seed", seed))
     else:
         merged = ILVQ.from_prototypes(P, L, classes, win_counts=M, **ilvq_params)
     traffic = star_traffic(uploads, prototype_bytes(merged.n_prototypes_, d))
@@ -129,7 +132,7 @@ def exchange_algorithm(models, graph, *, X_test, y_test, seed=0) -> Algorithm:
     n = len(models)
     classes = models[0].classes_
     d = models[0].n_features_in_
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     neighbours = [sorted(graph.neighbors(i)) for i in range(n)]
 
     def apply(models, r, settings):

@@ -44,6 +44,7 @@ from .history import History, rounds_to_reach
 from .models import (
     SoftmaxModel,
     as_features,
+    check_int_seed,
     check_labels,
     check_parts,
     evaluate_softmax,
@@ -345,7 +346,7 @@ def fedavg(
     check_number("trim", trim, low=0, high=0.5)
     if trim >= 0.5:
         raise ValueError(f"trim must be a number in [0, 0.5) (fraction dropped at each end), got {trim!r}")
-    check_number("seed", seed, low=0, integer=True)
+    seed = check_int_seed("seed", seed)
     check_number("threads", threads, low=1, integer=True)
     settings = PlanSettings(local_epochs=local_epochs, batch_size=batch_size, local_steps=local_steps)
     if engine == "tff" and proximal_mu:
@@ -374,6 +375,13 @@ def fedavg(
     if clients_per_round is not None:
         check_number("clients_per_round", clients_per_round, low=1, high=len(parts), integer=True)
         settings = settings.replace(clients_per_round=clients_per_round)
+    if aggregator == "trimmed_mean" and trim > 0:
+        from .robust import trimmed_count
+
+        k = clients_per_round or len(parts)
+        if trimmed_count(k, trim) == 0:
+            raise ValueError(f"trim={trim} trims nothing with {k} clients per round (floor(trim·{k}) = 0): use "
+                             f"trim >= {1 / k:.3g}, more clients, or trim=0 for the plain mean")
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither")
     y = check_labels(y_train, "y_train", len(X), n_classes)

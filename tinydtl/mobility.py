@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import as_rng
 from ._validation import check_number as _check_number
 from .communication import MovingDevices, gossip
 from .history import History
@@ -25,7 +26,7 @@ def random_waypoint(n: int, steps: int, *, speed: float = 0.02, side: float = 1.
     _check_number("n", n, low=1, integer=True)
     _check_number("steps", steps, low=0, integer=True)
     _check_number("speed", speed, low=0)
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     pos = rng.uniform(0, side, (n, 2))
     target = rng.uniform(0, side, (n, 2))
     out = [pos.copy()]

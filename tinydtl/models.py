@@ -21,13 +21,14 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_number
+from ._validation import check_number, check_seed
 
 __all__ = [
     "AugmentedFeatures",
     "SoftmaxModel",
     "as_features",
     "check_labels",
+    "check_int_seed",
     "check_parts",
     "glorot_uniform",
     "preprocess",
@@ -105,6 +106,16 @@ def check_parts(parts, n_samples: int) -> None:
             raise ValueError(f"parts[{k}] must hold integer indices in [0, {n_samples - 1}]")
 
 
+def check_int_seed(name: str, seed) -> int:
+    """A seed from which several independent streams are derived (``default_rng([seed, k])``): an
+    integer ``>= 0`` (:func:`tinydtl._validation.check_seed`; a Generator is refused here)."""
+    check_seed(name, seed)
+    if not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 0 here (several random streams are derived from it), "
+                        f"got {type(seed).__name__}")
+    return int(seed)
+
+
 # ----------------------------------------------------------------------------- shared maths
 def glorot_uniform(n_in: int, n_out: int, rng) -> np.ndarray:
     """Glorot-uniform ``(n_in, n_out)`` float32 weights, as Keras' ``Dense`` default."""
@@ -160,6 +171,7 @@ class SoftmaxModel:
 
     def init(self, seed=0) -> np.ndarray:
         """Glorot-uniform ``W`` and zero ``b`` (seeded), flat."""
+        seed = check_int_seed("seed", seed)
         W = glorot_uniform(self.n_features, self.n_classes, np.random.default_rng([seed, 7919]))
         return self.flatten(W, np.zeros(self.n_classes, dtype=np.float32))
 

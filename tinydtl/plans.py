@@ -117,6 +117,9 @@ def plan_from_settings(parts, round_index: int, settings: PlanSettings, *, seed)
     if not isinstance(settings, PlanSettings):
         raise TypeError(f"settings must be a PlanSettings, got {type(settings).__name__}")
     check_number("round_index", round_index, low=0, integer=True)
+    from .models import check_int_seed
+
+    check_int_seed("seed", seed)
     n = len(parts)
     if n < 1:
         raise ValueError("parts must hold at least one client's indices")

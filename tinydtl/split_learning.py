@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_number as _check_number
+from ._validation import check_seed
 from .communication import FLOAT32_BYTES, Traffic
 from .history import History
 from .models import as_features, check_labels, glorot_uniform, n_classes_of, scaled, softmax_cross_entropy_grad
@@ -88,7 +89,7 @@ def split_train(x_train, y_train, *, hidden=32, epochs=2, batch_size=20, lr=0.05
     _check_number("epochs", epochs, low=1, integer=True)
     _check_number("batch_size", batch_size, low=1, integer=True)
     _check_number("lr", lr, low=0, low_open=True)
-    _check_number("seed", seed, low=0, integer=True)
+    check_seed("seed", seed)
     X = as_features(x_train, "x_train")
     y = check_labels(y_train, "y_train", len(X), n_classes)
     if (x_test is None) != (y_test is None):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_number
+from ._validation import check_number, check_seed
 from .communication import payload_bytes
 
 __all__ = ["Attackers", "Compression", "apply_transforms"]
@@ -25,6 +25,7 @@ class Attackers:
 
     def __init__(self, ids, *, scale: float = 10.0, seed=0):
         check_number("scale", scale, low=0, low_open=True)
+        check_seed("seed", seed)
         self.ids = {int(i) for i in np.asarray(ids, dtype=int).ravel()}
         self.scale = float(scale)
         self.rng = np.random.default_rng([seed, 31337]) if not isinstance(seed, np.random.Generator) else seed
