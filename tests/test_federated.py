@@ -160,6 +160,22 @@ def test_engines_agree(tff_pair, setup):
     np.testing.assert_allclose(numpy_h.weights[0], tff_h.weights[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("setup", ["fedavg", "variants"])
+def test_engine_weights_within_1e_6(tff_pair, setup):
+    """Issue 11's parity bar: the core's numpy engine stays within 1e-6 of TFF's weights."""
+    numpy_h, tff_h = tff_pair[setup]
+    for a, b in zip(numpy_h.weights, tff_h.weights):
+        assert np.abs(a - b).max() <= 1e-6
+
+
+def test_tff_history_is_the_core_history(tff_pair):
+    numpy_h, tff_h = tff_pair["fedavg"]
+    assert type(tff_h) is type(numpy_h)
+    assert tff_h.column("round") == numpy_h.column("round") == [0, 1, 2, 3]
+    assert tff_h.column("accuracy")[0] == numpy_h.column("accuracy")[0]  # the same initial model
+    assert tff_h.column("bytes_up") == numpy_h.column("bytes_up")
+
+
 def test_tff_leaves_no_worker_behind(tff_pair):
     assert tff_pair["workers_left"] == set()
 
