@@ -95,3 +95,33 @@ def test_bad_arguments(mnist, kwargs, match):
     args = {**dict(graph=ring(4), rounds=1), **kwargs}
     with pytest.raises(ValueError, match=match):
         decentralized_train(x, y, iid(y, 4), **args)
+
+
+def test_bilayer_takes_a_core_model_and_a_star_cluster_is_fedavg_for_the_mlp(mnist):
+    """``model=`` runs the MLP through the same schemes; one cluster on a star graph with the hub as
+    head and no intra gossip is FedAvg (weighted mean at the head, shared back): all devices end on
+    the same model, which is the sample-weighted mean of the devices' locally trained models."""
+    from tinydtl.mlp import MLPModel
+    from tinydtl.plans import PlanSettings, plan_from_settings
+
+    x, y, xt, yt = mnist
+    n = 6
+    parts = iid(y[:600], n, seed=0)
+    model = MLPModel(784, 8, 10)
+    h = decentralized_train(x, y, parts, scheme="bilayer", graph=nx.star_graph(n - 1), clusters=np.zeros(n, int),
+                            heads=np.array([0]), g_intra=0, rounds=1, lr=0.05, model=model, x_test=xt, y_test=yt,
+                            eval_devices=n)
+    W1, b1, W2, b2 = h.weights
+    assert W1.shape == (n, 784, 8) and W2.shape == (n, 8, 10)
+    assert np.allclose(W1, W1[0], atol=1e-6) and h.consensus_distance[-1] < 1e-5
+    # the same round by hand: local SGD from the common start, then the weighted mean
+    plan = plan_from_settings(parts, 0, PlanSettings(local_epochs=1, batch_size=20), seed=0)
+    start = np.broadcast_to(model.init(0), (n, model.n_params))
+    P = model.local_update(x, y, start, plan, 0.05)[0]
+    sizes = np.array([len(p) for p in parts], float)
+    mean = (sizes[:, None] * P).sum(axis=0) / sizes.sum()
+    assert np.allclose(model.flatten(W1[0], b1[0], W2[0], b2[0]), mean, atol=1e-5)
+    assert h.device_accuracy[-1] == pytest.approx(model.evaluate(mean.astype(np.float32), xt.reshape(len(xt), -1), yt)[1], abs=1e-3)
+    assert h.device_accuracy[-1] > 0.3  # one round on 600 samples learns something
+    with pytest.raises(TypeError, match="model must be a core model"):
+        decentralized_train(x, y, parts, scheme="dpsgd", graph=ring(n), rounds=1, model=object())

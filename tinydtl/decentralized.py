@@ -168,7 +168,8 @@ def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, 
     """The decentralised schemes as an :class:`~tinydtl.simulation.Algorithm` over the stack of every
     device's parameters ``(n, n_params)`` (see the module docstring for the schemes)."""
     n = len(parts)
-    X = model.prepare(X)  # [x/255, 1] float32 rows, once per run
+    if hasattr(model, "prepare"):
+        X = model.prepare(X)  # softmax: [x/255, 1] float32 rows, once per run
     sizes = np.array([len(p) for p in parts], dtype=float)
     rng = np.random.default_rng([seed, 99])
     watch = np.sort(np.random.default_rng([seed, 98]).choice(n, size=min(eval_devices, n), replace=False))
@@ -214,7 +215,10 @@ def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, 
         return P, stats
 
     def device_accuracies(rows):
-        """Test accuracy of several devices' models in one matrix product per chunk of test samples."""
+        """Test accuracy of several devices' models in one matrix product per chunk of test samples
+        (softmax learner; any other model is evaluated device by device)."""
+        if not isinstance(model, SoftmaxModel):
+            return np.array([model.evaluate(row, x_test, y_test)[1] for row in rows])
         W, b = model.unflatten(rows)  # (m, F, C), (m, C)
         m, F, C = W.shape
         Wcat = W.transpose(1, 0, 2).reshape(F, m * C)
@@ -233,8 +237,7 @@ def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, 
         return out
 
     def final(P):
-        W, b = model.unflatten(P)
-        return W.copy(), b.copy()
+        return tuple(a.copy() for a in model.unflatten(P))
 
     return Algorithm(scheme, init, apply, measure, final, live_devices=n)
 
@@ -263,8 +266,9 @@ def decentralized_train(
     n_classes: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    model=None,
 ) -> History:
-    """Train one softmax learner per device (``parts[i]`` is device ``i``'s data) without a server.
+    """Train one softmax learner (or ``model``) per device (``parts[i]`` is device ``i``'s data) without a server.
 
     Parameters
     ----------
@@ -292,6 +296,9 @@ def decentralized_train(
         ``eval_devices`` devices sampled once by the seed.
     n_classes
         Number of classes; default the largest label + 1.
+    model
+        A core model (``init``, ``local_update``, ``evaluate``, ``unflatten``, ``n_params``), e.g.
+        :class:`tinydtl.mlp.MLPModel`; default the softmax learner for the data's features and classes.
 
     Returns
     -------
@@ -300,7 +307,8 @@ def decentralized_train(
         ``consensus_distance`` (RMS distance of the devices to their weighted average),
         ``bytes_up``/``bytes_down``/``messages`` (:mod:`tinydtl.communication`'s rule),
         ``live_devices``, ``seconds`` (+ ``iterations`` for D-PSGD, ``unreachable`` for bilayer);
-        ``weights`` = the devices' final ``(W (n, F, C), b (n, C))``.
+        ``weights`` = the devices' final ``(W (n, F, C), b (n, C))`` (for another ``model``, its
+        ``unflatten`` of the ``(n, n_params)`` stack).
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be 'dpsgd', 'local_sgd_gossip' or 'bilayer', got {scheme!r}")
@@ -334,7 +342,11 @@ def decentralized_train(
         yt = check_labels(y_test, "y_test", len(Xt), n_classes)
         if Xt.shape[1] != X.shape[1]:
             raise ValueError(f"x_test has {Xt.shape[1]} features per sample, x_train has {X.shape[1]}")
-    model = SoftmaxModel(X.shape[1], n_classes_of(y, yt, n_classes=n_classes))
+    if model is None:
+        model = SoftmaxModel(X.shape[1], n_classes_of(y, yt, n_classes=n_classes))
+    elif not all(hasattr(model, a) for a in ("init", "local_update", "evaluate", "unflatten", "n_params")):
+        raise TypeError("model must be a core model with init, local_update, evaluate, unflatten and n_params "
+                        f"(e.g. tinydtl.mlp.MLPModel), got {type(model).__name__}")
     algorithm = decentralized_algorithm(
         model, X, y, parts, scheme=scheme, A=A, bilayer=bilayer, lr=lr, gossip_steps=gossip_steps, g_intra=g_intra,
         g_inter=g_inter, dropout=dropout, link_failure=link_failure, x_test=Xt, y_test=yt,
