@@ -122,6 +122,5 @@ def test_bilayer_takes_a_core_model_and_a_star_cluster_is_fedavg_for_the_mlp(mni
     mean = (sizes[:, None] * P).sum(axis=0) / sizes.sum()
     assert np.allclose(model.flatten(W1[0], b1[0], W2[0], b2[0]), mean, atol=1e-5)
     assert h.device_accuracy[-1] == pytest.approx(model.evaluate(mean.astype(np.float32), xt.reshape(len(xt), -1), yt)[1], abs=1e-3)
-    assert h.device_accuracy[-1] > 0.3  # one round on 600 samples learns something
     with pytest.raises(TypeError, match="model must be a core model"):
         decentralized_train(x, y, parts, scheme="dpsgd", graph=ring(n), rounds=1, model=object())
