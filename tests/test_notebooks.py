@@ -95,11 +95,18 @@ def test_gossip_spectral_gap_numbers(quick_run):
 
 
 def test_bilayer_gossip_numbers(quick_run):
+    """Lesson 05 (issue 12): extra rounds to a fixed target (two-sided band, reached by both schemes),
+    relative losses at alpha = 0.5, the gap of the bilayer's round operator, the range sweep."""
     claims, metrics = claims_of(quick_run, "05_bilayer_gossip")
-    assert claims["iid_extra_rounds_vs_cfl"]["measured"] <= 1.8
-    assert claims["alpha05_accuracy_loss_pp"]["measured"] < 8
-    assert claims["scale_accuracy_gap_pp"]["measured"] < 8
-    assert 15 <= metrics["connectivity_threshold_m"] <= 60
+    for name in ("iid_extra_rounds_vs_cfl", "iid_extra_rounds_vs_cfl_mlp", "scale_extra_rounds_vs_cfl"):
+        c = claims[name]
+        assert c["kind"] == "reproduction" and c["op"] == "==" and c["tolerance_reason"], name
+        assert c["measured"] is not None and 0 <= c["measured"] <= 2, name  # reached; never 3+ extra rounds
+    for head in ("softmax", "mlp"):
+        assert 0 <= claims[f"alpha05_relative_loss_{head}"]["measured"] < 8
+    assert claims["bilayer_round_gap_vs_radio_gap"]["measured"] > 0
+    assert 15 <= claims["range_where_convergence_stabilises"]["measured"] <= 60
+    assert claims["iid_bilayer_bytes_vs_dpsgd"]["measured"] < 0.2
     assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
 
 
