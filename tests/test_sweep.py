@@ -7,6 +7,7 @@ module (pytest puts tests/ on sys.path and Dask's spawned workers inherit it).
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,6 +20,8 @@ import nbformat
 import pandas as pd
 import psutil
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tinydtl.cli import main
 from tinydtl.sweep import (
@@ -143,6 +146,21 @@ def test_expand_and_keys_are_stable():
     assert point_key("t", {"a": 1, "b": 2.0}) == point_key("t", {"b": 2.0, "a": 1})
     assert point_key("t", {"a": 1}) != point_key("t", {"a": 2}) != point_key("u", {"a": 2})
     assert len({point_key("t", p) for p in points}) == 6
+
+
+_names = st.text(alphabet="abcdefgh", min_size=1, max_size=4)
+_values = st.one_of(st.integers(-5, 5), st.floats(-1, 1, allow_nan=False), st.text(max_size=3), st.booleans())
+
+
+@given(st.dictionaries(_names, st.lists(_values, min_size=1, max_size=3, unique_by=json.dumps), min_size=1,
+                       max_size=3))
+def test_grid_expansion_and_keys_properties(grid):
+    points = expand_grid(grid)
+    assert len(points) == math.prod(len(v) for v in grid.values())
+    keys = [point_key("t", p) for p in points]
+    assert len(set(keys)) == len(points)  # distinct points, distinct keys
+    shuffled = [dict(reversed(list(p.items()))) for p in points]
+    assert [point_key("t", p) for p in shuffled] == keys  # the key ignores the order of the parameters
 
 
 @pytest.mark.parametrize(
