@@ -1,22 +1,23 @@
 """A 16-point grid: `tinydtl.sweep` on a 2-worker Dask LocalCluster vs the sequential loop, in one run.
 
-    uv run python benchmarks/bench_sweep.py [--workers 2] [--rounds 8] [--train-size 12000] [--repeat 2]
+    uv run python benchmarks/bench_sweep.py [--workers 2] [--rounds 8] [--train-size 12000] [--repeat 3]
 
 Grid: clients {5, 10} × Dirichlet α {0.1, 0.5, 1, 10} × seed {0, 1} of
 `tinydtl.sweep_points:fedavg_mnist` (numpy FedAvg engine on MNIST), 16 points. Timed side by side:
 
-* the sequential loop in this process, ``for p in points: fedavg_mnist(**p)``, once with numpy's
-  default BLAS threads and once limited to one thread (what each Dask worker gets: Dask's nanny sets
-  OMP/MKL/OpenBLAS threads to 1);
+* the sequential loop in this process, ``for p in points: fedavg_mnist(**p)``, limited to one BLAS
+  thread (what each Dask worker gets: Dask's nanny sets OMP/MKL/OpenBLAS threads to 1; the loop
+  with numpy's default threads is timed once for reference);
 * `run_sweep` on a LocalCluster of ``--workers`` single-threaded processes, started beforehand (the
   ratio is about the sweep, not the cluster's start-up, which is reported separately), into a fresh
   output folder each time.
 
 All are warmed up first (imports and the MNIST load in every process, and one 1-point sweep so the
-client has imported pandas, pyarrow and matplotlib), and each is timed ``--repeat`` times, taking
-the best (the least disturbed by other processes). The numbers must agree exactly (same seeds),
-which the script checks. The load average is printed before and after: on a shared machine other
-processes take cores and the ratio drops accordingly.
+client has imported pandas, pyarrow and matplotlib). Loop and sweep are timed in ``--repeat``
+alternating pairs, so that a change in the machine's load hits both alike; the script prints each
+pair's ratio, the best and the median. The numbers must agree exactly (same seeds), which the
+script checks. Seconds per point on the workers vs in the loop show contention: on a shared
+machine other processes take cores and the ratio drops accordingly.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--train-size", type=int, default=12000)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
     from distributed import Client, LocalCluster
@@ -60,9 +61,9 @@ def main(argv=None):
         return [fedavg_mnist(**p)["final_accuracy"] for p in points]
 
     fedavg_mnist(**warm)
-    t_seq, sequential = best_of(loop)
-    with threadpool_limits(limits=1):
-        t_seq1, sequential_1 = best_of(loop)
+    t0 = time.perf_counter()
+    sequential = loop()  # default BLAS threads (both cores for numpy's matrix products), for reference
+    t_seq = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
@@ -77,23 +78,34 @@ def main(argv=None):
             with tempfile.TemporaryDirectory(prefix="bench-sweep-") as out:
                 return run_sweep(fedavg_mnist, grid, fixed=fixed, out=out, scheduler=cluster, progress=False)
 
-        t_dask, result = best_of(sweep)
-    dask_acc = [r["metrics"]["final_accuracy"] for r in result.records]
-    assert result.ok and dask_acc == sequential == sequential_1, "the sweep must give the loop's numbers"
+        # alternate loop and sweep, so that a change in the machine's load hits both alike
+        pairs = []
+        for _ in range(args.repeat):
+            with threadpool_limits(limits=1):
+                t0 = time.perf_counter()
+                sequential_1 = loop()
+                t_loop = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            result = sweep()
+            pairs.append((t_loop, time.perf_counter() - t0, result))
+    for t_loop, t_dask, result in pairs:
+        dask_acc = [r["metrics"]["final_accuracy"] for r in result.records]
+        assert result.ok and dask_acc == sequential_1, "the sweep must give the loop's numbers"
+    assert sequential == sequential_1, "BLAS threads changed a result"
 
     print(f"sequential loop, default BLAS threads: {t_seq:6.2f} s ({t_seq / len(points):.2f} s/point)")
-    print(f"sequential loop, 1 BLAS thread:        {t_seq1:6.2f} s ({t_seq1 / len(points):.2f} s/point)")
-    print(f"run_sweep on {args.workers} workers:               {t_dask:6.2f} s "
-          f"(+ {t_start:.1f} s to start the cluster)")
-    print(f"speed-up vs the loop (default threads): {t_seq / t_dask:.2f}x")
-    print(f"speed-up vs the loop (1 thread):        {t_seq1 / t_dask:.2f}x")
-    print(f"speed-up incl. cluster start (1 thread): {t_seq1 / (t_dask + t_start):.2f}x")
-    on_workers = sum(r["seconds"] for r in result.records) / len(points)
-    print(f"seconds per point: {t_seq1 / len(points):.2f} in the loop, {on_workers:.2f} on the workers "
-          "(the same work: more on the workers means they did not get a core each)")
-    print(f"ideal with these point times: {t_seq1 / (on_workers * len(points) / args.workers):.2f}x; "
-          f"time outside the points (scheduling, records, table, plot): "
-          f"{t_dask - on_workers * len(points) / args.workers:.2f} s")
+    print(f"cluster start ({args.workers} workers): {t_start:.1f} s (not in the ratios)")
+    for k, (t_loop, t_dask, result) in enumerate(pairs, 1):
+        on_workers = sum(r["seconds"] for r in result.records) / len(points)
+        print(f"pair {k}: loop (1 BLAS thread) {t_loop:6.2f} s, run_sweep {t_dask:6.2f} s -> "
+              f"speed-up {t_loop / t_dask:.2f}x; seconds per point {t_loop / len(points):.2f} in the loop, "
+              f"{on_workers:.2f} on the workers; time outside the points "
+              f"{t_dask - on_workers * len(points) / args.workers:.2f} s")
+    ratios = sorted(t_loop / t_dask for t_loop, t_dask, _ in pairs)
+    print(f"speed-up of run_sweep on {args.workers} workers over the loop: best {ratios[-1]:.2f}x, "
+          f"median {ratios[len(ratios) // 2]:.2f}x")
+    print("(more seconds per point on the workers than in the loop means they did not get a core each: "
+          "other processes on the machine)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -617,13 +617,16 @@ def plot_summary(table, grid: dict, *, value=None, rows=None, cols=None, ax=None
     for label, name in (("rows", rows), ("cols", cols)):
         if name is not None and name not in grid:
             raise ValueError(f"{label} must be a grid parameter ({', '.join(grid)}), got {name!r}")
-    if rows is None or cols is None:
-        ranked = sorted(axes, key=lambda n: -len(grid[n]))
-        ranked = [n for n in ranked if n not in (rows, cols)]
-        rows = rows or (ranked.pop(0) if ranked else None)
-        cols = cols or (ranked.pop(0) if ranked else None)
-        if rows is not None and cols is not None and list(grid).index(rows) > list(grid).index(cols):
-            rows, cols = cols, rows
+    if rows is None and cols is None:
+        ranked = sorted(axes, key=lambda n: -len(grid[n]))[:2]  # the two longest axes, in grid order
+        rows, cols = (sorted(ranked, key=list(grid).index) + [None, None])[:2]
+    elif rows is None or cols is None:
+        given = rows or cols
+        rest = sorted((n for n in axes if n != given), key=lambda n: -len(grid[n]))
+        other = rest[0] if rest else None
+        rows, cols = (given, other) if rows else (other, given)
+    if rows is None and cols is not None:  # one axis: a line over it
+        rows, cols = cols, None
     data = ok[ok["quantity"] == value]
     others = [n for n in axes if n not in (rows, cols)]
     note = f" (mean over {', '.join(others)})" if others else ""
