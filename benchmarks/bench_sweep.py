@@ -17,7 +17,10 @@ client has imported pandas, pyarrow and matplotlib). Loop and sweep are timed in
 alternating pairs, so that a change in the machine's load hits both alike; the script prints each
 pair's ratio, the best and the median. The numbers must agree exactly (same seeds), which the
 script checks. Seconds per point on the workers vs in the loop show contention: on a shared
-machine other processes take cores and the ratio drops accordingly.
+machine other processes take cores and the ratio drops accordingly. With Linux's autogroup
+scheduling (``/proc/sys/kernel/sched_autogroup_enabled`` = 1, printed) all processes of one session
+share one CPU share: while other sessions keep the cores busy, two workers get no more CPU than the
+loop did and the ratio tends to 1× — then it measures the machine, not the sweep.
 """
 
 from __future__ import annotations
@@ -46,8 +49,12 @@ def main(argv=None):
     fixed = {"rounds": args.rounds, "train_size": args.train_size, "test_size": 2000}
     points = expand_grid(grid, fixed)
     warm = dict(clients=2, alpha=1.0, rounds=1, train_size=200, test_size=100)
+    try:
+        autogroup = open("/proc/sys/kernel/sched_autogroup_enabled").read().strip()
+    except OSError:
+        autogroup = "n/a"
     print(f"{len(points)} points, {args.workers} workers, {os.cpu_count()} cores; "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+          f"load average before: {os.getloadavg()[0]:.2f}; sched_autogroup_enabled: {autogroup}")
 
     def best_of(run):
         times = []
