@@ -393,6 +393,20 @@ class _RefuseTFFImport(importlib.abc.MetaPathFinder):
         return None
 
 
+def _tff_stub_dir() -> Path:
+    """A folder holding a ``tensorflow_federated`` package whose import raises :data:`TFF_REFUSED`.
+
+    One per user, reused (a worker killed mid-point cannot clean up after itself), written atomically.
+    """
+    stub = Path(tempfile.gettempdir(), f"tinydtl-no-tff-{os.getuid()}")
+    init = stub / "tensorflow_federated" / "__init__.py"
+    text = f"raise ImportError({TFF_REFUSED!r})\n"
+    if not init.is_file() or init.read_text() != text:
+        init.parent.mkdir(parents=True, exist_ok=True)
+        _replace_atomic(init, lambda p: p.write_text(text))
+    return stub
+
+
 _REFUSAL_LOCK = threading.Lock()
 _REFUSAL = {"count": 0, "stub": None, "old_path": None, "finder": None}
 
@@ -407,12 +421,9 @@ def refuse_tff():
     """
     with _REFUSAL_LOCK:
         if _REFUSAL["count"] == 0:
-            stub = tempfile.TemporaryDirectory(prefix="tinydtl-no-tff-")
-            pkg = Path(stub.name, "tensorflow_federated")
-            pkg.mkdir()
-            (pkg / "__init__.py").write_text(f"raise ImportError({TFF_REFUSED!r})\n")
+            stub = _tff_stub_dir()
             old = os.environ.get("PYTHONPATH")
-            os.environ["PYTHONPATH"] = stub.name + (os.pathsep + old if old else "")
+            os.environ["PYTHONPATH"] = str(stub) + (os.pathsep + old if old else "")
             finder = _RefuseTFFImport()
             sys.meta_path.insert(0, finder)
             _REFUSAL.update(stub=stub, old_path=old, finder=finder)
@@ -428,7 +439,6 @@ def refuse_tff():
                     os.environ.pop("PYTHONPATH", None)
                 else:
                     os.environ["PYTHONPATH"] = _REFUSAL["old_path"]
-                _REFUSAL["stub"].cleanup()
                 _REFUSAL.update(stub=None, old_path=None, finder=None)
 
 
