@@ -29,6 +29,7 @@ import argparse
 import os
 import tempfile
 import time
+from pathlib import Path
 
 
 def main(argv=None):
@@ -50,7 +51,7 @@ def main(argv=None):
     points = expand_grid(grid, fixed)
     warm = dict(clients=2, alpha=1.0, rounds=1, train_size=200, test_size=100)
     try:
-        autogroup = open("/proc/sys/kernel/sched_autogroup_enabled").read().strip()
+        autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
     except OSError:
         autogroup = "n/a"
     print(f"{len(points)} points, {args.workers} workers, {os.cpu_count()} cores; "
@@ -89,30 +90,32 @@ def main(argv=None):
         pairs = []
         for _ in range(args.repeat):
             with threadpool_limits(limits=1):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 sequential_1 = loop()
-                t_loop = time.perf_counter() - t0
+                t_loop, cpu_loop = time.perf_counter() - t0, time.process_time() - c0
             t0 = time.perf_counter()
             result = sweep()
-            pairs.append((t_loop, time.perf_counter() - t0, result))
-    for t_loop, t_dask, result in pairs:
+            pairs.append((t_loop, time.perf_counter() - t0, result, cpu_loop))
+    for _, _, result, _ in pairs:
         dask_acc = [r["metrics"]["final_accuracy"] for r in result.records]
         assert result.ok and dask_acc == sequential_1, "the sweep must give the loop's numbers"
     assert sequential == sequential_1, "BLAS threads changed a result"
 
     print(f"sequential loop, default BLAS threads: {t_seq:6.2f} s ({t_seq / len(points):.2f} s/point)")
     print(f"cluster start ({args.workers} workers): {t_start:.1f} s (not in the ratios)")
-    for k, (t_loop, t_dask, result) in enumerate(pairs, 1):
+    for k, (t_loop, t_dask, result, cpu_loop) in enumerate(pairs, 1):
         on_workers = sum(r["seconds"] for r in result.records) / len(points)
+        cpu_workers = sum(r["cpu_seconds"] for r in result.records) / len(points)
         print(f"pair {k}: loop (1 BLAS thread) {t_loop:6.2f} s, run_sweep {t_dask:6.2f} s -> "
-              f"speed-up {t_loop / t_dask:.2f}x; seconds per point {t_loop / len(points):.2f} in the loop, "
-              f"{on_workers:.2f} on the workers; time outside the points "
+              f"speed-up {t_loop / t_dask:.2f}x; per point: wall {t_loop / len(points):.2f} s in the loop, "
+              f"{on_workers:.2f} s on the workers; CPU {cpu_loop / len(points):.2f} s in the loop, "
+              f"{cpu_workers:.2f} s on the workers; time outside the points "
               f"{t_dask - on_workers * len(points) / args.workers:.2f} s")
-    ratios = sorted(t_loop / t_dask for t_loop, t_dask, _ in pairs)
+    ratios = sorted(t_loop / t_dask for t_loop, t_dask, _, _ in pairs)
     print(f"speed-up of run_sweep on {args.workers} workers over the loop: best {ratios[-1]:.2f}x, "
           f"median {ratios[len(ratios) // 2]:.2f}x")
-    print("(more seconds per point on the workers than in the loop means they did not get a core each: "
-          "other processes on the machine)")
+    print("(the same CPU seconds per point but more wall seconds on the workers than in the loop means "
+          "they waited for a core: other processes on the machine)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

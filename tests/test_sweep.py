@@ -11,7 +11,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -139,7 +138,7 @@ def tiny_lesson(path):
 
 def test_expand_and_keys_are_stable():
     spec = resolve_target(maybe_fail)
-    grid, fixed = validate_grid(spec, {"x": [1, 2, 3]}, {"scale": 2})
+    _, fixed = validate_grid(spec, {"x": [1, 2, 3]}, {"scale": 2})
     assert fixed == {"scale": 2.0} and isinstance(fixed["scale"], float)  # int accepted for a float
     points = expand_grid({"a": [1, 2], "b": ["u", "v", "w"]}, {"c": 0})
     assert len(points) == 6 and points[1] == {"c": 0, "a": 1, "b": "v"}
@@ -323,7 +322,7 @@ def test_failing_point_is_recorded_and_the_rest_arrive(tmp_path, capsys, no_left
     small = ok[ok["quantity"] == "small"]
     assert (small["passed"] == (small["x"] * small["scale"] <= 4)).all()
     record = read_record(next((out / "points").glob("*.json")))
-    assert set(record) >= {"point", "parameters", "status", "claims", "metrics", "seconds", "host", "pid"}
+    assert set(record) >= {"point", "parameters", "status", "claims", "metrics", "seconds", "cpu_seconds", "host", "pid"}
     # a second run retries only the failed points, which fail again
     assert main(argv) == 1
     assert "8 points of test_sweep:maybe_fail: 2 ran, 6 already done, 2 failed" in capsys.readouterr().out
