@@ -415,3 +415,21 @@ def test_seeds_are_checked_by_the_shared_seed_check(mnist):
         dk_means(np.random.default_rng(0).random((10, 2)), 2, complete(10), seed="a")
     with pytest.raises(TypeError, match="several random streams are derived from it"):
         plan_round(parts, 0, seed=np.random.default_rng(0))
+
+
+def test_traffic_algorithm_and_snapshots_are_checked():
+    with pytest.raises(ValueError, match=r"messages must be an integer in \[0, ∞\)"):
+        Traffic(messages=-1)
+    with pytest.raises(ValueError, match=r"bytes_up must be an integer in \[0, ∞\)"):
+        Traffic(bytes_up=1.5)
+    with pytest.raises(TypeError, match="apply must be callable"):
+        Algorithm("x", lambda: 0, None)
+    with pytest.raises(TypeError, match="evaluate must be callable or None"):
+        Algorithm("x", lambda: 0, lambda s, r, p: (s, {}), evaluate=3)
+    swarm = MovingDevices(np.zeros((3, 4, 2)), 0.5)
+    assert swarm.n_rounds == 2 and swarm.links(2).shape == (4, 4)
+    with pytest.raises(ValueError, match=r"t must be an integer in \[0, 2\]"):
+        swarm.links(3)
+    h = History()
+    with pytest.raises(ValueError, match="round must be the next row"):
+        h.record(True)

@@ -47,6 +47,16 @@ class Algorithm:
     final: Callable[[Any], Any] | None = None
     live_devices: int = 0
 
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {type(self.name).__name__}")
+        for field_name in ("init", "apply"):
+            if not callable(getattr(self, field_name)):
+                raise TypeError(f"{field_name} must be callable")
+        for field_name in ("evaluate", "final"):
+            if getattr(self, field_name) is not None and not callable(getattr(self, field_name)):
+                raise TypeError(f"{field_name} must be callable or None")
+
 
 def simulate(algorithm: Algorithm, rounds: int, *, settings: PlanSettings | None = None, controller=None,
              config: dict | None = None, progress: bool = False) -> History:
