@@ -433,3 +433,27 @@ def test_traffic_algorithm_and_snapshots_are_checked():
     h = History()
     with pytest.raises(ValueError, match="round must be the next row"):
         h.record(True)
+
+
+def test_package_layout_rules():
+    """No module imports another's private names (tinydtl._validation is the shared exception), and the
+    payload size of a float32 is defined in one place."""
+    import re
+    from pathlib import Path
+
+    import tinydtl
+
+    root = Path(tinydtl.__file__).parent
+    private, defined = [], []
+    for path in sorted(root.glob("*.py")):
+        text = path.read_text()
+        imports = re.findall(r"^\s*from \.(\w*) import \(([^)]*)\)", text, flags=re.M)
+        imports += re.findall(r"^\s*from \.(\w*) import ([^(\n]+)$", text, flags=re.M)
+        for module, names in imports:
+            for name in re.split(r"[,\s]+", names.split("#")[0]):
+                if name.startswith("_") and module != "_validation":
+                    private.append(f"{path.name}: {module}.{name}")
+        if re.search(r"^FLOAT32_BYTES\s*=", text, flags=re.M):
+            defined.append(path.name)
+    assert private == []
+    assert defined == ["communication.py"]
