@@ -26,17 +26,17 @@ measured per update (:attr:`G2TResult.staleness`), not assumed.
 from __future__ import annotations
 
 import pickle
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._validation import check_int, check_number
-from .communication import Traffic
+from .communication import FLOAT32_BYTES, Traffic, payload_bytes
 from .history import History
 
 __all__ = ["EncodedVector", "G2TResult", "decode", "encode", "model_vector", "run_g2t_d", "threshold"]
 
-FLOAT32 = 4
 PROBLEM_HEADER_BYTES = 8  # problem id (uint32) + number of non-zeros (uint32)
 
 
@@ -62,7 +62,7 @@ class EncodedVector:
     @property
     def nbytes(self) -> int:
         """``8`` header bytes (problem id, count) + per non-zero its index and its float32 value."""
-        return PROBLEM_HEADER_BYTES + len(self.indices) * (_index_bytes(self.length) + FLOAT32)
+        return PROBLEM_HEADER_BYTES + len(self.indices) * (_index_bytes(self.length) + FLOAT32_BYTES)
 
 
 def encode(vector) -> EncodedVector:
@@ -95,7 +95,7 @@ def _payload(estimator) -> tuple[int, int]:
     if v is None:  # not a linear model: send it serialised, no encoding
         n = len(pickle.dumps(estimator))
         return n, PROBLEM_HEADER_BYTES + n
-    return len(v) * FLOAT32, encode(v).nbytes
+    return payload_bytes(len(v)), encode(v).nbytes
 
 
 @dataclass
@@ -105,8 +105,8 @@ class G2TResult:
     ``history``: the core's :class:`tinydtl.history.History`, one row per round (row 0: nothing sent
     yet) with the standard columns (``bytes_up``: encoded weight messages; ``bytes_down``: the
     problems' training data sent to the devices; ``messages``: both kinds of transmissions;
-    ``live_devices``; ``seconds``: *simulated* duration of the round) and the extra columns ``time``
-    (simulated clock at the round's end), ``assigned``, ``delivered``, ``reassigned``,
+    ``live_devices``; ``seconds``: the host's wall time, as everywhere in the core) and the extra
+    columns ``sim_seconds`` (simulated duration of the round), ``time`` (simulated clock at its end), ``assigned``, ``delivered``, ``reassigned``,
     ``bytes_up_dense`` (what the same messages would cost without encoding), ``attempts``
     (transmissions including retransmissions), ``staleness`` (largest in the round) and ``flops``.
 
@@ -152,6 +152,9 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
         A run that has not delivered every problem after this many rounds raises RuntimeError
         ("never completed" is an error, not a number).
 
+    The rounds run until every problem has arrived (how many is not known in advance, so this loop
+    records the core's :class:`~tinydtl.history.History` itself rather than going through
+    :func:`tinydtl.simulation.simulate`, which runs a fixed number of rounds).
     Bytes follow the core's rule (:mod:`tinydtl.communication`): payload bytes per transmission
     (here the encoded message), retransmissions not counted (they are in ``attempts``).
     """
@@ -168,7 +171,7 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     W_t = [threshold(dev.quality, threshold_bytes) for dev in devices]
     hist = History(algorithm="g2t-d", config=dict(threshold_bytes=threshold_bytes, devices=len(devices), problems=P,
                                                   ship_data=ship_data))
-    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, time=0.0,
+    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, sim_seconds=0.0, time=0.0,
                 assigned=0, delivered=0, reassigned=0, bytes_up_dense=0, attempts=0, staleness=np.nan, flops=0.0)
     res = G2TResult(hist, delivered_by=[-1] * P, delivered_at=[np.nan] * P)
     version = np.zeros(P, dtype=np.int64)  # slot versions of the assembled model
@@ -189,6 +192,7 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
         if not online:
             t = min(network.next_online(k, t) for k in range(len(devices)))
             continue
+        wall = time.perf_counter()
         plan = assign_problems(pending, costs, devices, online)
         rnd += 1
         traffic, dense, attempts, flops, delivered, stale = Traffic(), 0, 0, 0.0, 0, []
@@ -243,7 +247,8 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
             ends.append(min(now, leave))
         pending = sorted(still)
         t_end = max(ends)
-        hist.record(rnd, **traffic.as_row(), live_devices=len(online), seconds=t_end - t, time=t_end,
+        hist.record(rnd, **traffic.as_row(), live_devices=len(online), seconds=time.perf_counter() - wall,
+                    sim_seconds=t_end - t, time=t_end,
                     assigned=sum(map(len, plan.values())), delivered=delivered, reassigned=lost_total,
                     bytes_up_dense=dense, attempts=attempts, staleness=max(stale) if stale else np.nan, flops=flops)
         t = t_end

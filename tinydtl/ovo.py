@@ -43,6 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_int, check_number
+from .communication import FLOAT32_BYTES
 
 __all__ = [
     "Device",
@@ -57,9 +58,6 @@ __all__ = [
     "ovo_decision",
     "problem_costs",
 ]
-
-FLOAT32 = 4
-
 
 # ----------------------------------------------------------------------------- decomposition
 def n_problems(n_classes: int) -> int:
@@ -257,6 +255,7 @@ def device_capacity(board, n_features: int, *, batch_size: int = 32, usable_sram
     (``usable_sram_fraction`` of the board's; the rest is stack, RTOS and radio), the capacity is
     ``floor((S − training) / ((n_features + 1) × 4))``, 0 when training alone does not fit.
     """
+    from .communication import payload_bytes
     from .mcu import fits, mlp_layers, profile
 
     check_int("n_features", n_features, 1)
@@ -265,7 +264,7 @@ def device_capacity(board, n_features: int, *, batch_size: int = 32, usable_sram
     prof = profile(mlp_layers([n_features, 1]), optimizer="momentum", batch_size=batch_size, comm_buffers=0,
                    name="binary logistic regression")
     fit = fits(prof, board, usable_sram_fraction=usable_sram_fraction)
-    per = (weights_per_problem if weights_per_problem is not None else n_features + 1) * FLOAT32
+    per = payload_bytes(weights_per_problem if weights_per_problem is not None else n_features + 1)
     free = fit.sram_available - fit.sram_needed
     return max(0, free // per) if fit.flash_headroom >= 0 else 0
 
@@ -424,7 +423,7 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, estimator=None, *, n_devices=3, boards=None, qualities=None, devices=None,
-                 threshold_bytes=2048.0, churn_rate=0.0, network=None, epochs_cost=None, feature_bytes=4,
+                 threshold_bytes=2048.0, churn_rate=0.0, network=None, epochs_cost=None, feature_bytes=FLOAT32_BYTES,
                  ship_data=True, random_state=0):
         self.estimator = estimator
         self.n_devices = n_devices

@@ -10,9 +10,12 @@ Both train the core's :class:`tinydtl.models.SoftmaxModel` (``softmax(x W + b)``
 IID split of the data across the devices, over a :class:`tinydtl.netsim.Network` (latency,
 bandwidth, congestion, drops, churn), with the device compute model of :mod:`tinydtl.ovo`
 (``6`` flops per sample and weight for a minibatch step). A device's step: download the current
-parameters (one payload), compute the minibatch gradient ``g = ∇ mean CE`` (Xᵀ(softmax − onehot)/B),
-upload ``g`` (one payload); the server steps ``w ← w − η g`` (synchronous: the mean of the round's
-gradients). Both stop after the same training budget, ``epochs`` passes over the data.
+parameters (one payload), take one minibatch SGD step with the core's
+:meth:`tinydtl.models.SoftmaxModel.local_update` (``Δ = −η ∇ mean CE``), upload the update (one
+payload); the server adds it (synchronous: the mean of the round's updates, weighted by samples, via
+:func:`tinydtl.aggregation.aggregate_updates` — FedAvg with one local step is synchronous SGD).
+Both run through the core's loop :func:`tinydtl.simulation.simulate` and stop after the same
+training budget, ``epochs`` passes over the data (synchronous: ``ceil(budget / devices)`` rounds).
 
 **Staleness, per update**: the server's version when it applies ``g`` minus the version ``g`` was
 computed from (0 for synchronous SGD by construction, measured anyway).
@@ -27,23 +30,19 @@ row's end), ``staleness`` and ``flops``.
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 
 from ._validation import check_int, check_number
+from .aggregation import aggregate_updates
 from .communication import Traffic, payload_bytes
 from .history import History
-from .models import SoftmaxModel, as_features, check_labels, scaled, softmax_cross_entropy_grad
+from .models import SoftmaxModel, as_features, check_labels
+from .plans import PlanSettings, plan_from_settings
+from .simulation import Algorithm, simulate
 
-__all__ = ["iid_parts", "run_async_sgd", "run_sync_sgd", "softmax_gradient", "step_flops"]
-
-
-def softmax_gradient(model: SoftmaxModel, params, X, y) -> np.ndarray:
-    """Flat gradient of the mean cross-entropy of ``model`` at ``params`` on the minibatch ``(X, y)``."""
-    W, b = model.unflatten(params)
-    x = scaled(X)
-    G = softmax_cross_entropy_grad(x @ W + b, y)
-    return model.flatten(x.T @ G, G.sum(axis=0))
+__all__ = ["iid_parts", "run_async_sgd", "run_sync_sgd", "step_flops"]
 
 
 def step_flops(model: SoftmaxModel, batch: int) -> float:
@@ -60,7 +59,7 @@ def iid_parts(n_samples: int, n_devices: int, seed: int = 0) -> list[np.ndarray]
     return [np.sort(p) for p in np.array_split(perm, n_devices)]
 
 
-def _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_classes, seed):
+def _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_classes, seed, eval_every):
     from .ovo import check_devices
 
     check_devices(devices)
@@ -70,72 +69,67 @@ def _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_cla
     check_int("batch_size", batch_size, 1)
     check_number("lr", lr, low=0, low_open=True)
     check_int("seed", seed, 0)
+    check_int("eval_every", eval_every, 1)
     X = as_features(X, "X")
     y = check_labels(y, "y", len(X), n_classes)
-    K = n_classes or int(y.max()) + 1
-    model = SoftmaxModel(X.shape[1], max(K, 2))
+    model = SoftmaxModel(X.shape[1], n_classes or max(int(y.max()) + 1, 2))
     test = None
     if X_test is not None:
         Xt = as_features(X_test, "X_test")
         test = (Xt, check_labels(y_test, "y_test", len(Xt), model.n_classes))
     parts = iid_parts(len(X), len(devices), seed)
-    budget = int(np.ceil(epochs * len(X) / batch_size))  # minibatch gradients to compute
+    budget = math.ceil(epochs * len(X) / batch_size)  # minibatch updates the server applies
     return X, y, model, test, parts, budget
 
 
-def _measure(model, params, test):
-    if test is None:
-        return {}
-    loss, acc = model.evaluate(params, *test)
-    return {"loss": loss, "accuracy": acc}
+def _evaluator(model, test, eval_every, last):
+    def evaluate(state):
+        if test is None or (state["updates"] % eval_every and state["updates"] < last):
+            return {}
+        loss, acc = model.evaluate(state["params"], *test)
+        return {"loss": loss, "accuracy": acc}
+
+    return evaluate
 
 
-class _Batches:
-    """Each device's minibatches: successive seeded shuffles of its own samples."""
-
-    def __init__(self, parts, batch_size, seed):
-        self.parts, self.B, self.seed = parts, batch_size, seed
-        self.queue = [[] for _ in parts]
-        self.epoch = [0] * len(parts)
-
-    def next(self, k):
-        if not self.queue[k]:
-            rng = np.random.default_rng([self.seed, k, self.epoch[k], 3])
-            order = self.parts[k][rng.permutation(len(self.parts[k]))]
-            self.queue[k] = [order[s : s + self.B] for s in range(0, len(order), self.B)]
-            self.epoch[k] += 1
-        return self.queue[k].pop(0)
+def _step(model, X, y, params, parts, k, index, settings, seed, lr):
+    """Device ``k``'s ``index``-th minibatch step from ``params``: ``(update, samples)`` (the core's local update)."""
+    plan = plan_from_settings(parts, index, settings, seed=seed).subset([k])
+    new, n, _, _ = model.local_update(X, y, params[None, :], plan, lr)
+    return new[0] - params, float(n[0])
 
 
 def run_sync_sgd(X, y, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5, X_test=None,
-                 y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0) -> History:
-    """Synchronous SGD: every round each live device sends one gradient; the server waits for all.
+                 y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0, progress: bool = False) -> History:
+    """Synchronous SGD: every round each live device sends one update; the server waits for all.
 
-    A device that drops out before its gradient arrives is left out of the round (the server stops
-    waiting when it notices the drop-out); a round with no live device waits for the first to return.
+    A device that drops out before its update arrives is left out of the round (the server stops
+    waiting when it notices the drop-out); when no device is online the round waits for the first
+    to return.
     """
-    X, y, model, test, parts, budget = _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_classes, seed)
-    check_int("eval_every", eval_every, 1)
-    params = model.init(seed)
+    X, y, model, test, parts, budget = _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test,
+                                              n_classes, seed, eval_every)
+    rounds = math.ceil(budget / len(devices))
     P = payload_bytes(model.n_params)
-    batches = _Batches(parts, batch_size, seed)
-    hist = History(algorithm="sync-sgd", config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices)))
-    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, time=0.0,
-                staleness=np.nan, attempts=0, flops=0.0, **_measure(model, params, test))
-    t, done, r = 0.0, 0, 0
-    while done < budget:
+    settings = PlanSettings(batch_size=batch_size, local_steps=1)
+
+    def init():
+        return {"params": model.init(seed), "t": 0.0, "updates": 0}
+
+    def apply(state, r, settings):
+        t = state["t"]
         online = [k for k in range(len(devices)) if network.online(k, t)]
-        if not online:
+        while not online:
             t = min(network.next_online(k, t) for k in range(len(devices)))
-            continue
-        grads, ends, traffic, attempts, flops = [], [], Traffic(), 0, 0.0
+            online = [k for k in range(len(devices)) if network.online(k, t)]
+        plan = plan_from_settings(parts, r, settings, seed=seed)
+        traffic, attempts, flops, kept, ends = Traffic(), 0, 0.0, [], []
         for k in online:
             leave = network.next_dropout(k, t)
             down = network.transmit(k, P, t)
             traffic += Traffic(bytes_down=P, messages=1)
             attempts += down.attempts
-            idx = batches.next(k)
-            f = step_flops(model, len(idx))
+            f = step_flops(model, plan.n_examples(k))
             ready = down.arrival + f / devices[k].speed
             if ready > leave:
                 ends.append(leave)
@@ -147,82 +141,83 @@ def run_sync_sgd(X, y, devices, network, *, epochs: int = 1, batch_size: int = 3
             if up.arrival > leave:
                 ends.append(leave)
                 continue
-            grads.append(softmax_gradient(model, params, X[idx], y[idx]))
+            kept.append(k)
             ends.append(up.arrival)
-        r += 1
-        if grads:
-            params = params - np.float32(lr) * np.mean(grads, axis=0, dtype=np.float32)
-            done += len(grads)
+        params = state["params"]
+        if kept:
+            stack = np.repeat(params[None, :], len(kept), axis=0)
+            new, n, _, _ = model.local_update(X, y, stack, plan.subset(kept), lr)
+            params = aggregate_updates(new, n, "mean").astype(np.float32)
         t_end = max(ends)
-        last = done >= budget
-        measured = _measure(model, params, test) if (r % eval_every == 0 or last) else {}
-        hist.record(r, **traffic.as_row(), live_devices=len(grads), seconds=t_end - t, time=t_end,
-                    staleness=0 if grads else np.nan, attempts=attempts, flops=flops, **measured)
-        t = t_end
-    hist.weights = params
-    return hist
+        stats = {**traffic.as_row(), "live_devices": len(kept), "sim_seconds": t_end - state["t"], "time": t_end,
+                 "staleness": 0 if kept else math.nan, "attempts": attempts, "flops": flops}
+        return {"params": params, "t": t_end, "updates": state["updates"] + 1}, stats
+
+    algo = Algorithm("sync-sgd", init, apply, _evaluator(model, test, eval_every, rounds),
+                     final=lambda s: s["params"], live_devices=len(devices))
+    return simulate(algo, rounds, settings=settings, progress=progress,
+                    config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed))
 
 
 def run_async_sgd(X, y, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5, X_test=None,
-                  y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0) -> History:
-    """Asynchronous SGD: the server applies each gradient when it arrives; one row per applied update.
+                  y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0, progress: bool = False) -> History:
+    """Asynchronous SGD: the server applies each update when it arrives; one row per applied update.
 
-    Device ``k`` downloads the parameters of version ``v``, computes a gradient, uploads it; it is
-    applied at version ``v'`` (staleness ``v' − v``) and the device starts again at once. A device
-    that drops out loses the gradient it was working on and restarts when it comes back.
+    Device ``k`` downloads the parameters of version ``v``, takes a minibatch step, uploads the
+    update; it is applied at version ``v'`` (staleness ``v' − v``) and the device starts again at
+    once. A device that drops out loses the update it was working on and restarts when it is back.
     """
-    X, y, model, test, parts, budget = _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_classes, seed)
-    check_int("eval_every", eval_every, 1)
-    params = model.init(seed)
+    X, y, model, test, parts, budget = _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test,
+                                              n_classes, seed, eval_every)
     P = payload_bytes(model.n_params)
-    batches = _Batches(parts, batch_size, seed)
-    hist = History(algorithm="async-sgd", config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices)))
-    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, time=0.0,
-                staleness=np.nan, attempts=0, flops=0.0, **_measure(model, params, test))
-    version = 0
-    events = []  # (arrival time, device, version computed from, gradient)
-    pending = {"traffic": Traffic(), "attempts": 0, "flops": 0.0}
+    settings = PlanSettings(batch_size=batch_size, local_steps=1)
+    steps = [0] * len(devices)  # minibatch steps each device has started (its plan index)
 
-    def start(k, t):
-        """Device k fetches the current parameters at t and works on a gradient (unless it drops out)."""
+    def start(state, k, t):
+        """Device k fetches the current parameters at t and works on an update (until one arrives)."""
         while True:
             t = network.next_online(k, t)
             leave = network.next_dropout(k, t)
             down = network.transmit(k, P, t)
-            pending["traffic"] += Traffic(bytes_down=P, messages=1)
-            pending["attempts"] += down.attempts
-            idx = batches.next(k)
-            f = step_flops(model, len(idx))
+            state["traffic"] += Traffic(bytes_down=P, messages=1)
+            state["attempts"] += down.attempts
+            update, n = _step(model, X, y, state["params"], parts, k, steps[k], settings, seed, lr)
+            steps[k] += 1
+            f = step_flops(model, int(n))
             ready = down.arrival + f / devices[k].speed
             if ready > leave:
                 t = leave
                 continue
-            pending["flops"] += f
+            state["flops"] += f
             up = network.transmit(k, P, ready)
-            pending["traffic"] += Traffic(bytes_up=P, messages=1)
-            pending["attempts"] += up.attempts
+            state["traffic"] += Traffic(bytes_up=P, messages=1)
+            state["attempts"] += up.attempts
             if up.arrival > leave:
                 t = leave
                 continue
-            heapq.heappush(events, (up.arrival, k, version, softmax_gradient(model, params, X[idx], y[idx])))
+            heapq.heappush(state["events"], (up.arrival, k, state["updates"], update))
             return
 
-    for k in range(len(devices)):
-        start(k, 0.0)
-    t_prev = 0.0
-    while version < budget:
-        t, k, v, g = heapq.heappop(events)
-        params = params - np.float32(lr) * g
-        staleness = version - v
-        version += 1
-        last = version >= budget
-        traffic, attempts, flops = pending["traffic"], pending["attempts"], pending["flops"]
-        pending.update(traffic=Traffic(), attempts=0, flops=0.0)
-        measured = _measure(model, params, test) if (version % eval_every == 0 or last) else {}
-        hist.record(version, **traffic.as_row(), live_devices=1, seconds=t - t_prev, time=t,
-                    staleness=staleness, attempts=attempts, flops=flops, **measured)
-        t_prev = t
-        if not last:
-            start(k, t)
-    hist.weights = params
-    return hist
+    def init():
+        state = {"params": model.init(seed), "t": 0.0, "updates": 0, "events": [], "traffic": Traffic(),
+                 "attempts": 0, "flops": 0.0}
+        for k in range(len(devices)):
+            start(state, k, 0.0)
+        return state
+
+    def apply(state, r, settings):
+        t, k, version, update = heapq.heappop(state["events"])
+        state["params"] = state["params"] + update
+        staleness = state["updates"] - version
+        state["updates"] += 1
+        stats = {**state["traffic"].as_row(), "live_devices": 1, "sim_seconds": t - state["t"], "time": t,
+                 "staleness": staleness, "attempts": state["attempts"], "flops": state["flops"]}
+        state.update(t=t, traffic=Traffic(), attempts=0, flops=0.0)
+        if state["updates"] < budget:
+            start(state, k, t)
+        return state, stats
+
+    algo = Algorithm("async-sgd", init, apply, _evaluator(model, test, eval_every, budget),
+                     final=lambda s: s["params"], live_devices=len(devices))
+    return simulate(algo, budget, settings=settings, progress=progress,
+                    config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed))
