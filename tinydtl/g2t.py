@@ -106,13 +106,16 @@ class G2TResult:
     yet) with the standard columns (``bytes_up``: encoded weight messages; ``bytes_down``: the
     problems' training data sent to the devices; ``messages``: both kinds of transmissions;
     ``live_devices``; ``seconds``: the host's wall time, as everywhere in the core) and the extra
-    columns ``sim_seconds`` (simulated duration of the round), ``time`` (simulated clock at its end), ``assigned``, ``delivered``, ``reassigned``,
-    ``bytes_up_dense`` (what the same messages would cost without encoding), ``attempts``
-    (transmissions including retransmissions), ``staleness`` (largest in the round) and ``flops``.
+    columns ``sim_seconds`` (simulated duration of the round), ``time`` (simulated clock at its
+    end), ``assigned``, ``delivered``, ``reassigned``, ``bytes_up_dense`` (what the same messages
+    would cost without encoding), ``weight_messages`` (the encoded weight messages among
+    ``messages``), ``attempts`` (transmissions including retransmissions), ``staleness`` (largest in
+    the round) and ``flops``.
 
     Per problem ``p``: ``delivered_by[p]`` (the device whose message brought it), ``delivered_at[p]``
-    (simulated time); ``reassigned``: ``(problem, device, round, finished)`` for every problem a device
-    lost by dropping out (``finished``: it had been trained and was waiting in the buffer or in flight); ``staleness``: one entry per applied update.
+    (simulated time); ``reassigned``: ``(problem, device, round, finished)`` for every problem a
+    device lost by dropping out (``finished``: it had been trained and was waiting in the buffer or
+    in flight); ``staleness``: one entry per applied update.
     """
 
     history: History
@@ -172,7 +175,8 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     hist = History(algorithm="g2t-d", config=dict(threshold_bytes=threshold_bytes, devices=len(devices), problems=P,
                                                   ship_data=ship_data))
     hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, sim_seconds=0.0, time=0.0,
-                assigned=0, delivered=0, reassigned=0, bytes_up_dense=0, attempts=0, staleness=np.nan, flops=0.0)
+                assigned=0, delivered=0, reassigned=0, bytes_up_dense=0, weight_messages=0, attempts=0,
+                staleness=np.nan, flops=0.0)
     res = G2TResult(hist, delivered_by=[-1] * P, delivered_at=[np.nan] * P)
     version = np.zeros(P, dtype=np.int64)  # slot versions of the assembled model
     payloads: dict[int, tuple[int, int]] = {}
@@ -193,9 +197,10 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
             t = min(network.next_online(k, t) for k in range(len(devices)))
             continue
         wall = time.perf_counter()
-        plan = assign_problems(pending, costs, devices, online)
+        plan = assign_problems(pending, costs, devices, online, data_bytes=data_bytes if ship_data else None,
+                               links=network.links)
         rnd += 1
-        traffic, dense, attempts, flops, delivered, stale = Traffic(), 0, 0, 0.0, 0, []
+        traffic, dense, attempts, flops, delivered, stale, sends = Traffic(), 0, 0, 0.0, 0, [], 0
         ends = [t]
         still = set(pending)
         lost_total = 0
@@ -226,6 +231,7 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
                 msg = network.transmit(k, sent, now)
                 if msg.start < leave:
                     traffic += Traffic(bytes_up=sent, messages=1)
+                    sends += 1
                     dense += held
                     attempts += msg.attempts
                 if msg.arrival > leave:
@@ -250,7 +256,8 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
         hist.record(rnd, **traffic.as_row(), live_devices=len(online), seconds=time.perf_counter() - wall,
                     sim_seconds=t_end - t, time=t_end,
                     assigned=sum(map(len, plan.values())), delivered=delivered, reassigned=lost_total,
-                    bytes_up_dense=dense, attempts=attempts, staleness=max(stale) if stale else np.nan, flops=flops)
+                    bytes_up_dense=dense, weight_messages=sends, attempts=attempts,
+                    staleness=max(stale) if stale else np.nan, flops=flops)
         t = t_end
     if pending:
         raise RuntimeError(f"G2T never completed: {len(pending)} of {P} binary problems undelivered after {max_rounds} rounds")

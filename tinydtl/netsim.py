@@ -49,6 +49,13 @@ class Link:
             raise ValueError(f"drop_prob must be in [0, 1) (1 would never deliver), got {self.drop_prob!r}")
         check_number("congestion", self.congestion, low=0)
 
+    def expected_seconds(self, nbytes) -> float:
+        """Mean time to get ``nbytes`` through: ``latency·(1 + congestion) + n/bandwidth`` plus, for the
+        ``p/(1 − p)`` expected drops, an acknowledgement timeout ``2·latency + n/bandwidth`` each."""
+        size = np.asarray(nbytes, dtype=float) / self.bandwidth_Bps
+        retries = self.drop_prob / (1 - self.drop_prob)
+        return self.latency_s * (1 + self.congestion) + size + retries * (2 * self.latency_s + size)
+
 
 def link_for_quality(quality: float, *, latency_s: float = 0.05, bandwidth_Bps: float = 250_000.0,
                      drop_prob: float = 0.2, congestion: float = 1.0) -> Link:

@@ -341,19 +341,28 @@ def problem_costs(y_codes, pairs, n_features: int, epochs: int) -> np.ndarray:
     return epochs * n_ij.astype(float) * (n_features + 1) * 6.0
 
 
-def assign_problems(pending, costs, devices, online=None) -> dict[int, list[int]]:
+def assign_problems(pending, costs, devices, online=None, *, data_bytes=None, links=None) -> dict[int, list[int]]:
     """Capacity-aware greedy assignment of ``pending`` problems to the devices ``online``.
 
     Longest problem first (LPT); each goes to the online device with spare capacity that would
-    finish it earliest, ``(load_k + cost) / speed_k`` (speed includes availability), ties to the lower
-    device index. A device receives at most ``capacity`` problems (it must hold all of them until
-    they are sent). Problems that find no device stay unassigned (the next round takes them).
+    finish it earliest, ties to the lower device index. Problem ``p`` keeps device ``k`` busy for
+    ``cost_p / speed_k`` seconds (speed includes availability), plus, when ``links``
+    (:class:`tinydtl.netsim.Link` per device) and ``data_bytes`` are given, the time to receive its
+    data, :meth:`tinydtl.netsim.Link.expected_seconds` (latency, congestion, bandwidth and expected
+    retransmissions) — so devices on poor networks get less to do.
+    A device receives at most ``capacity`` problems (it must hold all of them until they are sent).
+    Problems that find no device stay unassigned (the next round takes them).
 
     Returns ``{device index: [problem indices in training order]}``.
     """
     pending = [int(p) for p in pending]
     costs = np.asarray(costs, dtype=float)
     online = list(range(len(devices))) if online is None else [int(k) for k in online]
+    extra = np.zeros((len(costs), len(devices)))
+    if links is not None and data_bytes is not None:
+        db = np.asarray(data_bytes, dtype=float)
+        for k in online:
+            extra[:, k] = links[k].expected_seconds(db)
     load = {k: 0.0 for k in online}
     plan: dict[int, list[int]] = {k: [] for k in online}
     order = sorted(pending, key=lambda p: (-costs[p], p))
@@ -362,13 +371,13 @@ def assign_problems(pending, costs, devices, online=None) -> dict[int, list[int]
         for k in online:
             if len(plan[k]) >= devices[k].capacity:
                 continue
-            t = (load[k] + costs[p]) / devices[k].speed
+            t = load[k] + costs[p] / devices[k].speed + extra[p, k]
             if t < best_t:
                 best, best_t = k, t
         if best is None:
             continue
         plan[best].append(p)
-        load[best] += costs[p]
+        load[best] = best_t
     return {k: v for k, v in plan.items() if v}
 
 
@@ -550,7 +559,7 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         churn = self.churn_rate if churn_rate is None else churn_rate
         seed = self.random_state if random_state is None else random_state
         net = make_network([dev.quality for dev in devices], churn_rate=churn, seed=seed,
-                           **(self.network if network is None else network))
+                           **((self.network or {}) if network is None else network))
         return run_g2t_d(lambda p: self.estimators_[p], self.costs_, devices, net,
                          threshold_bytes=self.threshold_bytes if threshold_bytes is None else threshold_bytes,
                          data_bytes=self.data_bytes_, ship_data=bool(self.ship_data))
