@@ -173,6 +173,11 @@ def test_assignment_respects_capacity_and_speed():
     assert len(plan[2]) == 1 and len(plan[0]) <= 3 and sum(map(len, plan.values())) == 20
     assert len(plan[1]) > len(plan[0])
     assert assign_problems(range(20), np.ones(20), devices, online=[0]) == {0: [0, 1, 2]}
+    # same devices, but device 1's data arrives over a poor link: it gets less
+    twins = [Device("a", "x", 100, 1e6), Device("b", "x", 100, 1e6)]
+    links = make_network([1.0, 0.1]).links
+    plan = assign_problems(range(20), np.full(20, 1e6), twins, data_bytes=np.full(20, 50_000), links=links)
+    assert len(plan[0]) > 2 * len(plan.get(1, []))
 
 
 def test_board_capacities_follow_sram():
@@ -221,3 +226,29 @@ def test_baselines_count_payloads_and_staleness(mnist):
     s_async = asyn.to_frame().staleness.dropna()
     assert (s_sync == 0).all() and len(s_async) == 38  # ceil(1200 / 32) updates
     assert s_async.mean() > 0.5 and s_async.max() >= 3  # four devices in flight: updates computed on old versions
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.integers(1, 70_000), elements=st.sampled_from([0.0, 0.0, 0.0, 1.5, -2.25, 2.0**-30])))
+def test_encode_is_lossless_and_counts_index_plus_value(v):
+    e = encode(v)
+    nnz = int(np.count_nonzero(v))
+    index_bytes = 1 if len(v) <= 256 else 2 if len(v) <= 65536 else 4
+    assert e.nbytes == 8 + nnz * (index_bytes + 4)
+    assert np.array_equal(decode(e), v)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 8), st.integers(0, 2**32 - 1))
+def test_vote_matches_sklearn_for_any_k(K, seed):
+    rng = np.random.default_rng(seed)
+    P = n_problems(K)
+    preds = rng.integers(0, 2, size=(20, P))
+    conf = rng.normal(size=(20, P)).round(1)  # rounding makes exact ties in the confidence sums too
+    assert np.array_equal(ovo_decision(preds, conf, K), _ovr_decision_function(preds, conf, K))
