@@ -79,7 +79,7 @@ def _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_cla
         test = (Xt, check_labels(y_test, "y_test", len(Xt), model.n_classes))
     parts = iid_parts(len(X), len(devices), seed)
     budget = math.ceil(epochs * len(X) / batch_size)  # minibatch updates the server applies
-    return X, y, model, test, parts, budget
+    return model.prepare(X), y, model, test, parts, budget  # features prepared once for every local update
 
 
 def _evaluator(model, test, eval_every, last):
