@@ -105,9 +105,9 @@ class G2TResult:
     ``history``: the core's :class:`tinydtl.history.History`, one row per round (row 0: nothing sent
     yet) with the standard columns (``bytes_up``: encoded weight messages; ``bytes_down``: the
     problems' training data sent to the devices; ``messages``: both kinds of transmissions;
-    ``live_devices``; ``seconds``: the host's wall time, as everywhere in the core) and the extra
-    columns ``sim_seconds`` (simulated duration of the round), ``time`` (simulated clock at its
-    end), ``assigned``, ``delivered``, ``reassigned``, ``bytes_up_dense`` (what the same messages
+    ``live_devices``; ``seconds`` and ``cpu_seconds``: the host's wall and CPU time, as everywhere in
+    the core) and the extra columns ``sim_seconds`` (simulated duration of the round), ``time``
+    (simulated clock at its end), ``assigned``, ``delivered``, ``reassigned``, ``bytes_up_dense`` (what the same messages
     would cost without encoding), ``weight_messages`` (the encoded weight messages among
     ``messages``), ``attempts`` (transmissions including retransmissions), ``staleness`` (largest in
     the round) and ``flops``.
@@ -174,7 +174,8 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     W_t = [threshold(dev.quality, threshold_bytes) for dev in devices]
     hist = History(algorithm="g2t-d", config=dict(threshold_bytes=threshold_bytes, devices=len(devices), problems=P,
                                                   ship_data=ship_data))
-    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, sim_seconds=0.0, time=0.0,
+    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, cpu_seconds=0.0,
+                sim_seconds=0.0, time=0.0,
                 assigned=0, delivered=0, reassigned=0, bytes_up_dense=0, weight_messages=0, attempts=0,
                 staleness=np.nan, flops=0.0)
     res = G2TResult(hist, delivered_by=[-1] * P, delivered_at=[np.nan] * P)
@@ -196,7 +197,7 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
         if not online:
             t = min(network.next_online(k, t) for k in range(len(devices)))
             continue
-        wall = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         plan = assign_problems(pending, costs, devices, online, data_bytes=data_bytes if ship_data else None,
                                links=network.links)
         rnd += 1
@@ -254,6 +255,7 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
         pending = sorted(still)
         t_end = max(ends)
         hist.record(rnd, **traffic.as_row(), live_devices=len(online), seconds=time.perf_counter() - wall,
+                    cpu_seconds=time.process_time() - cpu,
                     sim_seconds=t_end - t, time=t_end,
                     assigned=sum(map(len, plan.values())), delivered=delivered, reassigned=lost_total,
                     bytes_up_dense=dense, weight_messages=sends, attempts=attempts,
