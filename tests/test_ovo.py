@@ -85,6 +85,19 @@ def test_predicts_exactly_what_one_vs_one_classifier_predicts_on_mnist(mnist, ce
     assert sorted(model.simulation_.staleness) == [0] * 45  # every problem applied once, never stale
 
 
+def test_any_binary_estimator_even_without_weights_or_decision_function():
+    # a decision tree has no coef_ (its payload is the pickled tree, not encoded) and votes with predict_proba
+    from sklearn.datasets import make_classification
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = make_classification(n_samples=400, n_features=6, n_informative=4, n_classes=4, random_state=0)
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0)
+    model = DistributedOneVsOne(tree, n_devices=2).fit(X, y)
+    ref = OneVsOneClassifier(tree).fit(X, y)
+    assert np.array_equal(model.decision_function(X), ref.decision_function(X))
+    assert model.simulation_.total("bytes_up") > 6 * (8 + 7 * 5)  # serialised trees, larger than 6 encoded linear models
+
+
 def test_mcu_learner_within_two_points_of_central_ovo(mnist, central_ovo):
     X, y, Xt, yt = mnist
     model = DistributedOneVsOne(MomentumLogisticRegression(epochs=5), n_devices=3).fit(X, y)
