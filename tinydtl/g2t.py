@@ -53,7 +53,8 @@ def _index_bytes(length: int) -> int:
 
 @dataclass(frozen=True)
 class EncodedVector:
-    """The non-zeros of a weight vector: indices (the smallest unsigned int that holds ``length``) and float32 values."""
+    """The non-zeros of a weight vector: their indices (the smallest unsigned integer type that holds
+    ``length``) and their float32 values."""
 
     length: int
     indices: np.ndarray
@@ -85,7 +86,8 @@ def decode(encoded: EncodedVector) -> np.ndarray:
 def model_vector(estimator) -> np.ndarray | None:
     """A fitted linear binary classifier's weights ``[coef, intercept]`` as float32; None if it has no ``coef_``."""
     if hasattr(estimator, "coef_"):
-        return np.concatenate([np.ravel(estimator.coef_), np.ravel(getattr(estimator, "intercept_", []))]).astype(np.float32)
+        parts = [np.ravel(estimator.coef_), np.ravel(getattr(estimator, "intercept_", []))]
+        return np.concatenate(parts).astype(np.float32)
     return None
 
 
@@ -107,10 +109,10 @@ class G2TResult:
     problems' training data sent to the devices; ``messages``: both kinds of transmissions;
     ``live_devices``; ``seconds`` and ``cpu_seconds``: the host's wall and CPU time, as everywhere in
     the core) and the extra columns ``sim_seconds`` (simulated duration of the round), ``time``
-    (simulated clock at its end), ``assigned``, ``delivered``, ``reassigned``, ``bytes_up_dense`` (what the same messages
-    would cost without encoding), ``weight_messages`` (the encoded weight messages among
-    ``messages``), ``attempts`` (transmissions including retransmissions), ``staleness`` (largest in
-    the round) and ``flops``.
+    (simulated clock at its end), ``assigned``, ``delivered``, ``reassigned``, ``bytes_up_dense``
+    (what the same messages would cost without encoding), ``weight_messages`` (the encoded weight
+    messages among ``messages``), ``attempts`` (transmissions including retransmissions),
+    ``staleness`` (largest in the round) and ``flops``.
 
     Per problem ``p``: ``delivered_by[p]`` (the device whose message brought it), ``delivered_at[p]``
     (simulated time); ``reassigned``: ``(problem, device, round, finished)`` for every problem a
@@ -262,5 +264,6 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
                     staleness=max(stale) if stale else np.nan, flops=flops)
         t = t_end
     if pending:
-        raise RuntimeError(f"G2T never completed: {len(pending)} of {P} binary problems undelivered after {max_rounds} rounds")
+        raise RuntimeError(f"G2T never completed: {len(pending)} of {P} binary problems undelivered after "
+                           f"{max_rounds} rounds")
     return res

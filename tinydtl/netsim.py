@@ -134,7 +134,8 @@ class Network:
         while True:
             attempts += 1
             if attempts > self.max_attempts:
-                raise RuntimeError(f"device {k}: message of {nbytes} bytes not delivered after {self.max_attempts} attempts")
+                raise RuntimeError(f"device {k}: message of {nbytes} bytes not delivered after "
+                                   f"{self.max_attempts} attempts")
             extra = rng.exponential(link.congestion) if link.congestion > 0 else 0.0
             dropped = rng.random() < link.drop_prob
             if not dropped:

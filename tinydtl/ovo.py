@@ -308,7 +308,8 @@ def make_devices(boards, n_features: int, *, qualities=None, availability=None, 
         cap = device_capacity(board, n_features, batch_size=batch_size, usable_sram_fraction=usable_sram_fraction)
         if max_capacity is not None:
             cap = min(cap, max_capacity)
-        devices.append(Device(f"device {k}", board.name, int(cap), board.clock_hz * flops_per_cycle, float(a), float(q)))
+        speed = board.clock_hz * flops_per_cycle
+        devices.append(Device(f"device {k}", board.name, int(cap), speed, float(a), float(q)))
     check_devices(devices)
     return devices
 
@@ -483,7 +484,8 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         K = len(self.classes_)
         if K < 2:
-            raise ValueError(f"DistributedOneVsOne needs K >= 2 classes in y, got K = {K} (1 class: nothing to decompose)")
+            raise ValueError(f"DistributedOneVsOne needs K >= 2 classes in y, got K = {K} "
+                             "(1 class: nothing to decompose)")
         self.pairs_ = class_pairs(K)
         d = X.shape[1]
         self.devices_ = self._make_devices(d)

@@ -1,7 +1,7 @@
 """Globe2Train's baselines: synchronous and asynchronous SGD of the softmax learner over the same network.
 
 Globe2Train compares G2T-D against the two classic ways of training one model on many devices
-(Sudharsan, Breslin & Ali 2021, sec. I–II): *synchronous* SGD, where the server waits for a gradient
+(Sudharsan, Breslin & Ali 2021): *synchronous* SGD, where the server waits for a gradient
 from every live device before it steps (a round is as slow as its slowest device and link), and
 *asynchronous* SGD (Hogwild!-style parameter server), where the server applies each gradient the
 moment it arrives — computed on parameters that may be several versions old.
@@ -23,8 +23,9 @@ computed from (0 for synchronous SGD by construction, measured anyway).
 Bytes and messages follow the core's rule (:mod:`tinydtl.communication`: payload bytes per
 transmission, retransmissions not counted); transmission attempts, retransmissions included, are the
 extra column ``attempts``. Each returns a :class:`tinydtl.history.History`, one row per server update
-(row 0 the initial model), with ``seconds`` the *simulated* duration of the row, and extra columns ``time`` (simulated clock at the
-row's end), ``staleness`` and ``flops``.
+(row 0 the initial model; ``seconds`` and ``cpu_seconds`` are the host's, as everywhere in the core),
+with the extra columns ``sim_seconds`` (simulated duration of the row), ``time`` (simulated clock at
+the row's end), ``staleness`` and ``flops``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ __all__ = ["iid_parts", "run_async_sgd", "run_sync_sgd", "step_flops"]
 
 
 def step_flops(model: SoftmaxModel, batch: int) -> float:
-    """Flops of one minibatch step: ``6 × batch × (d + 1) × K`` (the compute model of :func:`tinydtl.ovo.problem_costs`)."""
+    """Flops of one minibatch step, ``6 × batch × (d + 1) × K`` (the compute model of
+    :func:`tinydtl.ovo.problem_costs`)."""
     return 6.0 * batch * (model.n_features + 1) * model.n_classes
 
 
