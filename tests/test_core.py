@@ -415,3 +415,45 @@ def test_seeds_are_checked_by_the_shared_seed_check(mnist):
         dk_means(np.random.default_rng(0).random((10, 2)), 2, complete(10), seed="a")
     with pytest.raises(TypeError, match="several random streams are derived from it"):
         plan_round(parts, 0, seed=np.random.default_rng(0))
+
+
+def test_traffic_algorithm_and_snapshots_are_checked():
+    with pytest.raises(ValueError, match=r"messages must be an integer in \[0, ∞\)"):
+        Traffic(messages=-1)
+    with pytest.raises(ValueError, match=r"bytes_up must be an integer in \[0, ∞\)"):
+        Traffic(bytes_up=1.5)
+    with pytest.raises(TypeError, match="apply must be callable"):
+        Algorithm("x", lambda: 0, None)
+    with pytest.raises(TypeError, match="evaluate must be callable or None"):
+        Algorithm("x", lambda: 0, lambda s, r, p: (s, {}), evaluate=3)
+    swarm = MovingDevices(np.zeros((3, 4, 2)), 0.5)
+    assert swarm.n_rounds == 2 and swarm.links(2).shape == (4, 4)
+    with pytest.raises(ValueError, match=r"t must be an integer in \[0, 2\]"):
+        swarm.links(3)
+    h = History()
+    with pytest.raises(ValueError, match="round must be the next row"):
+        h.record(True)
+
+
+def test_package_layout_rules():
+    """No module imports another's private names (tinydtl._validation is the shared exception), and the
+    payload size of a float32 is defined in one place."""
+    import re
+    from pathlib import Path
+
+    import tinydtl
+
+    root = Path(tinydtl.__file__).parent
+    private, defined = [], []
+    for path in sorted(root.glob("*.py")):
+        text = path.read_text()
+        imports = re.findall(r"^\s*from \.(\w*) import \(([^)]*)\)", text, flags=re.M)
+        imports += re.findall(r"^\s*from \.(\w*) import ([^(\n]+)$", text, flags=re.M)
+        for module, names in imports:
+            for name in re.split(r"[,\s]+", names.split("#")[0]):
+                if name.startswith("_") and module != "_validation":
+                    private.append(f"{path.name}: {module}.{name}")
+        if re.search(r"^FLOAT32_BYTES\s*=", text, flags=re.M):
+            defined.append(path.name)
+    assert private == []
+    assert defined == ["communication.py"]

@@ -59,6 +59,10 @@ class Traffic:
     bytes_down: int = 0
     messages: int = 0
 
+    def __post_init__(self):
+        for name in ("bytes_up", "bytes_down", "messages"):
+            check_number(name, getattr(self, name), low=0, integer=True)
+
     def __add__(self, other: "Traffic") -> "Traffic":
         return Traffic(self.bytes_up + other.bytes_up, self.bytes_down + other.bytes_down, self.messages + other.messages)
 
@@ -256,4 +260,5 @@ class MovingDevices:
 
     def links(self, t: int) -> sp.csr_matrix:
         """Adjacency of the snapshot at time ``t``."""
+        check_number("t", t, low=0, high=self.n_rounds, integer=True)
         return geometric_adjacency(self.trajectory[t], self.radius)

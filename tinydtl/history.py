@@ -62,7 +62,7 @@ class History:
     # ------------------------------------------------------------------ writing
     def record(self, round: int, **values) -> None:
         """Append the row of ``round`` (must be the next one: 0, 1, 2, ...); unknown keys add columns."""
-        if round != len(self):
+        if not isinstance(round, (int, np.integer)) or isinstance(round, bool) or round != len(self):
             raise ValueError(f"round must be the next row ({len(self)}), got {round!r}")
         n = len(self)
         for name in values:

@@ -206,6 +206,17 @@ class SoftmaxModel:
         if shape != want:
             raise ValueError(f"params must have shape {want} (n_params = n_features * n_classes + n_classes), got {shape}")
 
+    def loss_and_gradient(self, params, X, y):
+        """Mean cross-entropy on ``(X, y)`` and its gradient with respect to one flat row of parameters."""
+        W, b = self.unflatten(np.asarray(params, dtype=np.float32))
+        X = scaled(X) if np.asarray(X).dtype == np.uint8 else np.asarray(X, dtype=np.float32)
+        logits = X @ W + b
+        m = logits.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
+        loss = float(np.mean(lse - logits[np.arange(len(y)), y]))
+        g = softmax_cross_entropy_grad(logits, y)
+        return loss, self.flatten(X.T @ g, g.sum(axis=0))
+
     def evaluate(self, params, X, y, chunk: int = 8192):
         """Mean cross-entropy and accuracy on ``(X, y)`` (features from :func:`as_features`)."""
         self._check_params(params)

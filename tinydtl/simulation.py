@@ -29,7 +29,11 @@ from typing import Any, Callable
 from .history import History
 from .plans import PlanSettings
 
-__all__ = ["Algorithm", "simulate"]
+__all__ = ["Algorithm", "StopTraining", "simulate"]
+
+
+class StopTraining(Exception):
+    """Raised by a controller to end the run after the round just recorded (e.g. a resource budget is spent)."""
 
 
 @dataclass
@@ -47,20 +51,38 @@ class Algorithm:
     final: Callable[[Any], Any] | None = None
     live_devices: int = 0
 
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {type(self.name).__name__}")
+        for field_name in ("init", "apply"):
+            if not callable(getattr(self, field_name)):
+                raise TypeError(f"{field_name} must be callable")
+        for field_name in ("evaluate", "final"):
+            if getattr(self, field_name) is not None and not callable(getattr(self, field_name)):
+                raise TypeError(f"{field_name} must be callable or None")
 
-def simulate(algorithm: Algorithm, rounds: int, *, settings: PlanSettings | None = None, controller=None,
+
+def simulate(algorithm: Algorithm, rounds: int | None, *, settings: PlanSettings | None = None, controller=None,
              config: dict | None = None, progress: bool = False) -> History:
     """Run ``algorithm`` for ``rounds`` rounds; one :class:`History` row per round plus row 0.
 
     ``seconds`` is the wall time of ``apply`` only (training and communication, not evaluation);
     ``cpu_seconds`` the CPU time this process spent in it (all its threads; less sensitive to other
     jobs on a shared machine).
+    A controller may end the run early by raising :class:`StopTraining`; with ``rounds=None`` the run
+    lasts until it does.
     """
-    from tqdm.auto import trange
+    import itertools
+
+    from tqdm.auto import tqdm
 
     from ._validation import check_number
 
-    check_number("rounds", rounds, low=0, integer=True)
+    if rounds is None:
+        if controller is None:
+            raise ValueError("rounds=None needs a controller that raises StopTraining")
+    else:
+        check_number("rounds", rounds, low=0, integer=True)
     if not isinstance(algorithm, Algorithm):
         raise TypeError(f"algorithm must be a tinydtl.simulation.Algorithm, got {type(algorithm).__name__}")
     if controller is not None and not callable(controller):
@@ -73,14 +95,18 @@ def simulate(algorithm: Algorithm, rounds: int, *, settings: PlanSettings | None
     measured = algorithm.evaluate(state) if algorithm.evaluate else {}
     hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=algorithm.live_devices, seconds=0.0,
                 cpu_seconds=0.0, **measured)
-    for r in trange(rounds, desc=algorithm.name, disable=not progress, leave=False):
+    round_indices = itertools.count() if rounds is None else range(rounds)
+    for r in tqdm(round_indices, total=rounds, desc=algorithm.name, disable=not progress, leave=False):
         t0, c0 = time.perf_counter(), time.process_time()
         state, stats = algorithm.apply(state, r, settings)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         measured = algorithm.evaluate(state) if algorithm.evaluate else {}
         hist.record(r + 1, seconds=seconds, cpu_seconds=cpu, **stats, **measured)
         if controller is not None:
-            settings = controller(r + 1, hist, settings)
+            try:
+                settings = controller(r + 1, hist, settings)
+            except StopTraining:
+                break
             if not isinstance(settings, PlanSettings):
                 raise TypeError(f"controller must return a PlanSettings, got {type(settings).__name__}")
     if algorithm.final is not None:
