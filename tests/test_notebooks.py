@@ -59,8 +59,11 @@ def claims_of(quick_run, notebook):
 
 def test_ilvq_sphere_numbers(quick_run):
     claims, metrics = claims_of(quick_run, "02_ilvq_sphere")
-    assert claims["ilvq_accuracy"]["measured"] >= 0.90
-    assert claims["ilvq_accuracy"]["target"] == 0.85  # the survey's claim is recorded as stated
+    # the headline is ONE pass over the stream; the survey's claim is recorded as stated
+    assert claims["ilvq_accuracy"]["kind"] == "reproduction" and claims["ilvq_accuracy"]["target"] == 0.85
+    assert 0.85 <= claims["ilvq_accuracy"]["measured"] <= metrics["one_pass_accuracy_mean"] + 1e-12
+    assert "seen once" in claims["ilvq_accuracy"]["differs"]
+    assert claims["ilvq_two_pass_accuracy_2000"]["kind"] == "finding"  # a project target, not the survey's
     assert claims["ilvq_prototypes"]["measured"] < 300
     assert claims["distributed_merge_accuracy"]["measured"] >= 0.85
     assert claims["gossip_accuracy"]["measured"] > metrics["local_device_accuracy"]
@@ -70,18 +73,21 @@ def test_ilvq_sphere_numbers(quick_run):
 def test_federated_mnist_numbers(quick_run):
     claims, metrics = claims_of(quick_run, "03_federated_mnist")
     assert claims["tff_headline_accuracy"]["measured"] >= 0.85
-    assert claims["engine_parity_pp"]["measured"] <= 0.5
-    # the survey's "~85 % across all setups", with its tolerance stated
-    assert claims["all_setups_min_accuracy"]["target"] == 0.85
-    assert claims["all_setups_min_accuracy"]["tolerance"] == 0.01
-    assert claims["all_setups_min_accuracy"]["passed"]
-    assert claims["fedavgm_fixes_worst_setup"]["measured"] >= 0.85
+    assert claims["engine_parity_pp"]["measured"] <= 0.5 and claims["engine_parity_pp"]["kind"] == "finding"
+    # the survey's "~85 % across all setups": band fixed in the claim (>= 84.5 %), worst seed, and an
+    # honest negative (strong label skew misses it) rather than a tolerance widened after the fact
+    setups = claims["all_setups_min_accuracy"]
+    assert setups["target"] == 0.85 and setups["tolerance"] == 0.005 and "84.5" in setups["claim"]
+    assert setups["verdict"] in ("met", "NOT MET (honest negative)") and not setups["fails"]
+    assert claims["fix_lifts_worst_setup"]["measured"] >= 0.85
+    assert "chosen: " in claims["fix_lifts_worst_setup"]["note"]
     assert metrics["tff_seconds_per_round"] > 10 * metrics["numpy_seconds_per_round"]
 
 
 def test_mcu_memory_numbers(quick_run):
     claims, metrics = claims_of(quick_run, "06_mcu_memory")
-    assert claims["mnist_softmax_parameters"]["measured"] == 7850
+    assert claims["mnist_softmax_parameters"]["measured"] == 7850 and claims["mnist_softmax_parameters"]["kind"] == "sanity"
+    assert claims["cumulative_independent_of_neighbours"]["kind"] == "sanity"
     assert claims["store_all_overflows_nano33"]["measured"] > 1.0 > claims["cumulative_fits_nano33"]["measured"]
     assert claims["cumulative_independent_of_neighbours"]["measured"] == 1.0
     assert metrics["boards_cumulative"] > metrics["boards_store_all"]
@@ -107,8 +113,49 @@ def test_index_and_taxonomy_numbers(quick_run):
     _, metrics = claims_of(quick_run, "00_index")
     assert metrics["lessons"] == len(NOTEBOOKS) and metrics["assignments"] >= 3
     claims, metrics = claims_of(quick_run, "01_survey_taxonomy")
-    assert claims["median_with_attackers"]["passed"] and claims["mean_with_attackers"]["passed"]
+    assert claims["median_loss_with_attackers_pp"]["passed"] and claims["mean_with_attackers"]["passed"]
+    assert claims["trimmed_mean_within_trim_pp"]["kind"] == "sanity"  # holds by construction: said so
+    assert claims["trimmed_mean_beyond_trim_loss_pp"]["measured"] > 10  # where the trimmed mean fails
+    assert "N(0, 10²)" in claims["mean_with_attackers"]["note"]  # the attack model is stated
+    assert claims["error_feedback_recovered_fraction"]["measured"] >= 0.5
     assert claims["q8_accuracy_cost_pp"]["measured"] <= 1.0
     assert metrics["bytes_saved_2-bit"] > 0.9 and metrics["bytes_saved_8-bit"] > 0.7
     assert metrics["accuracy_top1pct_ef"] > metrics["accuracy_top1pct"]
     assert metrics["swarm_final_error"] < metrics["static_final_error"]
+
+
+def test_every_claim_has_a_kind_and_every_reproduction_names_its_source(quick_run):
+    _, _, by_name = quick_run
+    for notebook, run in by_name.items():
+        if notebook.startswith("05"):  # lesson 05's bilayer claims are redone separately (issue 12)
+            continue
+        for c in run["claims"]:
+            assert c["kind"] in ("reproduction", "finding", "sanity"), (notebook, c["name"])
+            if c["kind"] == "reproduction":
+                assert c["source"] and c["where"] and c["differs"], (notebook, c["name"])
+            if c["tolerance"]:
+                assert c["tolerance_reason"], (notebook, c["name"])
+
+
+#: Non-default values injected into each lesson; the results file must record exactly them.
+INJECTED = {
+    "01_survey_taxonomy": dict(ROUNDS=2, ATTACKER_SWEEP=[0, 3], N_SPLIT=3000, SWARM_STEPS=60, SPLIT_EPOCHS=1),
+    "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2),
+    "03_federated_mnist": dict(ROUNDS=2, TFF_ROUNDS=1, CLIENT_COUNTS=[10], N_SEEDS=1, VALIDATION=5000, CENTRAL_EPOCHS=1),
+    "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
+    "06_mcu_memory": dict(NEIGHBOURS=5),
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(INJECTED), ids=lambda n: f"injected-{n}")
+def test_injected_parameters_stick(notebook, tmp_path):
+    """papermill's injected values win over QUICK's defaults, and the results file records them."""
+    from tinydtl.reproduce import run_notebook, select_notebooks
+
+    (path,) = select_notebooks([notebook])
+    run = run_notebook(path, tmp_path, quick=True, parameters=INJECTED[notebook])
+    assert run.ok, run.error
+    for key, value in INJECTED[notebook].items():
+        assert run.parameters[key] == value, (key, run.parameters.get(key))
+    if "N_SEEDS" in INJECTED[notebook]:
+        assert len(run.parameters["SEEDS"]) == INJECTED[notebook]["N_SEEDS"]
