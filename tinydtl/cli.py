@@ -40,7 +40,10 @@ def _reproduce(args) -> int:
     import signal
 
     # Ctrl-C means stop, even when a parent (a non-interactive shell's background job) ignored SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread (e.g. called from a worker thread): leave signals alone
+        pass
     try:
         return _reproduce_run(args)
     except KeyboardInterrupt:
