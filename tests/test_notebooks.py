@@ -171,7 +171,7 @@ INJECTED = {
     "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2),
     "03_federated_mnist": dict(ROUNDS=2, TFF_ROUNDS=1, CLIENT_COUNTS=[10], N_SEEDS=1, VALIDATION=5000, CENTRAL_EPOCHS=1),
     "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
-    "06_mcu_memory": dict(NEIGHBOURS=5),
+    "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
 }
 
 
