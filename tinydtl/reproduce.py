@@ -36,6 +36,8 @@ __all__ = [
     "select_notebooks",
     "run_notebook",
     "run_all",
+    "kernel_sessions",
+    "terminate_sessions",
     "machine_info",
     "report_markdown",
     "write_report",
