@@ -159,9 +159,9 @@ def test_index_and_taxonomy_numbers(quick_run):
     assert metrics["swarm_final_error"] < metrics["static_final_error"]
 
 
-#: Lessons whose claims follow issue 12's kinds (05's bilayer rows are being redone; 07+ are adopting them).
+#: Lessons whose claims follow issue 12's kinds (07+ are adopting them).
 KINDED_LESSONS = ("00_index", "01_survey_taxonomy", "02_ilvq_sphere", "03_federated_mnist",
-                  "04_gossip_spectral_gap", "06_mcu_memory")
+                  "04_gossip_spectral_gap", "05_bilayer_gossip", "06_mcu_memory")
 
 
 def test_every_claim_has_a_kind_and_every_reproduction_names_its_source(quick_run):
@@ -180,6 +180,7 @@ INJECTED = {
     "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2),
     "03_federated_mnist": dict(ROUNDS=2, TFF_ROUNDS=1, CLIENT_COUNTS=[10], N_SEEDS=1, VALIDATION=5000, CENTRAL_EPOCHS=1),
     "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
+    "05_bilayer_gossip": dict(ROUNDS=8, MLP_ROUNDS=4, SWEEP_RANGES=[15, 60], SCALE_DEVICES=100, N_SEEDS=2),
     "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
 }
 
