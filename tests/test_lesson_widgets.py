@@ -92,3 +92,24 @@ def test_lesson04_every_control_acts_for_every_topology():
         links.append(int(axes[0].get_title().split(" links")[0].split()[-1]))
     assert links[0] < links[1]
     plt.close("all")
+
+
+def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
+    (fn, controls), ns = lesson_widget("06_mcu_memory")
+    assert set(controls) == {"board", "hidden", "scheme", "neighbours", "dtype", "optimizer"}
+    fraction, boards, profile, mlp_layers = ns["USABLE_SRAM_FRACTION"], ns["boards"], ns["profile"], ns["mlp_layers"]
+    assert 0 < fraction < 1, "the lesson must assume some SRAM for the radio stack and runtime"
+    agg = {"none": "none", "store all": "store_all", "Cumulative FedAvg": "cumulative"}
+    for kwargs in settings(fn, controls):
+        fig, (ax,) = drawn(fn, kwargs)
+        sizes = [784, 10] if kwargs["hidden"] == 0 else [784, kwargs["hidden"], 10]
+        a = agg[kwargs["scheme"]]
+        p = profile(mlp_layers(sizes), dtype=kwargs["dtype"], optimizer=kwargs["optimizer"], aggregation=a,
+                    neighbours=kwargs["neighbours"] if a != "none" else 0)
+        usable = int(boards[kwargs["board"]].sram_bytes * fraction)
+        usable_line, peak_line = ax.get_lines()[:2]
+        assert usable_line.get_xdata()[0] == pytest.approx(usable / 1024)
+        assert peak_line.get_xdata()[0] == pytest.approx(p.sram_bytes / 1024)
+        assert ax.get_title().startswith("fits" if p.sram_bytes <= usable and p.flash_bytes <= boards[kwargs["board"]].flash_bytes
+                                         else "does NOT fit"), (kwargs, ax.get_title())
+    plt.close("all")
