@@ -7,6 +7,7 @@ checks what it drew. Lessons join by tagging their cells and adding a row to ``L
 """
 
 import itertools
+import re
 from pathlib import Path
 
 import matplotlib
@@ -113,3 +114,30 @@ def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
         assert ax.get_title().startswith("fits" if p.sram_bytes <= usable and p.flash_bytes <= boards[kwargs["board"]].flash_bytes
                                          else "does NOT fit"), (kwargs, ax.get_title())
     plt.close("all")
+
+
+def exercise_cell(stem, first_line):
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(first_line)]
+    return cell.source
+
+
+def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
+    from tinydtl.gossip import metropolis_weights, spectral_gap
+    from tinydtl.mcu import mlp_layers, profile
+    from tinydtl.topology import ring
+
+    ns = {"spectral_gap": spectral_gap, "metropolis_weights": metropolis_weights, "ring": ring}
+    exec(exercise_cell("04_gossip_spectral_gap", "# Exercise 1"), ns)
+    ns["check_ring_gaps"]({k: spectral_gap(metropolis_weights(ring(k))) for k in (12, 24, 48)})
+    assert "correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match=re.escape("did you use 1 - |λ₂|")):  # |λ₂| itself handed in as the gap
+        ns["check_ring_gaps"]({k: 1 - spectral_gap(metropolis_weights(ring(k))) for k in (12, 24, 48)})
+
+    ns = {"profile": profile, "mlp_layers": mlp_layers}
+    exec(exercise_cell("06_mcu_memory", "# Exercise 4"), ns)
+    p = profile(mlp_layers([784, 32, 10]), optimizer="momentum", aggregation="store_all", neighbours=5)
+    ns["check_peak"](p.sram_bytes)
+    assert f"{p.sram_bytes:,} B" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="never coexist"):  # the sum of the bars, not the peak
+        ns["check_peak"](sum(p.components().values()))
