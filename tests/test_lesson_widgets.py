@@ -93,6 +93,10 @@ def test_lesson04_every_control_acts_for_every_topology():
         links.append(int(axes[0].get_title().split(" links")[0].split()[-1]))
     assert links[0] < links[1]
     plt.close("all")
+    # live, the range slider is greyed out where it does nothing
+    for topology in trial_values(controls["topology"]):
+        controls["topology"].value = topology
+        assert controls["radio_range"].disabled == (topology != "random geometric"), topology
 
 
 def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
@@ -114,6 +118,9 @@ def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
         assert ax.get_title().startswith("fits" if p.sram_bytes <= usable and p.flash_bytes <= boards[kwargs["board"]].flash_bytes
                                          else "does NOT fit"), (kwargs, ax.get_title())
     plt.close("all")
+    for scheme in trial_values(controls["scheme"]):  # live, neighbours is greyed out for "none"
+        controls["scheme"].value = scheme
+        assert controls["neighbours"].disabled == (scheme == "none"), scheme
 
 
 def exercise_cell(stem, first_line):
