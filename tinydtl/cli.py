@@ -1,4 +1,5 @@
-"""``tinydtl`` command line: ``tinydtl reproduce [NAMES...] [--quick] [--out DIR]`` and ``tinydtl lessons``."""
+"""``tinydtl`` command line: ``tinydtl reproduce [NAMES...] [--quick] [--out DIR]``, ``tinydtl lessons`` and
+``tinydtl sweep TARGET --grid GRID.toml``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,29 @@ def _lessons(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from .sweep import GridError, load_grid, run_sweep
+
+    try:
+        grid, fixed = load_grid(args.grid)
+        if args.quick:
+            if "QUICK" in grid or "QUICK" in fixed:
+                raise GridError("--quick and a QUICK entry in the grid file: keep one")
+            fixed = {**fixed, "QUICK": True}
+        result = run_sweep(
+            args.target, grid, fixed=fixed, out=args.out, scheduler=args.scheduler, workers=args.workers,
+            retries=args.retries, allow_tff=args.allow_tff, progress=not args.no_progress,
+            notebooks=args.notebooks, value=args.value, rows=args.rows, cols=args.cols,
+        )
+    except GridError as exc:
+        print(f"tinydtl sweep: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    if result.plot:
+        print(f"summary plot: {result.plot}")
+    return 0 if result.ok else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="tinydtl", description="Distributed TinyML lessons and benchmark reproductions."
@@ -85,6 +109,30 @@ def main(argv=None) -> int:
     les = sub.add_parser("lessons", help="list the lesson notebooks")
     les.add_argument("--notebooks", type=Path, default=None)
     les.set_defaults(func=_lessons)
+
+    swp = sub.add_parser(
+        "sweep",
+        help="run a lesson or package function over a parameter grid on Dask",
+        description="Run TARGET (a lesson, e.g. 03, or a package function 'module:function') at every point "
+        "of the TOML grid ([grid]: name = [values], [fixed]: name = value) as Dask tasks, on a local "
+        "cluster (one process per core) or on --scheduler. Finished points in OUT are skipped. Writes "
+        "OUT/results.parquet, OUT/results.csv and OUT/summary.png. Exits 2 if the grid is invalid (nothing "
+        "runs), 1 if a point failed.",
+    )
+    swp.add_argument("target", help="lesson (02, ilvq_sphere, path.ipynb) or 'module:function'")
+    swp.add_argument("--grid", type=Path, required=True, help="TOML grid file with [grid] and optional [fixed]")
+    swp.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: a new local cluster)")
+    swp.add_argument("--workers", type=int, default=None, help="local cluster worker processes (default: one per core)")
+    swp.add_argument("--out", type=Path, default=Path("build/sweep"), help="output folder (default: build/sweep/)")
+    swp.add_argument("--quick", action="store_true", help="lessons: inject QUICK=True")
+    swp.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raised outside the point (default 2)")
+    swp.add_argument("--allow-tff", action="store_true", help="let points start TensorFlow Federated (~2.5 GB per worker)")
+    swp.add_argument("--notebooks", type=Path, default=None, help="folder of lessons (default: the suite's)")
+    swp.add_argument("--value", default=None, help="claim or metric for the heat map (default: the first recorded)")
+    swp.add_argument("--rows", default=None, help="grid parameter on the heat map's rows")
+    swp.add_argument("--cols", default=None, help="grid parameter on the heat map's columns")
+    swp.add_argument("--no-progress", action="store_true", help="no progress bar and no dashboard link")
+    swp.set_defaults(func=_sweep)
 
     args = parser.parse_args(argv)
     return args.func(args)
