@@ -48,11 +48,11 @@ def test_bilayer_graph_layers():
     assert sum(1 for *_, l in G.edges(data="layer") if l == "inter") == 3
 
 
-def test_dpsgd_on_a_complete_graph_is_fedavg(mnist):
-    """Metropolis on K_n averages exactly in one step: with equal shares D-PSGD = FedAvg."""
+def test_local_sgd_with_gossip_on_a_complete_graph_is_fedavg(mnist):
+    """Metropolis on K_n averages exactly in one step: with equal shares local SGD + gossip = FedAvg."""
     x, y, xt, yt = mnist
     parts = iid(y, 6, seed=0)
-    d = decentralized_train(x, y, parts, scheme="dpsgd", graph=complete(6), rounds=3, x_test=xt, y_test=yt)
+    d = decentralized_train(x, y, parts, scheme="local_sgd_gossip", graph=complete(6), rounds=3, x_test=xt, y_test=yt)
     f = fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, batch_size=20, client_lr=0.02)
     np.testing.assert_allclose(d.test_accuracy, f.test_accuracy, atol=1e-3)
     assert d.consensus_distance[-1] < 1e-5
@@ -72,7 +72,8 @@ def test_bilayer_single_cluster_is_weighted_fedavg(mnist):
 def test_more_gossip_means_closer_consensus_and_faults_reduce_alive(mnist):
     x, y, xt, yt = mnist
     parts = iid(y, 12, seed=0)
-    dist = [decentralized_train(x, y, parts, graph=ring(12), gossip_steps=s, rounds=2).consensus_distance[-1]
+    dist = [decentralized_train(x, y, parts, scheme="local_sgd_gossip", graph=ring(12), gossip_steps=s,
+                                rounds=2).consensus_distance[-1]
             for s in (1, 5)]
     assert dist[1] < dist[0]
     h = decentralized_train(x, y, parts, graph=ring(12), rounds=4, dropout=0.5, link_failure=0.3, seed=1)
@@ -82,7 +83,7 @@ def test_more_gossip_means_closer_consensus_and_faults_reduce_alive(mnist):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(scheme="star"), "scheme must be 'dpsgd' or 'bilayer'"),
+        (dict(scheme="star"), "scheme must be 'dpsgd', 'local_sgd_gossip' or 'bilayer'"),
         (dict(dropout=1.0), r"dropout must be a number in \[0.0, 0.999\]"),
         (dict(rounds=0), r"rounds must be an integer in \[1, ∞\)"),
         (dict(scheme="bilayer"), "needs clusters"),

@@ -44,10 +44,12 @@ def test_ring_gossip_improves_every_round_zero_device(setup):
     X, y, Xt, yt, parts = setup
     devices = train_devices(X, y, parts, seed=0)
     hist = neighbour_exchange(devices, nx.cycle_graph(10), rounds=3, X_test=Xt, y_test=yt, seed=0)
-    assert len(hist.mean_accuracy) == 4 and hist.cumulative_bytes[0] == 0
-    assert hist.mean_accuracy[-1] > hist.mean_accuracy[0] + 0.03
-    assert hist.min_accuracy[-1] >= 0.83
-    assert np.all(np.diff(hist.cumulative_bytes) > 0)
+    acc, total = hist.column("accuracy"), hist.cumulative("bytes_up")
+    assert len(acc) == 4 and total[0] == 0 and hist.column("round") == [0, 1, 2, 3]
+    assert acc[-1] > acc[0] + 0.03
+    assert hist.column("min_accuracy")[-1] >= 0.83
+    assert np.all(np.diff(total) > 0)
+    assert hist.column("messages")[1:] == [20, 20, 20]  # each of 10 ring devices to its 2 neighbours
 
 
 def test_device_training_is_seeded(setup):

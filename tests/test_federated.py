@@ -57,7 +57,13 @@ def test_history_bookkeeping(mnist):
     h = fedavg(x[:2000], y[:2000], parts, x_test=xt[:500], y_test=yt[:500], rounds=3, clients_per_round=4, seed=0)
     assert h.rounds == 3 and h.clients == [4, 4, 4]
     assert h.bytes_up == [4 * 7850 * 4] * 3 == h.bytes_down
-    assert len(h.test_accuracy) == 3 and h.to_frame().shape == (3, 8)
+    df = h.to_frame()
+    assert len(h.test_accuracy) == 3 and list(df.index) == [0, 1, 2, 3]
+    assert set(df.columns) >= {"accuracy", "loss", "bytes_up", "bytes_down", "messages", "live_devices", "seconds"}
+    # row 0 is the initial model: evaluated, nothing sent yet
+    assert df.loc[0, "bytes_up"] == df.loc[0, "messages"] == 0 and df.loc[1, "messages"] == 8
+    W0, b0 = initial_weights(seed=0)
+    assert df.loc[0, "accuracy"] == evaluate(W0, b0, preprocess(xt[:500]), yt[:500])[1]
     assert h.train_loss[-1] < h.train_loss[0]
 
 
@@ -114,8 +120,14 @@ def test_bad_data_is_named(mnist):
         fedavg(x[:100], y[:100], [np.arange(101)])
     with pytest.raises(ValueError, match=r"y_train must have shape \(100,\)"):
         fedavg(x[:100], y[:99], [np.arange(99)])
-    with pytest.raises(ValueError, match="float x must be finite and scaled to"):
-        fedavg(x[:100].astype(float), y[:100], [np.arange(100)])
+    bad = x[:100].astype(float)
+    bad[3, 4, 5] = np.nan
+    with pytest.raises(ValueError, match="x_train must be finite"):
+        fedavg(bad, y[:100], [np.arange(100)])
+    with pytest.raises(ValueError, match=r"y_train must hold integer labels in \[0, 9\]"):
+        fedavg(x[:100], np.full(100, 10), [np.arange(100)], n_classes=10)
+    with pytest.raises(ValueError, match=r"y_train must hold integer labels in \[0, ∞\)"):
+        fedavg(x[:100], np.full(100, -1), [np.arange(100)])
 
 
 # --------------------------------------------------------------------------- TFF (slow: ~1 min)
@@ -148,6 +160,22 @@ def test_engines_agree(tff_pair, setup):
     np.testing.assert_allclose(numpy_h.weights[0], tff_h.weights[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("setup", ["fedavg", "variants"])
+def test_engine_weights_within_1e_6(tff_pair, setup):
+    """Issue 11's parity bar: the core's numpy engine stays within 1e-6 of TFF's weights."""
+    numpy_h, tff_h = tff_pair[setup]
+    for a, b in zip(numpy_h.weights, tff_h.weights):
+        assert np.abs(a - b).max() <= 1e-6
+
+
+def test_tff_history_is_the_core_history(tff_pair):
+    numpy_h, tff_h = tff_pair["fedavg"]
+    assert type(tff_h) is type(numpy_h)
+    assert tff_h.column("round") == numpy_h.column("round") == [0, 1, 2, 3]
+    assert tff_h.column("accuracy")[0] == numpy_h.column("accuracy")[0]  # the same initial model
+    assert tff_h.column("bytes_up") == numpy_h.column("bytes_up")
+
+
 def test_tff_leaves_no_worker_behind(tff_pair):
     assert tff_pair["workers_left"] == set()
 
@@ -168,7 +196,7 @@ def test_tff_fedprox_sign_is_inverted(mnist, tff_pair):
     W0, b0 = F.initial_weights(seed=0)
     result = {}
     with F.no_stray_processes():
-        for name, engine, mu in [("paper", F._NumpyEngine, 0.5), ("negated", F._NumpyEngine, -0.5), ("tff", F._TFFEngine, 0.5)]:
+        for name, engine, mu in [("paper", F.NumpyEngine, 0.5), ("negated", F.NumpyEngine, -0.5), ("tff", F.TFFEngine, 0.5)]:
             e = engine(X, yy, W0, b0, client_lr=0.05, server_lr=1.0, server_momentum=0.0, proximal_mu=mu)
             for r in range(2):
                 e.run_round(F.plan_round(parts, r, seed=0, local_epochs=3, batch_size=20))

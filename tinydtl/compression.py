@@ -22,7 +22,7 @@ from ._validation import as_rng
 
 __all__ = ["quantize", "top_k", "Compressor", "ErrorFeedback", "FLOAT32_BYTES"]
 
-FLOAT32_BYTES = 4
+from .communication import FLOAT32_BYTES  # noqa: E402  (the one definition: payload bytes per float32)
 
 
 def _check_update(x, name="x"):

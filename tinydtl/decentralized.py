@@ -1,19 +1,27 @@
-"""Decentralised training without a server: D-PSGD and the bilayer gossip schedule.
+"""Decentralised training without a server: D-PSGD, local SGD with gossip, and bilayer gossip.
 
-Devices train the survey's softmax learner (:mod:`tinydtl.federated`) on their own data with local
-SGD (:func:`tinydtl.federated.local_sgd`), then mix models with neighbours:
+Devices train the softmax learner (:class:`tinydtl.models.SoftmaxModel`) on their own data and mix
+models with neighbours (Metropolis weights ``W`` on the live links; :mod:`tinydtl.communication`):
 
-* **D-PSGD** (Lian et al. 2017): after local training, ``gossip_steps`` rounds of ``w ← W w`` with
-  Metropolis weights on the communication graph.
+* **D-PSGD** (Lian et al. 2017, Algorithm 1): *one* stochastic gradient step per mixing step,
+  ``x_{k+1,i} = Σ_j W_ij x_{k,j} - γ ∇F_i(x_{k,i}; ξ_{k,i})`` (gradient at the pre-mixing point). A
+  round is one pass of the largest device over its data (``local_epochs`` passes; smaller devices
+  cycle their shuffled data), i.e. as many gradient-and-mixing iterations as it has minibatches.
+* **Local SGD with gossip** (Koloskova et al. 2020, "local decentralized SGD", their Algorithm 1
+  with ``τ`` local steps): ``local_epochs`` of local SGD, then ``gossip_steps`` mixing steps. This is
+  what the package called D-PSGD before it ran one step per mixing.
 * **Bilayer gossip GD-PSGD** (arXiv 2501.04817): devices are grouped by DK-means into geographic
-  clusters with a head each. A round is ``g_intra`` gossip rounds inside each cluster, the head folding
-  its members' models into one **Cumulative FedAvg** running sum (weighted by sample counts), ``g_inter``
-  gossip rounds among heads within range, and the heads sharing the result back to their members.
+  clusters with a head each. A round is local training, ``g_intra`` gossip steps inside each cluster,
+  each member's model reaching its head over existing radio links (multi-hop relays, every hop
+  counted), the head folding them into one **Cumulative FedAvg** running sum ``(Σ n w, Σ n)``,
+  ``g_inter`` gossip steps among heads on those pairs (so clusters weigh by their sample counts), and
+  the heads sharing the result back. Members that cannot reach their head are counted in the
+  ``unreachable`` column and keep their intra-cluster model (:class:`tinydtl.communication.Bilayer`).
 
 Faults: each round every device drops out with probability ``dropout`` (it neither trains nor
 communicates; a dropped head leaves its cluster to its intra-cluster result) and every link fails with
-probability ``link_failure``. Metropolis weights are recomputed on what survives, so mixing stays
-doubly stochastic among the living.
+probability ``link_failure`` (drawn once per round). Metropolis weights are recomputed on what
+survives, so mixing stays doubly stochastic among the living.
 
 The paper trains a classifier head on a frozen MCUNet backbone over CIFAR-10; neither CIFAR-10 nor
 MCUNet weights can be shipped offline, so here the head is the MNIST softmax learner.
@@ -22,44 +30,44 @@ MCUNet weights can be shipped offline, so here the head is the MNIST softmax lea
 from __future__ import annotations
 
 import numbers
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 
 from ._validation import check_number as _check_number
-from .aggregation import CumulativeFedAvg
-from .federated import (
-    N_CLASSES,
-    RoundPlan,
-    _check_labels,
-    _check_parts,
-    _flat_pixels,
-    evaluate,
-    initial_weights,
-    local_sgd,
-    plan_round,
-    preprocess,
-)
+from .communication import Bilayer, gossip, live_devices, surviving_links
 from .gossip import adjacency, metropolis_weights
+from .history import History
+from ._validation import as_rng
+from .models import SoftmaxModel, as_features, check_int_seed, check_labels, check_parts, n_classes_of, scaled
+from .plans import PlanSettings, plan_from_settings
+from .simulation import Algorithm, simulate
 from .topology import geometric_adjacency, require_connected
 
-__all__ = ["DKMeansResult", "dk_means", "bilayer_graph", "DecentralizedHistory", "decentralized_train"]
+__all__ = ["SCHEMES", "DKMeansResult", "dk_means", "bilayer_graph", "DecentralizedHistory", "decentralized_train",
+           "decentralized_algorithm"]
+
+SCHEMES = ("dpsgd", "local_sgd_gossip", "bilayer")
+DecentralizedHistory = History  # the one history type (old name kept)
 
 
 # ----------------------------------------------------------------------------- DK-means
 @dataclass
 class DKMeansResult:
-    """Clusters found by distributed K-means."""
+    """Clusters found by distributed K-means.
 
-    labels: np.ndarray  # cluster of each device
-    centroids: np.ndarray  # (k, dim), the devices' mean estimate
-    heads: np.ndarray  # device index of each cluster's head (nearest member to the centroid)
+    ``labels`` and ``heads`` are what the devices decided from their own estimates. ``centroids`` (the
+    mean of all devices' estimates) and ``disagreement`` (the largest distance of a device's estimate
+    from that mean) are computed by the simulator for reporting only: no device ever holds them.
+    """
+
+    labels: np.ndarray  # cluster of each device (its own nearest-centroid decision)
+    centroids: np.ndarray  # (k, dim), mean of the devices' estimates (reporting only)
+    heads: np.ndarray  # device index of each cluster's head, elected by min-flooding; -1 if empty
     disagreement: float  # max distance between a device's centroid estimate and the mean estimate
     iterations: int
-
+    messages: int = 0  # transmissions: statistics gossip plus the head election
 
 def dk_means(positions, k: int, graph, *, iterations: int = 10, gossip_rounds: int = 100, seed=0) -> DKMeansResult:
     """Distributed K-means: Lloyd iterations whose centroid statistics are averaged by gossip.
@@ -67,8 +75,15 @@ def dk_means(positions, k: int, graph, *, iterations: int = 10, gossip_rounds: i
     Each device knows only its position. Per iteration it assigns itself to the nearest centroid *of its
     own estimate*, contributes ``(one-hot · position, one-hot)`` and runs ``gossip_rounds`` of Metropolis
     gossip on ``graph``; the gossiped averages give every device its estimate of all ``k`` centroids
-    (sum / count). No server ever sees all positions. Seeded initial centroids are ``k`` device
-    positions every device can compute from the shared seed.
+    (sum / count). Heads are elected without a server too: each device computes its distance to its own
+    estimate of its cluster's centroid, and the pairs ``(distance, device id)`` are flooded over
+    ``graph`` keeping the minimum per cluster (min-consensus; it settles within the graph's diameter),
+    so every device learns the member nearest to the centroid of each cluster.
+
+    What is *not* decentralised: the seeded initial centroids are ``k`` device positions every device
+    derives from the shared seed (as if agreed at deployment), the stopping test (labels unchanged) is
+    checked by the simulator for all devices at once, and the returned ``centroids``/``disagreement``
+    are a global view for reporting. No device ever sees all positions.
     """
     pos = np.asarray(positions, dtype=float)
     n = len(pos)
@@ -79,7 +94,7 @@ def dk_means(positions, k: int, graph, *, iterations: int = 10, gossip_rounds: i
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     require_connected(graph)
     W = metropolis_weights(graph)
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     est = np.broadcast_to(pos[rng.choice(n, size=k, replace=False)], (n, k, pos.shape[1])).copy()
     labels = np.full(n, -1)
     for it in range(1, iterations + 1):
@@ -97,17 +112,32 @@ def dk_means(positions, k: int, graph, *, iterations: int = 10, gossip_rounds: i
             labels = new
             break
         labels = new
+    A = adjacency(graph)
+    messages = it * gossip_rounds * A.nnz
+    own = est[np.arange(n), labels]  # each device's estimate of its own cluster's centroid
+    dist = np.linalg.norm(pos - own, axis=1)
+    # (distance, id) pairs compared as one integer rank; flooding the minimum rank per cluster is the
+    # same as flooding the pairs (each device forwards the smallest pair it has heard of per cluster)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), dist))] = np.arange(n)
+    best = np.full((n, k), n, dtype=np.int64)
+    best[np.arange(n), labels] = rank
+    coo = A.tocoo()
+    for _ in range(n):
+        new = best.copy()
+        np.minimum.at(new, coo.row, best[coo.col])
+        messages += A.nnz
+        if np.array_equal(new, best):
+            break
+        best = new
+    by_rank = np.argsort(rank)
+    known = best[0]  # device 0's view; the graph is connected, so every device holds the same
+    if not (best == known).all():
+        raise RuntimeError("head election did not converge (graph not connected?)")
+    heads = np.array([int(by_rank[r]) if r < n else -1 for r in known])
     centroids = est.mean(axis=0)
-    heads = np.array(
-        [
-            np.flatnonzero(labels == c)[np.argmin(np.linalg.norm(pos[labels == c] - centroids[c], axis=1))]
-            if np.any(labels == c)
-            else -1
-            for c in range(k)
-        ]
-    )
     disagreement = float(np.max(np.linalg.norm(est - centroids, axis=2)))
-    return DKMeansResult(labels, centroids, heads, disagreement, it)
+    return DKMeansResult(labels, centroids, heads, disagreement, it, int(messages))
 
 
 def bilayer_graph(positions, labels, heads, radius: float, head_radius: float | None = None) -> nx.Graph:
@@ -132,35 +162,81 @@ def bilayer_graph(positions, labels, heads, radius: float, head_radius: float | 
 
 
 # ----------------------------------------------------------------------------- training
-@dataclass
-class DecentralizedHistory:
-    """Per-round record of decentralised training."""
+def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, gossip_steps=1, g_intra=1,
+                            g_inter=1, dropout=0.0, link_failure=0.0, x_test=None, y_test=None,
+                            eval_devices=10, seed=0) -> Algorithm:
+    """The decentralised schemes as an :class:`~tinydtl.simulation.Algorithm` over the stack of every
+    device's parameters ``(n, n_params)`` (see the module docstring for the schemes)."""
+    n = len(parts)
+    X = model.prepare(X)  # [x/255, 1] float32 rows, once per run
+    sizes = np.array([len(p) for p in parts], dtype=float)
+    rng = np.random.default_rng([seed, 99])
+    watch = np.sort(np.random.default_rng([seed, 98]).choice(n, size=min(eval_devices, n), replace=False))
 
-    scheme: str
-    test_accuracy: list[float] = field(default_factory=list)  # of the network-average model
-    device_accuracy: list[float] = field(default_factory=list)  # mean over sampled devices
-    consensus_distance: list[float] = field(default_factory=list)  # RMS distance of devices to the average
-    messages: list[int] = field(default_factory=list)  # model-sized messages sent in the round
-    seconds: list[float] = field(default_factory=list)
-    alive: list[int] = field(default_factory=list)
+    def init():
+        return np.broadcast_to(model.init(seed), (n, model.n_params)).copy()
 
+    def apply(P, r, settings):
+        alive = live_devices(n, dropout, rng)
+        live = np.flatnonzero(alive)
+        plan = plan_from_settings(parts, r, settings, seed=seed).subset(live)
+        stats = {"live_devices": int(alive.sum())}
+        if scheme == "dpsgd":
+            A_live = surviving_links(A, alive, link_failure, rng)
+            traffic = None
+            everyone = live.size == n
+            for s in range(plan.n_steps() if live.size else 0):
+                start = P[live]  # a private copy (fancy indexing), updated in place below
+                stepped = model.local_update(X, y, start, plan.only_step(s), lr, copy=False)[0]
+                if everyone:
+                    step = np.subtract(P, stepped, out=stepped)  # γ ∇F_i(x_{k,i}) at the pre-mixing point
+                else:
+                    step = np.zeros_like(P)
+                    step[live] = P[live] - stepped
+                mixed, t = gossip(A_live, P, gossip_steps)
+                P = np.subtract(mixed, step, out=mixed if mixed is not P else None)
+                traffic = t if traffic is None else traffic + t
+            stats["iterations"] = plan.n_steps() if live.size else 0
+        else:
+            if live.size:
+                P[live] = model.local_update(X, y, P[live], plan, lr)[0]
+            if scheme == "local_sgd_gossip":
+                mixed, traffic = gossip(surviving_links(A, alive, link_failure, rng), P, gossip_steps)
+            else:
+                mixed, traffic, unreachable = bilayer.round(P, sizes, alive, g_intra=g_intra, g_inter=g_inter,
+                                                            link_failure=link_failure, rng=rng)
+                stats["unreachable"] = unreachable
+            P = np.asarray(mixed, dtype=np.float32)
+        if traffic is not None:
+            stats.update(traffic.as_row())
+        else:
+            stats.update(bytes_up=0, bytes_down=0, messages=0)
+        return P, stats
 
-def _surviving(A: sp.csr_matrix, alive, link_failure, rng) -> sp.csr_matrix:
-    A = sp.triu(A, k=1).tocoo()
-    keep = alive[A.row] & alive[A.col]
-    if link_failure:
-        keep &= rng.random(A.nnz) >= link_failure
-    U = sp.csr_matrix((np.ones(int(keep.sum())), (A.row[keep], A.col[keep])), shape=A.shape)
-    return sp.csr_matrix(U + U.T)
+    def device_accuracies(rows):
+        """Test accuracy of several devices' models in one matrix product per chunk of test samples."""
+        W, b = model.unflatten(rows)  # (m, F, C), (m, C)
+        m, F, C = W.shape
+        Wcat = W.transpose(1, 0, 2).reshape(F, m * C)
+        correct = np.zeros(m)
+        for s in range(0, len(x_test), 8192):
+            logits = (x_test[s : s + 8192] @ Wcat).reshape(-1, m, C) + b
+            correct += (logits.argmax(axis=2) == y_test[s : s + 8192, None]).sum(axis=0)
+        return correct / len(x_test)
 
+    def measure(P):
+        avg = (sizes[:, None] * P).sum(axis=0) / sizes.sum()
+        out = {"consensus_distance": float(np.sqrt(((P - avg) ** 2).sum(axis=1).mean()))}
+        if x_test is not None:
+            loss, acc = model.evaluate(avg.astype(np.float32), x_test, y_test)
+            out.update(accuracy=acc, loss=loss, device_accuracy=float(np.mean(device_accuracies(P[watch]))))
+        return out
 
-def _mix(A_live: sp.csr_matrix, flat: np.ndarray, steps: int) -> np.ndarray:
-    if steps == 0 or A_live.nnz == 0:
-        return flat
-    M = metropolis_weights(A_live)
-    for _ in range(steps):
-        flat = M @ flat
-    return flat
+    def final(P):
+        W, b = model.unflatten(P)
+        return W.copy(), b.copy()
+
+    return Algorithm(scheme, init, apply, measure, final, live_devices=n)
 
 
 def decentralized_train(
@@ -184,104 +260,87 @@ def decentralized_train(
     x_test=None,
     y_test=None,
     eval_devices: int = 10,
+    n_classes: int | None = None,
     seed: int = 0,
-) -> DecentralizedHistory:
+    progress: bool = False,
+) -> History:
     """Train one softmax learner per device (``parts[i]`` is device ``i``'s data) without a server.
 
-    ``scheme="dpsgd"`` needs ``graph`` (devices ``0..n-1``); ``scheme="bilayer"`` needs ``graph`` from
-    :func:`bilayer_graph` (or any graph) plus ``clusters`` (cluster per device) and ``heads``.
-    All devices start from the same seeded initial weights.
+    Parameters
+    ----------
+    scheme : {"dpsgd", "local_sgd_gossip", "bilayer"}
+        D-PSGD (one gradient step per mixing step), local SGD with gossip (``local_epochs`` of SGD,
+        then ``gossip_steps`` mixing steps), or bilayer gossip (needs ``clusters`` and ``heads``).
+    graph : networkx graph or sparse adjacency on devices ``0..n-1``
+        The links that exist. For ``"bilayer"`` typically :func:`bilayer_graph`; members reach
+        their head over it (multi-hop).
+    clusters, heads
+        ``"bilayer"`` only: one integer cluster label per device (any integers) and one head device per
+        cluster (``clusters[head]`` names its cluster).
+    rounds, local_epochs, batch_size, lr
+        Rounds; local passes over the data per round (for D-PSGD: the number of gradient-and-mixing
+        iterations per round is the largest device's minibatch count times ``local_epochs``);
+        minibatch size; SGD rate.
+    gossip_steps, g_intra, g_inter
+        Mixing steps per iteration (D-PSGD) or per round (local SGD with gossip); intra-cluster and
+        head-to-head gossip steps per round (bilayer).
+    dropout, link_failure
+        Per-round probabilities that a device drops out and that a link fails.
+    x_test, y_test, eval_devices
+        Held-out data: ``accuracy``/``loss`` of the network-average model (weighted by sample
+        counts; a virtual model, as in Lian et al.'s analysis) and ``device_accuracy``, the mean over
+        ``eval_devices`` devices sampled once by the seed.
+    n_classes
+        Number of classes; default the largest label + 1.
+
+    Returns
+    -------
+    History
+        Row 0 = the initial model; per round ``accuracy``, ``loss``, ``device_accuracy``,
+        ``consensus_distance`` (RMS distance of the devices to their weighted average),
+        ``bytes_up``/``bytes_down``/``messages`` (:mod:`tinydtl.communication`'s rule),
+        ``live_devices``, ``seconds`` (+ ``iterations`` for D-PSGD, ``unreachable`` for bilayer);
+        ``weights`` = the devices' final ``(W (n, F, C), b (n, C))``.
     """
-    if scheme not in ("dpsgd", "bilayer"):
-        raise ValueError(f"scheme must be 'dpsgd' or 'bilayer', got {scheme!r}")
-    for name, v, low in (("rounds", rounds, 1), ("local_epochs", local_epochs, 1), ("batch_size", batch_size, 1),
-                         ("gossip_steps", gossip_steps, 0), ("g_intra", g_intra, 0), ("g_inter", g_inter, 0),
-                         ("eval_devices", eval_devices, 1)):
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be 'dpsgd', 'local_sgd_gossip' or 'bilayer', got {scheme!r}")
+    for name, v, low in (("rounds", rounds, 1), ("gossip_steps", gossip_steps, 0), ("g_intra", g_intra, 0),
+                         ("g_inter", g_inter, 0), ("eval_devices", eval_devices, 1)):
         _check_number(name, v, low=low, integer=True)
     for name, v in (("dropout", dropout), ("link_failure", link_failure)):
         _check_number(name, v, low=0.0, high=0.999)
     _check_number("lr", lr, low=0, low_open=True)
-    X = _flat_pixels(x_train)
-    y = _check_labels(y_train, "y_train", len(X)).astype(np.intp)
-    _check_parts(parts, len(X))
+    seed = check_int_seed("seed", seed)
+    settings = PlanSettings(local_epochs=local_epochs, batch_size=batch_size)
+    X = as_features(x_train, "x_train")
+    y = check_labels(y_train, "y_train", len(X), n_classes)
+    check_parts(parts, len(X))
     n = len(parts)
     if graph is None:
         raise ValueError("graph is required (the devices' communication graph)")
     A = adjacency(graph)
     if A.shape[0] != n:
         raise ValueError(f"graph has {A.shape[0]} devices but parts has {n}")
+    bilayer = None
     if scheme == "bilayer":
         if clusters is None or heads is None:
             raise ValueError("scheme='bilayer' needs clusters (one label per device) and heads (one device per cluster)")
-        clusters = np.asarray(clusters)
-        heads = np.asarray(heads)
-        if clusters.shape != (n,):
-            raise ValueError(f"clusters must have shape ({n},), got {clusters.shape}")
-        coo = A.tocoo()
-        same = clusters[coo.row] == clusters[coo.col]
-        A_intra = sp.csr_matrix((np.ones(int(same.sum())), (coo.row[same], coo.col[same])), shape=A.shape)
-        head_set = np.zeros(n, dtype=bool)
-        head_set[heads[heads >= 0]] = True
-        inter = head_set[coo.row] & head_set[coo.col] & ~same
-        A_inter = sp.csr_matrix((np.ones(int(inter.sum())), (coo.row[inter], coo.col[inter])), shape=A.shape)
+        bilayer = Bilayer(A, clusters, heads)
+    if (x_test is None) != (y_test is None):
+        raise ValueError("pass both x_test and y_test, or neither")
     Xt = yt = None
     if x_test is not None:
-        Xt = preprocess(x_test)
-        yt = _check_labels(y_test, "y_test", len(Xt))
-
-    W0, b0 = initial_weights(X.shape[1], N_CLASSES, seed)
-    F, C = W0.shape
-    Ws = np.broadcast_to(W0, (n, F, C)).copy()
-    bs = np.broadcast_to(b0, (n, C)).copy()
-    sizes = np.array([len(p) for p in parts], dtype=float)
-    rng = np.random.default_rng([seed, 99])
-    watch = np.sort(np.random.default_rng([seed, 98]).choice(n, size=min(eval_devices, n), replace=False))
-    hist = DecentralizedHistory(scheme=scheme)
-    for r in range(rounds):
-        t0 = time.perf_counter()
-        alive = rng.random(n) >= dropout if dropout else np.ones(n, dtype=bool)
-        full = plan_round(parts, r, seed=seed, local_epochs=local_epochs, batch_size=batch_size)
-        live = np.flatnonzero(alive)
-        if live.size:
-            plan = RoundPlan(r, full.clients[live], tuple(full.orders[i] for i in live), batch_size)
-            Wl, bl, _, _, _ = local_sgd(X, y, Ws[live], bs[live], plan, lr)
-            Ws[live], bs[live] = Wl, bl
-        flat = np.hstack([Ws.reshape(n, -1), bs])
-        if scheme == "dpsgd":
-            A_live = _surviving(A, alive, link_failure, rng)
-            flat = _mix(A_live, flat, gossip_steps)
-            messages = A_live.nnz * gossip_steps
-        else:
-            A_in = _surviving(A_intra, alive, link_failure, rng)
-            flat = _mix(A_in, flat, g_intra)
-            messages = A_in.nnz * g_intra
-            cluster_models = {}
-            for c, h in enumerate(heads):
-                if h < 0 or not alive[h]:
-                    continue  # a dropped head: its cluster keeps the intra-cluster result
-                members = np.flatnonzero((clusters == c) & alive)
-                acc = CumulativeFedAvg(np.float32)
-                for i in members:  # models arrive one by one; the head keeps one running sum
-                    acc.add([flat[i]], sizes[i])
-                cluster_models[h] = acc.result()[0]
-                messages += 2 * (len(members) - 1)  # uploads to the head, shares back
-            if cluster_models:
-                hs = np.array(sorted(cluster_models))
-                A_h = _surviving(A_inter, alive, link_failure, rng)[hs][:, hs]
-                mixed = _mix(sp.csr_matrix(A_h), np.vstack([cluster_models[h] for h in hs]), g_inter)
-                messages += A_h.nnz * g_inter
-                for h, model in zip(hs, mixed):
-                    members = np.flatnonzero((clusters == clusters[h]) & alive)
-                    flat[members] = model
-        Ws = flat[:, : F * C].reshape(n, F, C).astype(np.float32)
-        bs = flat[:, F * C :].astype(np.float32)
-        hist.seconds.append(time.perf_counter() - t0)
-        hist.messages.append(int(messages))
-        hist.alive.append(int(alive.sum()))
-        avg = (sizes[:, None] * flat).sum(axis=0) / sizes.sum()
-        hist.consensus_distance.append(float(np.sqrt(((flat - avg) ** 2).sum(axis=1).mean())))
-        if Xt is not None:
-            Wa, ba = avg[: F * C].reshape(F, C).astype(np.float32), avg[F * C :].astype(np.float32)
-            hist.test_accuracy.append(evaluate(Wa, ba, Xt, yt)[1])
-            hist.device_accuracy.append(float(np.mean([evaluate(Ws[i], bs[i], Xt, yt)[1] for i in watch])))
-    return hist
+        Xt = scaled(as_features(x_test, "x_test"))  # scaled once, evaluated every round
+        yt = check_labels(y_test, "y_test", len(Xt), n_classes)
+        if Xt.shape[1] != X.shape[1]:
+            raise ValueError(f"x_test has {Xt.shape[1]} features per sample, x_train has {X.shape[1]}")
+    model = SoftmaxModel(X.shape[1], n_classes_of(y, yt, n_classes=n_classes))
+    algorithm = decentralized_algorithm(
+        model, X, y, parts, scheme=scheme, A=A, bilayer=bilayer, lr=lr, gossip_steps=gossip_steps, g_intra=g_intra,
+        g_inter=g_inter, dropout=dropout, link_failure=link_failure, x_test=Xt, y_test=yt,
+        eval_devices=eval_devices, seed=seed,
+    )
+    config = dict(scheme=scheme, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, lr=lr,
+                  gossip_steps=gossip_steps, g_intra=g_intra, g_inter=g_inter, dropout=dropout,
+                  link_failure=link_failure, n_devices=n, seed=seed)
+    return simulate(algorithm, rounds, settings=settings, config=config, progress=progress)

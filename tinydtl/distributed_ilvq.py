@@ -10,16 +10,24 @@ on the samples it sees. Two ways to combine what they learned:
   prototypes to its graph neighbours and absorbs what it receives with ``partial_fit``. No server.
 
 Communication is counted as the payload of float32 prototype coordinates,
-``n_prototypes × n_features × 4`` bytes per message (labels, one byte each, are not counted).
+``n_prototypes × n_features × 4`` bytes per message (labels, one byte each, are not counted), with
+the package's one rule (:mod:`tinydtl.communication`): a set sent to k neighbours is k transmissions.
+The exchange runs on :func:`tinydtl.simulation.simulate` and returns its
+:class:`~tinydtl.history.History` (row 0 = the devices before any exchange).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import as_rng
+from .communication import FLOAT32_BYTES, Traffic, star_traffic
+from .models import check_int_seed
+from .history import History
 from .ilvq import ILVQ
+from .simulation import Algorithm, simulate
 
 __all__ = [
     "prototype_bytes",
@@ -28,9 +36,10 @@ __all__ = [
     "neighbour_exchange",
     "MergeResult",
     "ExchangeHistory",
+    "exchange_algorithm",
 ]
 
-FLOAT32_BYTES = 4
+ExchangeHistory = History  # the one history type (old name kept)
 
 
 def prototype_bytes(n_prototypes: int, n_features: int) -> int:
@@ -53,6 +62,7 @@ def train_devices(X, y, parts, *, classes=None, n_epochs=2, seed=0, **ilvq_param
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
+    check_int_seed("seed", seed)
     if len(parts) < 1:
         raise ValueError("parts must hold at least one device's indices")
     classes = np.unique(y) if classes is None else np.asarray(classes)
@@ -102,62 +112,68 @@ def merge_central(models, *, condense=True, n_epochs=2, max_repeat=5, seed=0, **
     L = np.concatenate([m.prototype_labels_ for m in models])
     M = np.concatenate([m.win_counts_ for m in models])
     d = P.shape[1]
-    bytes_up = sum(prototype_bytes(m.n_prototypes_, d) for m in models)
+    uploads = [prototype_bytes(m.n_prototypes_, d) for m in models]
     if condense:
         reps = np.minimum(np.maximum(M, 1), max_repeat).astype(int)
         Xs, ys = np.repeat(P, reps, axis=0), np.repeat(L, reps)
-        merged = _stream_fit(ILVQ(**ilvq_params), Xs, ys, classes, n_epochs, np.random.default_rng(seed))
+        merged = _stream_fit(ILVQ(**ilvq_params), Xs, ys, classes, n_epochs, as_rng("seed", seed))
     else:
         merged = ILVQ.from_prototypes(P, L, classes, win_counts=M, **ilvq_params)
-    bytes_down = prototype_bytes(merged.n_prototypes_, d) * len(models)
-    return MergeResult(merged, union_size=len(P), bytes_up=bytes_up, bytes_down=bytes_down)
+    traffic = star_traffic(uploads, prototype_bytes(merged.n_prototypes_, d))
+    return MergeResult(merged, union_size=len(P), bytes_up=traffic.bytes_up, bytes_down=traffic.bytes_down)
 
 
-@dataclass
-class ExchangeHistory:
-    """Per-round record of a neighbour exchange (round 0 is before any exchange)."""
+def exchange_algorithm(models, graph, *, X_test, y_test, seed=0) -> Algorithm:
+    """Synchronous prototype gossip as an :class:`~tinydtl.simulation.Algorithm` (state: the models).
 
-    mean_accuracy: list[float] = field(default_factory=list)
-    min_accuracy: list[float] = field(default_factory=list)
-    mean_prototypes: list[float] = field(default_factory=list)
-    cumulative_bytes: list[int] = field(default_factory=list)
-
-
-def neighbour_exchange(models, graph, *, rounds, X_test, y_test, seed=0) -> ExchangeHistory:
-    """Synchronous gossip of prototype sets over ``graph`` (nodes ``0..N-1``, one per model).
-
-    In each round every device sends a snapshot of its prototypes to each neighbour, then absorbs
-    the sets it received (shuffled) with ``partial_fit``. Models are updated in place.
+    Each round every device sends a snapshot of its prototypes to each neighbour, then absorbs the
+    sets it received (shuffled) with ``partial_fit``.
     """
     n = len(models)
-    if set(graph.nodes) != set(range(n)):
-        raise ValueError(f"graph nodes must be 0..{n - 1} (one per model), got {sorted(graph.nodes)[:10]}…")
-    if not isinstance(rounds, (int, np.integer)) or rounds < 0:
-        raise ValueError(f"rounds must be an integer >= 0, got {rounds!r}")
     classes = models[0].classes_
     d = models[0].n_features_in_
-    rng = np.random.default_rng(seed)
-    hist = ExchangeHistory()
-    sent = 0
+    rng = as_rng("seed", seed)
+    neighbours = [sorted(graph.neighbors(i)) for i in range(n)]
 
-    def log():
-        accs = [m.score(X_test, y_test) for m in models]
-        hist.mean_accuracy.append(float(np.mean(accs)))
-        hist.min_accuracy.append(float(np.min(accs)))
-        hist.mean_prototypes.append(float(np.mean([m.n_prototypes_ for m in models])))
-        hist.cumulative_bytes.append(int(sent))
-
-    log()
-    for _ in range(rounds):
+    def apply(models, r, settings):
         snapshot = [(m.prototypes_.copy(), m.prototype_labels_.copy()) for m in models]
+        traffic = Traffic()
         for i in range(n):
-            nbrs = sorted(graph.neighbors(i))
+            nbrs = neighbours[i]
             if not nbrs:
                 continue
             P = np.vstack([snapshot[j][0] for j in nbrs])
             L = np.concatenate([snapshot[j][1] for j in nbrs])
-            sent += sum(prototype_bytes(len(snapshot[j][0]), d) for j in nbrs)
+            sent = sum(prototype_bytes(len(snapshot[j][0]), d) for j in nbrs)
+            traffic = traffic + Traffic(bytes_up=sent, messages=len(nbrs))
             order = rng.permutation(len(L))
             models[i].partial_fit(P[order], L[order], classes=classes)
-        log()
-    return hist
+        return models, {**traffic.as_row(), "live_devices": n}
+
+    def measure(models):
+        accs = [m.score(X_test, y_test) for m in models]
+        return {"accuracy": float(np.mean(accs)), "min_accuracy": float(np.min(accs)),
+                "prototypes": float(np.mean([m.n_prototypes_ for m in models]))}
+
+    return Algorithm("ilvq-exchange", lambda: models, apply, measure, live_devices=n)
+
+
+def neighbour_exchange(models, graph, *, rounds, X_test, y_test, seed=0) -> History:
+    """Synchronous gossip of prototype sets over ``graph`` (nodes ``0..N-1``, one per model).
+
+    In each round every device sends a snapshot of its prototypes to each neighbour, then absorbs
+    the sets it received (shuffled) with ``partial_fit``. Models are updated in place.
+
+    Returns the :class:`~tinydtl.history.History`: row 0 before any exchange, then per round the
+    mean device ``accuracy``, ``min_accuracy``, mean ``prototypes`` per device, ``bytes_up`` and
+    ``messages`` (cumulative bytes: ``hist.cumulative("bytes_up")``).
+    """
+    n = len(models)
+    if n < 1:
+        raise ValueError("models must hold at least one fitted ILVQ")
+    if set(graph.nodes) != set(range(n)):
+        raise ValueError(f"graph nodes must be 0..{n - 1} (one per model), got {sorted(graph.nodes)[:10]}…")
+    if not isinstance(rounds, (int, np.integer)) or isinstance(rounds, bool) or rounds < 0:
+        raise ValueError(f"rounds must be an integer >= 0, got {rounds!r}")
+    algorithm = exchange_algorithm(models, graph, X_test=X_test, y_test=y_test, seed=seed)
+    return simulate(algorithm, int(rounds), config=dict(rounds=int(rounds), n_devices=n, seed=seed))

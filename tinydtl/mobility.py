@@ -3,18 +3,22 @@
 :func:`random_waypoint` moves devices towards random targets at a fixed speed (the random-waypoint
 model); :func:`swarm_consensus` gossips on the graph of each moment. Metropolis weights on every
 snapshot keep each step doubly stochastic, so the average is conserved even when a snapshot is
-disconnected — mixing just happens over time, as devices meet.
+disconnected — mixing just happens over time, as devices meet. The consensus runs on
+:func:`tinydtl.simulation.simulate` over :class:`tinydtl.communication.MovingDevices` (one gossip
+step per snapshot); :func:`swarm_history` returns its full :class:`~tinydtl.history.History`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._validation import as_rng
 from ._validation import check_number as _check_number
-from .gossip import metropolis_weights
-from .topology import geometric_adjacency
+from .communication import MovingDevices, gossip
+from .history import History
+from .simulation import Algorithm, simulate
 
-__all__ = ["random_waypoint", "swarm_consensus"]
+__all__ = ["random_waypoint", "swarm_consensus", "swarm_history"]
 
 
 def random_waypoint(n: int, steps: int, *, speed: float = 0.02, side: float = 1.0, seed=0) -> np.ndarray:
@@ -22,7 +26,7 @@ def random_waypoint(n: int, steps: int, *, speed: float = 0.02, side: float = 1.
     _check_number("n", n, low=1, integer=True)
     _check_number("steps", steps, low=0, integer=True)
     _check_number("speed", speed, low=0)
-    rng = np.random.default_rng(seed)
+    rng = as_rng("seed", seed)
     pos = rng.uniform(0, side, (n, 2))
     target = rng.uniform(0, side, (n, 2))
     out = [pos.copy()]
@@ -36,13 +40,34 @@ def random_waypoint(n: int, steps: int, *, speed: float = 0.02, side: float = 1.
     return np.stack(out)
 
 
+def swarm_history(trajectory, radius: float, x0) -> History:
+    """Gossip of the values ``x0`` (one row per device) on the moving swarm, one step per snapshot.
+
+    Row ``t`` holds ``consensus_error`` = ``||x_t - x̄|| / ||x_0 - x̄||`` (0 if ``x_0`` is already
+    in consensus) and the step's traffic (every device sends its value to each neighbour in range).
+    """
+    swarm = MovingDevices(trajectory, radius)
+    x_init = np.array(x0, dtype=float)
+    n = swarm.trajectory.shape[1]
+    if x_init.shape[:1] != (n,) or x_init.ndim > 2:
+        raise ValueError(f"x0 must hold one value (or one row) per device: {n} rows, got shape {x_init.shape}")
+    if not np.isfinite(x_init).all():
+        raise ValueError("x0 must be finite")
+    mean = x_init.mean(axis=0)
+    norm0 = np.linalg.norm(x_init - mean)
+
+    def apply(x, t, settings):
+        values, traffic = gossip(swarm.links(t + 1), x.reshape(n, -1), 1)
+        return values.reshape(x.shape), {**traffic.as_row(), "live_devices": n}
+
+    def measure(x):
+        return {"consensus_error": float(np.linalg.norm(x - mean) / norm0) if norm0 else 0.0}
+
+    algorithm = Algorithm("swarm-consensus", lambda: x_init.copy(), apply, measure, lambda x: x, live_devices=n)
+    return simulate(algorithm, swarm.n_rounds, config=dict(radius=float(radius), n_devices=n))
+
+
 def swarm_consensus(trajectory, radius: float, x0) -> np.ndarray:
-    """Relative consensus error of gossip on the moving swarm's graph, one step per snapshot."""
-    x = np.array(x0, dtype=float)
-    mean = x.mean(axis=0)
-    norm0 = np.linalg.norm(x - mean)
-    errs = [1.0]
-    for pos in trajectory[1:]:
-        x = metropolis_weights(geometric_adjacency(pos, radius)) @ x
-        errs.append(np.linalg.norm(x - mean) / norm0 if norm0 else 0.0)
-    return np.array(errs)
+    """Relative consensus error of gossip on the moving swarm's graph, one step per snapshot
+    (``errors[0] = 1``; see :func:`swarm_history`)."""
+    return np.array(swarm_history(trajectory, radius, x0).column("consensus_error"))

@@ -14,6 +14,7 @@ __all__ = [
     "plot_heatmap",
     "plot_accuracy_curves",
     "draw_graph",
+    "plot_message_sequence",
 ]
 
 CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -178,4 +179,37 @@ def draw_graph(G, ax=None, *, title=None, node_color="#1f77b4", node_size=25, po
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=title_size)
+    return ax
+
+
+def plot_message_sequence(messages, actors, ax=None, *, title=None):
+    """A message sequence chart: ``actors`` as vertical lifelines, ``messages`` as labelled arrows.
+
+    ``messages`` is a list of ``(sender, receiver, label)``; a sender equal to its receiver draws a
+    note on that lifeline (local work). Time runs downwards.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * len(messages) + 1.2))
+    xs = {a: i for i, a in enumerate(actors)}
+    n = len(messages)
+    for a, x in xs.items():
+        ax.plot([x, x], [0.5, n + 0.6], color="0.6", lw=1, zorder=0)
+        ax.text(x, 0.1, a, ha="center", va="center", fontsize=10, fontweight="bold",
+                bbox=dict(boxstyle="round", fc="#eef3fb", ec="#1f77b4"))
+    for i, (src, dst, label) in enumerate(messages, start=1):
+        if src == dst:  # local work: a note centred on the chart, tied to its lifeline by a dot
+            ax.plot([xs[src]], [i], "o", color="#ff7f0e", ms=4)
+            ax.text((len(actors) - 1) / 2, i, label, ha="center", va="center", fontsize=9, style="italic",
+                    bbox=dict(boxstyle="square", fc="#fff6e0", ec="#ff7f0e", lw=0.8))
+            continue
+        ax.annotate("", xy=(xs[dst], i), xytext=(xs[src], i),
+                    arrowprops=dict(arrowstyle="->", color="#1f77b4", lw=1.3))
+        ax.text((xs[src] + xs[dst]) / 2, i - 0.15, label, ha="center", va="bottom", fontsize=9)
+    ax.set_xlim(-0.6, len(actors) - 0.4)
+    ax.set_ylim(n + 0.8, -0.4)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
     return ax

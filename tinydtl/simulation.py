@@ -1,0 +1,114 @@
+"""The one training loop of the package.
+
+An algorithm is an :class:`Algorithm`: three plain functions over a state of its choosing, in the
+style of fedjax's ``FederatedAlgorithm(init, apply)`` (Ro et al. 2021) and Flower's strategy
+(configure a round, aggregate its results):
+
+* ``init() -> state``;
+* ``apply(state, round_index, settings) -> (state, stats)``: run one round as ``settings``
+  (a :class:`~tinydtl.plans.PlanSettings`) asks; ``stats`` is a dict of the round's columns
+  (``bytes_up``, ``bytes_down``, ``messages``, ``live_devices`` and any extra ones);
+* ``evaluate(state) -> dict``: the columns measured on the state (``accuracy``, ``loss``, ...).
+
+:func:`simulate` runs ``rounds`` rounds and records one :class:`~tinydtl.history.History` row per
+round, row 0 being ``evaluate(init())`` with zero traffic. Between rounds an optional
+**controller** ``controller(round_done, history, settings) -> settings`` may change the next round's
+plan (local steps, participants, ...): adaptive aggregation frequency (Wang et al. 2019) is one.
+
+Every trainer in the package (FedAvg numpy and TFF engines, D-PSGD, local SGD with gossip, bilayer
+gossip, ILVQ prototype exchange, split learning, swarm consensus) is an ``Algorithm`` run by
+:func:`simulate`; see ``docs/architecture.md`` for how to add one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .history import History
+from .plans import PlanSettings
+
+__all__ = ["Algorithm", "StopTraining", "simulate"]
+
+
+class StopTraining(Exception):
+    """Raised by a controller to end the run after the round just recorded (e.g. a resource budget is spent)."""
+
+
+@dataclass
+class Algorithm:
+    """A training algorithm as plain functions (see the module docstring).
+
+    ``final(state)`` (optional) returns what :attr:`History.weights` should hold at the end.
+    ``live_devices`` is the device count recorded in row 0.
+    """
+
+    name: str
+    init: Callable[[], Any]
+    apply: Callable[[Any, int, PlanSettings], tuple]
+    evaluate: Callable[[Any], dict] | None = None
+    final: Callable[[Any], Any] | None = None
+    live_devices: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {type(self.name).__name__}")
+        for field_name in ("init", "apply"):
+            if not callable(getattr(self, field_name)):
+                raise TypeError(f"{field_name} must be callable")
+        for field_name in ("evaluate", "final"):
+            if getattr(self, field_name) is not None and not callable(getattr(self, field_name)):
+                raise TypeError(f"{field_name} must be callable or None")
+
+
+def simulate(algorithm: Algorithm, rounds: int | None, *, settings: PlanSettings | None = None, controller=None,
+             config: dict | None = None, progress: bool = False) -> History:
+    """Run ``algorithm`` for ``rounds`` rounds; one :class:`History` row per round plus row 0.
+
+    ``seconds`` is the wall time of ``apply`` only (training and communication, not evaluation);
+    ``cpu_seconds`` the CPU time this process spent in it (all its threads; less sensitive to other
+    jobs on a shared machine).
+    A controller may end the run early by raising :class:`StopTraining`; with ``rounds=None`` the run
+    lasts until it does.
+    """
+    import itertools
+
+    from tqdm.auto import tqdm
+
+    from ._validation import check_number
+
+    if rounds is None:
+        if controller is None:
+            raise ValueError("rounds=None needs a controller that raises StopTraining")
+    else:
+        check_number("rounds", rounds, low=0, integer=True)
+    if not isinstance(algorithm, Algorithm):
+        raise TypeError(f"algorithm must be a tinydtl.simulation.Algorithm, got {type(algorithm).__name__}")
+    if controller is not None and not callable(controller):
+        raise TypeError("controller must be callable as controller(round_done, history, settings) -> settings")
+    settings = PlanSettings() if settings is None else settings
+    if not isinstance(settings, PlanSettings):
+        raise TypeError(f"settings must be a PlanSettings, got {type(settings).__name__}")
+    hist = History(algorithm=algorithm.name, config=dict(config or {}))
+    state = algorithm.init()
+    measured = algorithm.evaluate(state) if algorithm.evaluate else {}
+    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=algorithm.live_devices, seconds=0.0,
+                cpu_seconds=0.0, **measured)
+    round_indices = itertools.count() if rounds is None else range(rounds)
+    for r in tqdm(round_indices, total=rounds, desc=algorithm.name, disable=not progress, leave=False):
+        t0, c0 = time.perf_counter(), time.process_time()
+        state, stats = algorithm.apply(state, r, settings)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        measured = algorithm.evaluate(state) if algorithm.evaluate else {}
+        hist.record(r + 1, seconds=seconds, cpu_seconds=cpu, **stats, **measured)
+        if controller is not None:
+            try:
+                settings = controller(r + 1, hist, settings)
+            except StopTraining:
+                break
+            if not isinstance(settings, PlanSettings):
+                raise TypeError(f"controller must return a PlanSettings, got {type(settings).__name__}")
+    if algorithm.final is not None:
+        hist.weights = algorithm.final(state)
+    return hist
