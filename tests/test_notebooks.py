@@ -27,40 +27,71 @@ def test_committed_without_outputs_and_parametrised(path):
         assert name in params[0].source
 
 
+class QuickRuns:
+    """`tinydtl reproduce --quick`, as a user or CI would run it, each lesson at most once per module.
+
+    A test about one lesson runs only that lesson (so `pytest -k ilvq_sphere` stays quick); the tests
+    about the whole suite run the lessons not run yet. ``quick_run[i]`` gives ``(code, results,
+    by_name)`` over all lessons, as the single-run fixture did.
+    """
+
+    def __init__(self, out):
+        self.out, self.by_name, self.codes, self.workers_left = out, {}, [], []
+
+    def run(self, names):
+        missing = [n for n in names if n not in self.by_name]
+        if missing:
+            out = self.out / "-".join(n[:2] for n in missing)
+            before = find_processes()
+            self.codes.append(main(["reproduce", "--quick", "--out", str(out), "--no-progress", *missing]))
+            self.workers_left += sorted(find_processes() - before)
+            results = json.loads((out / "results.json").read_text())
+            self.by_name.update({nb["notebook"]: nb for nb in results["notebooks"]})
+        return {n: self.by_name[n] for n in names}
+
+    def lesson(self, name):
+        return self.run([name])[name]
+
+    def all(self):
+        by_name = self.run([p.stem for p in NOTEBOOKS])
+        code = max(self.codes, default=0)
+        return code, {"notebooks": list(by_name.values()), "workers_left": self.workers_left}, by_name
+
+    def __getitem__(self, i):
+        return self.all()[i]
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """One `tinydtl reproduce --quick` over all lessons, as a user or CI would run it."""
-    out = tmp_path_factory.mktemp("reproduce")
-    before = find_processes()
-    code = main(["reproduce", "--quick", "--out", str(out), "--no-progress"])
-    results = json.loads((out / "results.json").read_text())
-    results["workers_left"] = sorted(find_processes() - before)
-    return code, results, {nb["notebook"]: nb for nb in results["notebooks"]}
+    return QuickRuns(tmp_path_factory.mktemp("reproduce"))
 
 
 def test_no_tff_worker_outlives_the_notebooks(quick_run):
-    assert quick_run[1]["workers_left"] == []
+    quick_run.all()
+    assert quick_run.workers_left == []
 
 
 def test_reproduce_quick_exits_zero(quick_run):
-    code, results, _ = quick_run
+    code, results, _ = quick_run.all()
     failures = [(n["notebook"], n["error"]) for n in results["notebooks"] if not n["ok"]]
-    unmet = [(n["notebook"], c["name"], c["measured"]) for n in results["notebooks"] for c in n["claims"] if not c["passed"]]
+    unmet = [(n["notebook"], c["name"], c["measured"]) for n in results["notebooks"] for c in n["claims"] if c.get("fails")]
     assert code == 0, f"failures: {failures}; unmet claims: {unmet}"
     assert sorted(results_nb["notebook"] for results_nb in results["notebooks"]) == sorted(p.stem for p in NOTEBOOKS)
 
 
 def claims_of(quick_run, notebook):
-    _, _, by_name = quick_run
-    run = by_name[notebook]
+    run = quick_run.lesson(notebook)
     assert run["ok"], run["error"]
     return {c["name"]: c for c in run["claims"]}, run["metrics"]
 
 
 def test_ilvq_sphere_numbers(quick_run):
     claims, metrics = claims_of(quick_run, "02_ilvq_sphere")
-    assert claims["ilvq_accuracy"]["measured"] >= 0.90
-    assert claims["ilvq_accuracy"]["target"] == 0.85  # the survey's claim is recorded as stated
+    # the headline is ONE pass over the stream; the survey's claim is recorded as stated
+    assert claims["ilvq_accuracy"]["kind"] == "reproduction" and claims["ilvq_accuracy"]["target"] == 0.85
+    assert 0.85 <= claims["ilvq_accuracy"]["measured"] <= metrics["one_pass_accuracy_mean"] + 1e-12
+    assert "seen once" in claims["ilvq_accuracy"]["differs"]
+    assert claims["ilvq_two_pass_accuracy_2000"]["kind"] == "finding"  # a project target, not the survey's
     assert claims["ilvq_prototypes"]["measured"] < 300
     assert claims["distributed_merge_accuracy"]["measured"] >= 0.85
     assert claims["gossip_accuracy"]["measured"] > metrics["local_device_accuracy"]
@@ -70,18 +101,21 @@ def test_ilvq_sphere_numbers(quick_run):
 def test_federated_mnist_numbers(quick_run):
     claims, metrics = claims_of(quick_run, "03_federated_mnist")
     assert claims["tff_headline_accuracy"]["measured"] >= 0.85
-    assert claims["engine_parity_pp"]["measured"] <= 0.5
-    # the survey's "~85 % across all setups", with its tolerance stated
-    assert claims["all_setups_min_accuracy"]["target"] == 0.85
-    assert claims["all_setups_min_accuracy"]["tolerance"] == 0.01
-    assert claims["all_setups_min_accuracy"]["passed"]
-    assert claims["fedavgm_fixes_worst_setup"]["measured"] >= 0.85
+    assert claims["engine_parity_pp"]["measured"] <= 0.5 and claims["engine_parity_pp"]["kind"] == "finding"
+    # the survey's "~85 % across all setups": band fixed in the claim (>= 84.5 %), worst seed, and an
+    # honest negative (strong label skew misses it) rather than a tolerance widened after the fact
+    setups = claims["all_setups_min_accuracy"]
+    assert setups["target"] == 0.85 and setups["tolerance"] == 0.005 and "84.5" in setups["claim"]
+    assert setups["verdict"] in ("met", "NOT MET (honest negative)") and not setups["fails"]
+    assert claims["fix_lifts_worst_setup"]["measured"] >= 0.85
+    assert "chosen: " in claims["fix_lifts_worst_setup"]["note"]
     assert metrics["tff_seconds_per_round"] > 10 * metrics["numpy_seconds_per_round"]
 
 
 def test_mcu_memory_numbers(quick_run):
     claims, metrics = claims_of(quick_run, "06_mcu_memory")
-    assert claims["mnist_softmax_parameters"]["measured"] == 7850
+    assert claims["mnist_softmax_parameters"]["measured"] == 7850 and claims["mnist_softmax_parameters"]["kind"] == "sanity"
+    assert claims["cumulative_independent_of_neighbours"]["kind"] == "sanity"
     assert claims["store_all_overflows_nano33"]["measured"] > 1.0 > claims["cumulative_fits_nano33"]["measured"]
     assert claims["cumulative_independent_of_neighbours"]["measured"] == 1.0
     assert metrics["boards_cumulative"] > metrics["boards_store_all"]
@@ -107,8 +141,51 @@ def test_index_and_taxonomy_numbers(quick_run):
     _, metrics = claims_of(quick_run, "00_index")
     assert metrics["lessons"] == len(NOTEBOOKS) and metrics["assignments"] >= 3
     claims, metrics = claims_of(quick_run, "01_survey_taxonomy")
-    assert claims["median_with_attackers"]["passed"] and claims["mean_with_attackers"]["passed"]
+    assert claims["median_loss_with_attackers_pp"]["passed"] and claims["mean_with_attackers"]["passed"]
+    assert claims["trimmed_mean_within_trim_pp"]["kind"] == "sanity"  # holds by construction: said so
+    assert claims["trimmed_mean_beyond_trim_loss_pp"]["measured"] > 10  # where the trimmed mean fails
+    assert "N(0, 10²)" in claims["mean_with_attackers"]["note"]  # the attack model is stated
+    assert claims["error_feedback_recovered_fraction"]["measured"] >= 0.5
     assert claims["q8_accuracy_cost_pp"]["measured"] <= 1.0
     assert metrics["bytes_saved_2-bit"] > 0.9 and metrics["bytes_saved_8-bit"] > 0.7
     assert metrics["accuracy_top1pct_ef"] > metrics["accuracy_top1pct"]
     assert metrics["swarm_final_error"] < metrics["static_final_error"]
+
+
+#: Lessons whose claims follow issue 12's kinds (05's bilayer rows are being redone; 07+ are adopting them).
+KINDED_LESSONS = ("00_index", "01_survey_taxonomy", "02_ilvq_sphere", "03_federated_mnist",
+                  "04_gossip_spectral_gap", "06_mcu_memory")
+
+
+def test_every_claim_has_a_kind_and_every_reproduction_names_its_source(quick_run):
+    for notebook, run in quick_run.run(list(KINDED_LESSONS)).items():
+        for c in run["claims"]:
+            assert c["kind"] in ("reproduction", "finding", "sanity"), (notebook, c["name"])
+            if c["kind"] == "reproduction":
+                assert c["source"] and c["where"] and c["differs"], (notebook, c["name"])
+            if c["tolerance"]:
+                assert c["tolerance_reason"], (notebook, c["name"])
+
+
+#: Non-default values injected into each lesson; the results file must record exactly them.
+INJECTED = {
+    "01_survey_taxonomy": dict(ROUNDS=2, ATTACKER_SWEEP=[0, 2, 4], N_SPLIT=3000, SWARM_STEPS=60, SPLIT_EPOCHS=1),
+    "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2),
+    "03_federated_mnist": dict(ROUNDS=2, TFF_ROUNDS=1, CLIENT_COUNTS=[10], N_SEEDS=1, VALIDATION=5000, CENTRAL_EPOCHS=1),
+    "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
+    "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(INJECTED), ids=lambda n: f"injected-{n}")
+def test_injected_parameters_stick(notebook, tmp_path):
+    """papermill's injected values win over QUICK's defaults, and the results file records them."""
+    from tinydtl.reproduce import run_notebook, select_notebooks
+
+    (path,) = select_notebooks([notebook])
+    run = run_notebook(path, tmp_path, quick=True, parameters=INJECTED[notebook])
+    assert run.ok, run.error
+    for key, value in INJECTED[notebook].items():
+        assert run.parameters[key] == value, (key, run.parameters.get(key))
+    if "N_SEEDS" in INJECTED[notebook]:
+        assert len(run.parameters["SEEDS"]) == INJECTED[notebook]["N_SEEDS"]

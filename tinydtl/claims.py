@@ -1,10 +1,32 @@
-"""Headline numbers of a notebook run, each next to the published claim it reproduces.
+"""Headline numbers of a notebook run, each checked against a claim that can fail.
 
-Every benchmark notebook creates one :class:`ClaimRecorder` and calls :meth:`ClaimRecorder.check`
-for each headline number. The recorder writes all of them to one JSON file per run (the
-notebook's ``RESULTS_PATH`` parameter, injected by ``tinydtl reproduce`` and the tests), which is
-what the tests and the reproduction report read. In an interactive session ``RESULTS_PATH`` is
-``None`` and nothing is written; :meth:`ClaimRecorder.table` shows the verdicts.
+Every lesson creates one :class:`ClaimRecorder` and records each headline number as one of three
+**kinds** of claim:
+
+``reproduction``
+    a number published elsewhere: the ``source`` (paper), ``where`` in it (page, figure, table or
+    ``"abstract"``) and what ``differs`` between the source's experiment and ours (task, model, data,
+    criterion). When the comparison is not like for like, ``comparable=False`` and the verdict is
+    *not comparable*. A reproduction that is expected (or accepted after looking) not to hold may be
+    marked ``honest_negative="why"``: it is reported as NOT MET with the reason and does not fail CI.
+``finding``
+    a result of this suite itself (e.g. "TFF's FedProx has the opposite sign"; a project target).
+``sanity``
+    a definition or closed form the code must satisfy (e.g. 784 × 10 + 10 = 7,850 parameters).
+
+Rules that make a claim able to fail:
+
+* the comparison operator is one of :data:`OPS`; anything else is a ``ValueError``;
+* target and tolerance are fixed *before* the run and written in the claim; a non-zero tolerance
+  needs ``tolerance_reason`` (why that band, e.g. what "~85 %" is taken to mean);
+* a measurement that is ``None``, NaN or infinite means the target was **never reached**: the
+  verdict is NOT MET whatever the operator (an infinite "rounds to target" never passes ``<=`` nor
+  ``>=``).
+
+The recorder writes everything, with the ``parameters`` the lesson ran with, to one JSON file per
+run (the notebook's ``RESULTS_PATH`` parameter, injected by ``tinydtl reproduce`` and the tests);
+the write is atomic, so a reader never sees half a file. With ``RESULTS_PATH = None`` (an interactive
+session) nothing is written and :meth:`ClaimRecorder.table` shows the verdicts.
 """
 
 from __future__ import annotations
@@ -12,57 +34,157 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Claim", "ClaimRecorder", "OPS", "load_results"]
+__all__ = [
+    "Claim",
+    "ClaimRecorder",
+    "KINDS",
+    "OPS",
+    "VERDICTS",
+    "jsonable",
+    "load_results",
+    "write_json_atomic",
+]
 
 #: Comparison operators a claim may use, with the tolerance's meaning.
 OPS = {
     ">=": "measured >= target - tolerance",
+    ">": "measured > target - tolerance",
     "<=": "measured <= target + tolerance",
+    "<": "measured < target + tolerance",
     "==": "|measured - target| <= tolerance",
 }
+
+#: The kinds of claim, in the order the report shows them.
+KINDS = {
+    "reproduction": "a published number (source, where in it, what differs)",
+    "finding": "a result of this suite (not published elsewhere)",
+    "sanity": "a definition or closed form the code must satisfy",
+}
+
+#: Every verdict a claim can get. Only ``NOT MET`` fails a run.
+VERDICTS = ("met", "NOT MET", "NOT MET (honest negative)", "not comparable")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, numbers.Real) and math.isfinite(x)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One published claim and the number this run measured for it."""
+    """One claim and the number this run measured for it.
+
+    ``measured`` is ``None`` when the target was never reached (the verdict is then NOT MET).
+    """
 
     name: str
     source: str
     claim: str
-    measured: float
+    measured: float | None
     target: float
     op: str = ">="
     tolerance: float = 0.0
     unit: str = ""
     note: str = ""
+    kind: str | None = None
+    where: str = ""
+    differs: str = ""
+    tolerance_reason: str = ""
+    comparable: bool = True
+    honest_negative: str = ""
+
+    @property
+    def reached(self) -> bool:
+        """Whether there is a measurement at all (``False``: the target was never reached)."""
+        return self.measured is not None and _finite(self.measured)
 
     @property
     def passed(self) -> bool:
-        m, t, tol = self.measured, self.target, self.tolerance
+        """Whether the measured number satisfies the comparison (never, if it was never reached)."""
+        if not self.reached:
+            return False
+        m, t, tol = float(self.measured), self.target, self.tolerance
         if self.op == ">=":
             return m >= t - tol
+        if self.op == ">":
+            return m > t - tol
         if self.op == "<=":
             return m <= t + tol
-        return abs(m - t) <= tol
+        if self.op == "<":
+            return m < t + tol
+        if self.op == "==":
+            return abs(m - t) <= tol
+        raise ValueError(f"op must be one of {list(OPS)}, got {self.op!r}")
 
     @property
     def verdict(self) -> str:
-        return "holds" if self.passed else "NOT MET"
+        """``met``, ``NOT MET``, ``NOT MET (honest negative)`` or ``not comparable``."""
+        if not self.comparable:
+            return "not comparable"
+        if self.passed:
+            return "met"
+        if self.honest_negative:
+            return "NOT MET (honest negative)"
+        return "NOT MET"
+
+    @property
+    def fails(self) -> bool:
+        """Whether this claim fails the run (NOT MET and not marked as an honest negative result)."""
+        return self.verdict == "NOT MET"
+
+    def describe_target(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        if not self.tolerance:
+            return f"{self.op} {self.target:g}{unit}"
+        sign = {">=": "-", ">": "-", "<=": "+", "<": "+", "==": "±"}[self.op]
+        return f"{self.op} {self.target:g} {sign} {self.tolerance:g}{unit}"
 
     def describe_measured(self) -> str:
         """The measured value next to its target, e.g. ``0.912 (target >= 0.85)``."""
-        tol = f" ± {self.tolerance:g}" if self.tolerance else ""
         unit = f" {self.unit}" if self.unit else ""
-        return f"{self.measured:.4g}{unit} (target {self.op} {self.target:g}{tol}{unit})"
+        value = f"{self.measured:.4g}{unit}" if self.reached else "never reached"
+        return f"{value} (target {self.describe_target()})"
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["measured"] = float(self.measured) if self.reached else None
         d["passed"] = self.passed
         d["verdict"] = self.verdict
+        d["fails"] = self.fails
         return d
+
+
+def jsonable(value):
+    """``value`` as plain JSON data (numpy scalars and arrays, tuples, paths, non-finite floats → None)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return jsonable(value.tolist())
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def write_json_atomic(path: str | Path, data) -> Path:
+    """Write ``data`` as JSON to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
+    os.replace(tmp, path)
+    return path
 
 
 @dataclass
@@ -79,14 +201,27 @@ class ClaimRecorder:
         Whether the run used the notebook's QUICK settings (recorded with the results).
     seed : int
         The run's seed (recorded).
+    parameters : dict, optional
+        The effective values of the lesson's parameters (after QUICK defaults were applied); recorded
+        under ``"parameters"`` so that every results file says what it ran with.
     """
 
     notebook: str
     path: str | Path | None = None
     quick: bool = False
     seed: int | None = None
+    parameters: dict = field(default_factory=dict)
     claims: list[Claim] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.parameters = jsonable(dict(self.parameters or {}))
+        self.save()
+
+    def record_parameters(self, **values) -> None:
+        """Record (or update) the effective parameter values this run uses."""
+        self.parameters.update(jsonable(values))
+        self.save()
 
     def check(
         self,
@@ -94,84 +229,148 @@ class ClaimRecorder:
         measured,
         *,
         claim: str,
-        source: str,
         target: float,
+        kind: str | None = None,
+        source: str = "",
+        where: str = "",
+        differs: str = "",
         op: str = ">=",
         tolerance: float = 0.0,
+        tolerance_reason: str = "",
         unit: str = "",
         note: str = "",
+        comparable: bool = True,
+        honest_negative: str = "",
     ) -> Claim:
-        """Record ``measured`` against a published claim and return the verdict.
+        """Record ``measured`` against a claim and return it with its verdict.
 
-        ``op`` is one of ``">="``, ``"<="``, ``"=="`` (see :data:`OPS`). A claim under an existing
-        ``name`` replaces it, so re-running a notebook cell does not duplicate rows.
+        ``measured`` may be ``None`` (or NaN/inf): the target was never reached, the verdict is NOT MET.
+        A claim under an existing ``name`` replaces it, so re-running a cell does not duplicate rows.
+        Prefer :meth:`reproduction`, :meth:`finding` and :meth:`sanity`, which name the kind.
         """
         if op not in OPS:
-            raise ValueError(f"op must be one of {list(OPS)}, got {op!r}")
-        for label, value in (("measured", measured), ("target", target), ("tolerance", tolerance)):
-            if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"op must be one of {list(OPS)}, got {op!r} for claim {name!r}")
+        if kind is None:
+            warnings.warn(
+                f"claim {name!r} has no kind; assuming 'reproduction' (give kind= one of {list(KINDS)})",
+                FutureWarning,
+                stacklevel=2,
+            )
+        elif kind not in KINDS:
+            raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r} for claim {name!r}")
+        for label, value in (("target", target), ("tolerance", tolerance)):
+            if not _finite(value):
                 raise ValueError(f"{label} must be a finite number, got {value!r} for claim {name!r}")
         if tolerance < 0:
-            raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+            raise ValueError(f"tolerance must be >= 0, got {tolerance!r} for claim {name!r}")
+        if measured is not None and not isinstance(measured, numbers.Real):
+            raise TypeError(
+                f"measured must be a real number or None (never reached), got {type(measured).__name__} "
+                f"for claim {name!r}"
+            )
+        if kind is not None:
+            self._check_kind_fields(name, kind, source, where, differs, tolerance, tolerance_reason,
+                                    comparable, honest_negative)
         c = Claim(
             name=name,
             source=source,
             claim=claim,
-            measured=float(measured),
+            measured=float(measured) if measured is not None else None,
             target=float(target),
             op=op,
             tolerance=float(tolerance),
             unit=unit,
             note=note,
+            kind=kind,
+            where=where,
+            differs=differs,
+            tolerance_reason=tolerance_reason,
+            comparable=bool(comparable),
+            honest_negative=honest_negative,
         )
         self.claims = [old for old in self.claims if old.name != name] + [c]
         self.save()
         return c
 
+    @staticmethod
+    def _check_kind_fields(name, kind, source, where, differs, tolerance, tolerance_reason, comparable,
+                           honest_negative):
+        if tolerance and not tolerance_reason.strip():
+            raise ValueError(
+                f"claim {name!r}: a tolerance of {tolerance:g} needs tolerance_reason (why that band; "
+                "fixed before the run)"
+            )
+        if kind == "reproduction":
+            for label, value in (("source", source), ("where", where), ("differs", differs)):
+                if not str(value).strip():
+                    raise ValueError(
+                        f"reproduction claim {name!r} needs {label} (source: the paper; where: page, figure, "
+                        "table or 'abstract'; differs: what is not the same as in the source, or 'nothing')"
+                    )
+        else:
+            if honest_negative:
+                raise ValueError(f"claim {name!r}: only a reproduction can be an honest negative result")
+            if not comparable:
+                raise ValueError(f"claim {name!r}: only a reproduction can be 'not comparable'")
+        if not comparable and differs.strip().lower() in ("", "nothing"):
+            raise ValueError(f"claim {name!r} is not comparable: say in differs= what differs")
+
+    def reproduction(self, name, measured, *, claim, source, where, differs, target, **kw) -> Claim:
+        """A published number: ``source`` (paper), ``where`` (page/figure/table or "abstract"), ``differs``."""
+        return self.check(name, measured, claim=claim, target=target, kind="reproduction", source=source,
+                          where=where, differs=differs, **kw)
+
+    def finding(self, name, measured, *, claim, target, source="tinydtl", **kw) -> Claim:
+        """A result of this suite (not a published number)."""
+        return self.check(name, measured, claim=claim, target=target, kind="finding", source=source, **kw)
+
+    def sanity(self, name, measured, *, claim, target, source="definition", **kw) -> Claim:
+        """A definition or closed form the code must satisfy."""
+        return self.check(name, measured, claim=claim, target=target, kind="sanity", source=source, **kw)
+
     def metric(self, name: str, value) -> None:
         """Record a headline number that is not a claim (e.g. seconds, prototype count)."""
-        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+        if not _finite(value):
             raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
         self.metrics[name] = float(value)
         self.save()
 
     @property
     def all_passed(self) -> bool:
-        return all(c.passed for c in self.claims)
+        """Whether no claim fails (honest negatives and non-comparable claims do not fail)."""
+        return not any(c.fails for c in self.claims)
 
     def to_dict(self) -> dict:
         return {
             "notebook": self.notebook,
             "quick": bool(self.quick),
             "seed": self.seed,
+            "parameters": dict(self.parameters),
             "claims": [c.to_dict() for c in self.claims],
             "metrics": dict(self.metrics),
         }
 
     def save(self) -> None:
-        if self.path is None:
-            return
-        path = Path(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        tmp.replace(path)
+        if self.path is not None:
+            write_json_atomic(self.path, self.to_dict())
 
     def table(self):
-        """The claims as a pandas DataFrame (source, claim, measured, verdict)."""
+        """The claims as a pandas DataFrame (kind, source, claim, measured, verdict)."""
         import pandas as pd
 
         return pd.DataFrame(
             [
                 {
-                    "source": c.source,
+                    "kind": c.kind or "reproduction?",
+                    "source": ", ".join(s for s in (c.source, c.where) if s),
                     "claim": c.claim,
+                    "differs": c.differs,
                     "measured": c.describe_measured(),
                     "verdict": c.verdict,
                 }
                 for c in self.claims
             ],
-            columns=["source", "claim", "measured", "verdict"],
+            columns=["kind", "source", "claim", "differs", "measured", "verdict"],
         )
 
 
@@ -179,5 +378,7 @@ def load_results(path: str | Path) -> dict:
     """Read a results file written by :class:`ClaimRecorder`, with each claim as a :class:`Claim`."""
     data = json.loads(Path(path).read_text())
     fields = Claim.__dataclass_fields__
-    data["claims"] = [Claim(**{k: v for k, v in c.items() if k in fields}) for c in data["claims"]]
+    data["claims"] = [Claim(**{k: v for k, v in c.items() if k in fields}) for c in data.get("claims", [])]
+    data.setdefault("metrics", {})
+    data.setdefault("parameters", {})
     return data

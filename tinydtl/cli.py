@@ -1,5 +1,5 @@
-"""``tinydtl`` command line: ``tinydtl reproduce [NAMES...] [--quick] [--out DIR]``, ``tinydtl lessons`` and
-``tinydtl sweep TARGET --grid GRID.toml``."""
+"""``tinydtl`` command line: ``tinydtl reproduce [NAMES...] [--quick] [--out DIR] [--docs FILE]``,
+``tinydtl report [RESULTS] [--out FILE]``, ``tinydtl lessons`` and ``tinydtl sweep TARGET --grid GRID.toml``."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ __all__ = ["main"]
 
 
 def _claim_table(runs) -> str:
-    rows = [("notebook", "claim", "measured", "verdict")]
+    rows = [("notebook", "kind", "claim", "measured", "verdict")]
     for run in runs:
         for c in run.claims:
-            rows.append((run.notebook, c.claim, c.describe_measured(), c.verdict))
+            rows.append((run.notebook, c.kind or "?", c.claim, c.describe_measured(), c.verdict))
         if not run.ok:
-            rows.append((run.notebook, "notebook ran to the end", run.error, "FAILED"))
-    widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((22, 60, 40, 8))]
+            rows.append((run.notebook, "", "notebook ran to the end", run.error,
+                         "INTERRUPTED" if run.interrupted else "FAILED"))
+    widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((22, 12, 56, 36, 14))]
     out = []
     for k, row in enumerate(rows):
         cells = [textwrap.wrap(text, w) or [""] for text, w in zip(row, widths)]
@@ -31,8 +32,27 @@ def _claim_table(runs) -> str:
     return "\n".join(out)
 
 
+#: Exit status after Ctrl-C (128 + SIGINT), as a shell reports it.
+EXIT_INTERRUPTED = 130
+
+
 def _reproduce(args) -> int:
-    from .reproduce import run_all, select_notebooks, write_report
+    import signal
+
+    # Ctrl-C means stop, even when a parent (a non-interactive shell's background job) ignored SIGINT.
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread (e.g. called from a worker thread): leave signals alone
+        pass
+    try:
+        return _reproduce_run(args)
+    except KeyboardInterrupt:
+        print("tinydtl reproduce: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _reproduce_run(args) -> int:
+    from .reproduce import run_all, select_notebooks, write_docs, write_report
 
     try:
         notebooks = select_notebooks(args.names, args.notebooks)
@@ -42,17 +62,54 @@ def _reproduce(args) -> int:
     if not notebooks:
         print("tinydtl reproduce: no notebooks to run", file=sys.stderr)
         return 2
-    runs = run_all(notebooks, args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
-    results, report = write_report(runs, args.out, quick=args.quick)
+    rep = run_all(notebooks, args.out, quick=args.quick, seed=args.seed, progress=not args.no_progress)
+    results, report = write_report(rep, args.out)
+    runs = rep.runs
     print(_claim_table(runs))
     print(f"\nresults: {results}\nreport:  {report}")
+    if rep.interrupted:
+        print("tinydtl reproduce: interrupted (Ctrl-C); finished notebooks' results kept in "
+              f"{results}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.docs is not None:
+        if args.quick or args.names:
+            print("tinydtl reproduce: --docs needs a full run of every lesson (no --quick, no names); "
+                  "not written", file=sys.stderr)
+        else:
+            print(f"docs:    {write_docs(rep.to_dict(), args.docs, command='uv run tinydtl reproduce --docs ' + str(args.docs))}")
     failed = [r for r in runs if not r.ok]
-    unmet = [(r.notebook, c.name) for r in runs for c in r.claims if not c.passed]
+    unmet = [(r.notebook, c) for r in runs for c in r.claims if c.fails]
     for r in failed:
         print(f"FAILED: notebook {r.notebook}: {r.error} (output: {r.output})", file=sys.stderr)
-    for nb, name in unmet:
-        print(f"NOT MET: {nb}: claim {name}", file=sys.stderr)
+    for nb, c in unmet:
+        print(f"NOT MET: {nb}: claim {c.name} ({c.kind or 'no kind'}): {c.describe_measured()}", file=sys.stderr)
+    honest = [(r.notebook, c) for r in runs for c in r.claims if c.verdict.startswith("NOT MET (")]
+    for nb, c in honest:
+        print(f"honest negative (not a failure): {nb}: claim {c.name}: {c.honest_negative}", file=sys.stderr)
     return 1 if failed or unmet else 0
+
+
+def _report(args) -> int:
+    import json
+
+    from .reproduce import write_docs
+
+    try:
+        summary = json.loads(Path(args.results).read_text())
+    except (OSError, ValueError) as exc:
+        print(f"tinydtl report: cannot read {args.results}: {exc}", file=sys.stderr)
+        return 2
+    problems = []
+    if summary.get("quick"):
+        problems.append("it is a QUICK run")
+    if summary.get("interrupted"):
+        problems.append("the run was interrupted")
+    if problems and not args.force:
+        print(f"tinydtl report: {args.results} is not a full run ({'; '.join(problems)}); "
+              "use --force to write it anyway", file=sys.stderr)
+        return 2
+    print(write_docs(summary, args.out, command=f"uv run tinydtl report {args.results} --out {args.out}"))
+    return 0
 
 
 def _lessons(args) -> int:
@@ -122,7 +179,8 @@ def main(argv=None) -> int:
         "reproduce",
         help="execute the benchmark notebooks and print claim vs measured",
         description="Execute notebooks with papermill into OUT and write results.json and report.md. "
-        "Exits 1 if a notebook fails or a claim is not met.",
+        "Exits 1 if a notebook fails or a claim is NOT MET (honest negatives and 'not comparable' do "
+        "not fail), 130 after Ctrl-C (finished notebooks' results are kept).",
     )
     rep.add_argument("names", nargs="*", help="notebooks to run: 02, ilvq_sphere or 02_ilvq_sphere (default: all)")
     rep.add_argument("--quick", action="store_true", help="small, fast settings (as in the tests)")
@@ -130,7 +188,22 @@ def main(argv=None) -> int:
     rep.add_argument("--seed", type=int, default=None, help="override every notebook's SEED")
     rep.add_argument("--notebooks", type=Path, default=None, help="folder of notebooks (default: the suite's)")
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    rep.add_argument("--docs", type=Path, default=None,
+                     help="after a full run of every lesson, also write this committed results page "
+                     "(e.g. docs/results.md)")
     rep.set_defaults(func=_reproduce)
+
+    doc = sub.add_parser(
+        "report",
+        help="write docs/results.md from a full run's results.json",
+        description="Render a full run's results.json (date, machine, seeds, run times, claims by kind) "
+        "as the committed Markdown page the README links to.",
+    )
+    doc.add_argument("results", type=Path, nargs="?", default=Path("build/results.json"),
+                     help="results.json of a full run (default: build/results.json)")
+    doc.add_argument("--out", type=Path, default=Path("docs/results.md"), help="default: docs/results.md")
+    doc.add_argument("--force", action="store_true", help="write even from a QUICK or interrupted run")
+    doc.set_defaults(func=_report)
 
     les = sub.add_parser("lessons", help="list the lesson notebooks")
     les.add_argument("--notebooks", type=Path, default=None)
