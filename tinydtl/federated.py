@@ -93,7 +93,9 @@ def initial_weights(n_features: int = N_FEATURES, n_classes: int = N_CLASSES, se
 
 def keras_model(n_features: int = N_FEATURES, n_classes: int = N_CLASSES, weights=None):
     """The survey's learner as a Keras model: ``Dense(n_classes)`` on flat inputs (softmax in the loss)."""
-    import tensorflow as tf
+    from .tensorflow_env import import_tensorflow
+
+    tf = import_tensorflow()
 
     model = tf.keras.Sequential(
         [tf.keras.layers.InputLayer(input_shape=(n_features,)), tf.keras.layers.Dense(n_classes)]
@@ -170,8 +172,10 @@ class TFFEngine:
     """The reference: one round of ``tff.learning.algorithms.build_weighted_fed_avg`` (or ``..._fed_prox``)."""
 
     def __init__(self, X, y, W0, b0, *, client_lr, server_lr, server_momentum, proximal_mu):
+        from .tensorflow_env import import_tensorflow
+
+        tff = import_tensorflow(federated=True)  # start-up lines dropped, real errors kept
         import tensorflow as tf
-        import tensorflow_federated as tff
 
         self.tf, self.tff = tf, tff
         self.X, self.y = scaled(X), np.asarray(y).astype(np.int32)

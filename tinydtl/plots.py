@@ -160,20 +160,25 @@ def plot_accuracy_curves(curves: dict, ax=None, *, reference=None, claim=None, t
     return ax
 
 
-def draw_graph(G, ax=None, *, title=None, node_color="#1f77b4", node_size=25):
-    """Draw a tinydtl topology at its devices' ``pos`` (unit square), without axes clutter."""
+def draw_graph(G, ax=None, *, title=None, node_color="#1f77b4", node_size=25, pos=None, edge_alpha=0.35,
+               edge_width=0.7, title_size=9):
+    """Draw a tinydtl topology at its devices' ``pos`` (unit square), without axes clutter.
+
+    ``pos`` (node -> (x, y)) overrides the stored positions, e.g. a snake for a path graph so it does not
+    draw as a bar; ``edge_alpha`` / ``edge_width`` thin the edges of dense graphs (a complete graph)."""
     import matplotlib.pyplot as plt
     import networkx as nx
 
     if ax is None:
         _, ax = plt.subplots(figsize=(3, 3))
-    pos = {i: tuple(p) for i, p in nx.get_node_attributes(G, "pos").items()} or nx.spring_layout(G, seed=0)
-    nx.draw_networkx_edges(G, pos, ax=ax, alpha=0.35, width=0.7)
+    if pos is None:
+        pos = {i: tuple(p) for i, p in nx.get_node_attributes(G, "pos").items()} or nx.spring_layout(G, seed=0)
+    nx.draw_networkx_edges(G, pos, ax=ax, alpha=edge_alpha, width=edge_width)
     nx.draw_networkx_nodes(G, pos, ax=ax, node_size=node_size, node_color=node_color)
     ax.set_aspect("equal")
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=title_size)
     return ax
 
 

@@ -5,14 +5,21 @@
 its figure, without ipywidgets' comm and Output-widget traffic (which now and then lost an execute
 reply under papermill and left the run waiting on an idle kernel). In a live notebook it is
 ``ipywidgets.interact``.
+
+Tests drive a lesson's widget through its whole range: inside :func:`recording`, :func:`interact`
+records ``(fn, controls)`` instead of calling anything, and :func:`trial_values` lists the values
+worth trying for one control (a slider's min, default and max; every option of a choice).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 
-__all__ = ["interact", "headless"]
+__all__ = ["interact", "headless", "recording", "trial_values"]
+
+_RECORDED: list | None = None  # set by recording(): interact() appends (fn, controls) here
 
 
 def headless() -> bool:
@@ -28,7 +35,12 @@ def _default(control):
 
 
 def interact(fn, **controls):
-    """``ipywidgets.interact(fn, **controls)``; headless: ``fn(**defaults)`` (the function's own defaults first)."""
+    """``ipywidgets.interact(fn, **controls)``; headless: ``fn(**defaults)`` (the function's own defaults first).
+
+    Inside :func:`recording` nothing is called: ``(fn, controls)`` is recorded for a test to drive."""
+    if _RECORDED is not None:
+        _RECORDED.append((fn, controls))
+        return None
     if headless():
         params = inspect.signature(fn).parameters
         kwargs = {}
@@ -39,3 +51,35 @@ def interact(fn, **controls):
     import ipywidgets
 
     return ipywidgets.interact(fn, **controls)
+
+
+@contextlib.contextmanager
+def recording():
+    """Record :func:`interact` calls instead of running them; yields the list of ``(fn, controls)``.
+
+    >>> with recording() as calls:
+    ...     interact(lambda n=1: n, n=[1, 2])
+    >>> fn, controls = calls[0]
+    """
+    global _RECORDED
+    previous, _RECORDED = _RECORDED, []
+    try:
+        yield _RECORDED
+    finally:
+        _RECORDED = previous
+
+
+def trial_values(control) -> list:
+    """Values a test should give one control: a slider's ``min``, ``value`` and ``max``; every option of a
+    dropdown, selection slider or list; a fixed value as itself."""
+    if hasattr(control, "options"):
+        opts = control.options
+        values = list(opts.values()) if isinstance(opts, dict) else [o[1] if isinstance(o, tuple) else o for o in opts]
+        return values
+    if hasattr(control, "min") and hasattr(control, "max"):
+        return list(dict.fromkeys([control.min, control.value, control.max]))
+    if isinstance(control, dict):
+        return list(control.values())
+    if isinstance(control, (list, tuple)):
+        return list(control)
+    return [control]

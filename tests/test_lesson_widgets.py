@@ -1,0 +1,150 @@
+"""Every lesson widget's callback, driven through each control's extremes (issue 13).
+
+The test executes only a lesson's ``parameters``, ``setup`` and ``widget`` cells (tags), with
+:func:`tinydtl.widgets.recording` capturing the ``interact(explore, **controls)`` call, then calls
+``explore`` with every control at its minimum, default and maximum (every option of a choice) and
+checks what it drew. Lessons join by tagging their cells and adding a row to ``LESSONS``.
+"""
+
+import itertools
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tinydtl.widgets import recording, trial_values  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+TAGS = {"parameters", "setup", "widget"}
+
+
+def lesson_widget(stem):
+    """Run a lesson's tagged cells; return its recorded ``(fn, controls)`` and the namespace."""
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and TAGS & set(c.metadata.get("tags", []))]
+    assert any("widget" in c.metadata.get("tags", []) for c in cells), f"{stem}: no cell tagged 'widget'"
+    ns = {"__name__": f"lesson_{stem}"}
+    with recording() as calls:
+        for c in cells:
+            src = "\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith("%"))
+            exec(compile(src, f"{stem}:{c.id}", "exec"), ns)
+    assert len(calls) == 1, f"{stem}: expected one interact() call, got {len(calls)}"
+    return calls[0], ns
+
+
+def settings(fn, controls, limit=80):
+    """Every combination of trial values if there are at most ``limit``; else one control at a time
+    (others at their defaults) plus the all-first and all-last corners."""
+    names = list(controls)
+    values = {k: trial_values(v) for k, v in controls.items()}
+    product = list(itertools.product(*values.values()))
+    if len(product) <= limit:
+        return [dict(zip(names, p)) for p in product]
+    default = {k: (v.value if hasattr(v, "value") else values[k][0]) for k, v in controls.items()}
+    out = [{**default, k: v} for k in names for v in values[k]]
+    return out + [{k: values[k][0] for k in names}, {k: values[k][-1] for k in names}]
+
+
+def drawn(fn, kwargs):
+    plt.close("all")
+    fn(**kwargs)
+    fig = plt.gcf()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert axes, f"{kwargs}: nothing drawn"
+    return fig, axes
+
+
+def test_trial_values_cover_the_range():
+    import ipywidgets
+
+    assert trial_values(ipywidgets.IntSlider(value=5, min=1, max=9)) == [1, 5, 9]
+    assert trial_values(ipywidgets.SelectionSlider(options=[9, 16, 25], value=16)) == [9, 16, 25]
+    assert trial_values(ipywidgets.Dropdown(options=[("a", 1), ("b", 2)])) == [1, 2]
+    assert trial_values(["x", "y"]) == ["x", "y"]
+
+
+def test_lesson04_every_control_acts_for_every_topology():
+    (fn, controls), ns = lesson_widget("04_gossip_spectral_gap")
+    assert set(controls) == {"topology", "devices", "radio_range"}
+    devices = trial_values(controls["devices"])
+    assert all(int(np.sqrt(d)) ** 2 == d for d in devices), "device counts must be perfect squares (exact grid)"
+    assert controls["radio_range"].min > 0 and controls["radio_range"].max <= 1.5
+    for kwargs in settings(fn, controls):
+        fig, axes = drawn(fn, kwargs)
+        nodes = axes[0].collections[-1].get_offsets()
+        assert len(nodes) == kwargs["devices"], f"{kwargs}: drew {len(nodes)} devices"  # no silent rounding
+        title = axes[0].get_title()
+        assert f"{kwargs['devices']} devices" in title and "gap" in title
+        if kwargs["topology"] == "grid":
+            side = int(np.sqrt(kwargs["devices"]))
+            assert f"{side} × {side}" in title
+        curve = axes[1].get_lines()[0].get_ydata()
+        assert np.all(np.isfinite(curve)) and curve[0] == pytest.approx(1.0)
+    # the radio range changes the geometric graph: more links at the longest range than at the shortest
+    links = []
+    for r in (controls["radio_range"].min, controls["radio_range"].max):
+        _, axes = drawn(fn, {"topology": "random geometric", "devices": 64, "radio_range": r})
+        links.append(int(axes[0].get_title().split(" links")[0].split()[-1]))
+    assert links[0] < links[1]
+    plt.close("all")
+    # live, the range slider is greyed out where it does nothing
+    for topology in trial_values(controls["topology"]):
+        controls["topology"].value = topology
+        assert controls["radio_range"].disabled == (topology != "random geometric"), topology
+
+
+def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
+    (fn, controls), ns = lesson_widget("06_mcu_memory")
+    assert set(controls) == {"board", "hidden", "scheme", "neighbours", "dtype", "optimizer"}
+    fraction, boards, profile, mlp_layers = ns["USABLE_SRAM_FRACTION"], ns["boards"], ns["profile"], ns["mlp_layers"]
+    assert 0 < fraction < 1, "the lesson must assume some SRAM for the radio stack and runtime"
+    agg = {"none": "none", "store all": "store_all", "Cumulative FedAvg": "cumulative"}
+    for kwargs in settings(fn, controls):
+        fig, (ax,) = drawn(fn, kwargs)
+        sizes = [784, 10] if kwargs["hidden"] == 0 else [784, kwargs["hidden"], 10]
+        a = agg[kwargs["scheme"]]
+        p = profile(mlp_layers(sizes), dtype=kwargs["dtype"], optimizer=kwargs["optimizer"], aggregation=a,
+                    neighbours=kwargs["neighbours"] if a != "none" else 0)
+        usable = int(boards[kwargs["board"]].sram_bytes * fraction)
+        usable_line, peak_line = ax.get_lines()[:2]
+        assert usable_line.get_xdata()[0] == pytest.approx(usable / 1024)
+        assert peak_line.get_xdata()[0] == pytest.approx(p.sram_bytes / 1024)
+        assert ax.get_title().startswith("fits" if p.sram_bytes <= usable and p.flash_bytes <= boards[kwargs["board"]].flash_bytes
+                                         else "does NOT fit"), (kwargs, ax.get_title())
+    plt.close("all")
+    for scheme in trial_values(controls["scheme"]):  # live, neighbours is greyed out for "none"
+        controls["scheme"].value = scheme
+        assert controls["neighbours"].disabled == (scheme == "none"), scheme
+
+
+def exercise_cell(stem, first_line):
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(first_line)]
+    return cell.source
+
+
+def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
+    from tinydtl.gossip import metropolis_weights, spectral_gap
+    from tinydtl.mcu import mlp_layers, profile
+    from tinydtl.topology import ring
+
+    ns = {"spectral_gap": spectral_gap, "metropolis_weights": metropolis_weights, "ring": ring}
+    exec(exercise_cell("04_gossip_spectral_gap", "# Exercise 1"), ns)
+    ns["check_ring_gaps"]({k: spectral_gap(metropolis_weights(ring(k))) for k in (12, 24, 48)})
+    assert "correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match=re.escape("did you use 1 - |λ₂|")):  # |λ₂| itself handed in as the gap
+        ns["check_ring_gaps"]({k: 1 - spectral_gap(metropolis_weights(ring(k))) for k in (12, 24, 48)})
+
+    ns = {"profile": profile, "mlp_layers": mlp_layers}
+    exec(exercise_cell("06_mcu_memory", "# Exercise 4"), ns)
+    p = profile(mlp_layers([784, 32, 10]), optimizer="momentum", aggregation="store_all", neighbours=5)
+    ns["check_peak"](p.sram_bytes)
+    assert f"{p.sram_bytes:,} B" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="never coexist"):  # the sum of the bars, not the peak
+        ns["check_peak"](sum(p.components().values()))
