@@ -177,12 +177,16 @@ def jsonable(value):
     return repr(value)
 
 
-def write_json_atomic(path: str | Path, data) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file and an atomic rename."""
+def write_json_atomic(path: str | Path, data, *, allow_nan: bool = False, sort_keys: bool = False) -> Path:
+    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and an atomic
+    rename (``os.replace``): a reader never sees a half-written file. The temporary name carries the
+    process and thread, so concurrent writers do not collide."""
+    import threading
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=allow_nan, sort_keys=sort_keys))
     os.replace(tmp, path)
     return path
 

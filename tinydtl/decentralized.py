@@ -40,7 +40,7 @@ from .communication import Bilayer, gossip, live_devices, surviving_links
 from .gossip import adjacency, metropolis_weights
 from .history import History
 from ._validation import as_rng
-from .models import SoftmaxModel, as_features, check_int_seed, check_labels, check_parts, n_classes_of, scaled
+from .models import SoftmaxModel, as_features, check_int_seed, check_labels, check_parts, check_test_set, n_classes_of
 from .plans import PlanSettings, plan_from_settings
 from .simulation import Algorithm, simulate
 from .topology import geometric_adjacency, require_connected
@@ -334,14 +334,7 @@ def decentralized_train(
         if clusters is None or heads is None:
             raise ValueError("scheme='bilayer' needs clusters (one label per device) and heads (one device per cluster)")
         bilayer = Bilayer(A, clusters, heads)
-    if (x_test is None) != (y_test is None):
-        raise ValueError("pass both x_test and y_test, or neither")
-    Xt = yt = None
-    if x_test is not None:
-        Xt = scaled(as_features(x_test, "x_test"))  # scaled once, evaluated every round
-        yt = check_labels(y_test, "y_test", len(Xt), n_classes)
-        if Xt.shape[1] != X.shape[1]:
-            raise ValueError(f"x_test has {Xt.shape[1]} features per sample, x_train has {X.shape[1]}")
+    Xt, yt = check_test_set(x_test, y_test, X.shape[1], n_classes)
     if model is None:
         model = SoftmaxModel(X.shape[1], n_classes_of(y, yt, n_classes=n_classes))
     elif not all(hasattr(model, a) for a in ("init", "local_update", "evaluate", "unflatten", "n_params")):

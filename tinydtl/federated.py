@@ -47,6 +47,7 @@ from .models import (
     check_int_seed,
     check_labels,
     check_parts,
+    check_test_set,
     evaluate_softmax,
     n_classes_of,
     preprocess,
@@ -386,15 +387,8 @@ def fedavg(
         if trimmed_count(k, trim) == 0:
             raise ValueError(f"trim={trim} trims nothing with {k} clients per round (floor(trim·{k}) = 0): use "
                              f"trim >= {1 / k:.3g}, more clients, or trim=0 for the plain mean")
-    if (x_test is None) != (y_test is None):
-        raise ValueError("pass both x_test and y_test, or neither")
     y = check_labels(y_train, "y_train", len(X), n_classes)
-    Xt = yt = None
-    if x_test is not None:
-        Xt = scaled(as_features(x_test, "x_test"))  # scaled once, evaluated every round
-        yt = check_labels(y_test, "y_test", len(Xt), n_classes)
-        if Xt.shape[1] != X.shape[1]:
-            raise ValueError(f"x_test has {Xt.shape[1]} features per sample, x_train has {X.shape[1]}")
+    Xt, yt = check_test_set(x_test, y_test, X.shape[1], n_classes)
     C = n_classes_of(y, yt, n_classes=n_classes)
 
     config = dict(

@@ -92,6 +92,21 @@ def check_labels(y, name: str, n: int, n_classes: int | None = None) -> np.ndarr
     return y.astype(np.intp)
 
 
+def check_test_set(x_test, y_test, n_features: int, n_classes: int | None = None):
+    """A trainer's optional test data: both or neither; features checked and scaled once (they are
+    evaluated every round), labels checked, the feature count equal to the training data's.
+    Returns ``(X_test, y_test)`` or ``(None, None)``."""
+    if (x_test is None) != (y_test is None):
+        raise ValueError("pass both x_test and y_test, or neither")
+    if x_test is None:
+        return None, None
+    Xt = scaled(as_features(x_test, "x_test"))
+    yt = check_labels(y_test, "y_test", len(Xt), n_classes)
+    if Xt.shape[1] != n_features:
+        raise ValueError(f"x_test has {Xt.shape[1]} features per sample, x_train has {n_features}")
+    return Xt, yt
+
+
 def check_parts(parts, n_samples: int) -> None:
     """One non-empty 1-D integer index array per client, all within ``[0, n_samples - 1]``."""
     if isinstance(parts, np.ndarray) and parts.ndim == 1 and parts.dtype != object:

@@ -20,7 +20,7 @@ from ._validation import check_number as _check_number
 from ._validation import check_seed
 from .communication import FLOAT32_BYTES, Traffic
 from .history import History
-from .models import as_features, check_labels, glorot_uniform, n_classes_of, scaled, softmax_cross_entropy_grad
+from .models import as_features, check_labels, check_test_set, glorot_uniform, n_classes_of, scaled, softmax_cross_entropy_grad
 from .simulation import Algorithm, simulate
 
 __all__ = ["SplitHistory", "split_train", "split_bytes_per_epoch", "split_algorithm"]
@@ -92,14 +92,7 @@ def split_train(x_train, y_train, *, hidden=32, epochs=2, batch_size=20, lr=0.05
     check_seed("seed", seed)
     X = as_features(x_train, "x_train")
     y = check_labels(y_train, "y_train", len(X), n_classes)
-    if (x_test is None) != (y_test is None):
-        raise ValueError("pass both x_test and y_test, or neither")
-    Xt = yt = None
-    if x_test is not None:
-        Xt = scaled(as_features(x_test, "x_test"))  # scaled once, evaluated every round
-        yt = check_labels(y_test, "y_test", len(Xt), n_classes)
-        if Xt.shape[1] != X.shape[1]:
-            raise ValueError(f"x_test has {Xt.shape[1]} features per sample, x_train has {X.shape[1]}")
+    Xt, yt = check_test_set(x_test, y_test, X.shape[1], n_classes)
     C = n_classes_of(y, yt, n_classes=n_classes)
     algorithm = split_algorithm(X, y, C, hidden=hidden, batch_size=batch_size, lr=np.float32(lr), x_test=Xt,
                                 y_test=yt, seed=seed)

@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .claims import write_json_atomic
 from .sweep_grid import (
     RESULT_COLUMNS,
     GridError,
@@ -103,7 +104,6 @@ __all__ = [
     "point_key",
     "run_point",
     "refuse_tff",
-    "write_json_atomic",
     "read_record",
     "records_table",
     "plot_summary",
@@ -269,14 +269,9 @@ def run_point(target: SweepTarget, parameters: dict, key: str, out_dir: str, all
 # ----------------------------------------------------------------------------- records and the table
 
 
-def write_json_atomic(path, data) -> Path:
-    """Write ``data`` as JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+def _write_record(path, data) -> Path:
+    """Sweep records: atomic JSON (:func:`tinydtl.claims.write_json_atomic`), keys sorted, NaN allowed."""
+    return write_json_atomic(path, data, allow_nan=True, sort_keys=True)
 
 
 def _replace_atomic(path: Path, write: Callable[[Path], None]) -> Path:
@@ -545,7 +540,7 @@ def run_sweep(
     out = Path(out)
     point_dir = out / "points"
     point_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "sweep.json", {"target": spec.name, "kind": spec.kind, "grid": grid, "fixed": fixed})
+    _write_record(out / "sweep.json", {"target": spec.name, "kind": spec.kind, "grid": grid, "fixed": fixed})
     records = {k: read_record(point_dir / f"{k}.json") for k in keys}
     todo = [(k, p) for k, p in zip(keys, points) if not (records[k] and records[k]["status"] == "ok")]
 
@@ -570,7 +565,7 @@ def run_sweep(
                     rec = future.result()
                 except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after repeated deaths
                     rec = _failed_task_record(spec, p, k, exc)
-                write_json_atomic(point_dir / f"{k}.json", rec)
+                _write_record(point_dir / f"{k}.json", rec)
                 records[k] = rec
                 bar.update(1)
                 if rec["status"] != "ok":
