@@ -29,6 +29,7 @@ from tinydtl.simulation import Algorithm, simulate
 from tinydtl.split_learning import split_train
 from tinydtl.topology import complete, line, random_geometric, ring
 from tinydtl.transforms import Attackers, Compression
+from support import softmax_step
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +38,6 @@ def mnist():
     return x[:3000], y[:3000], xt[:1000], yt[:1000]
 
 
-def softmax_step(W, b, X, y, lr):
-    logits = X @ W + b
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    p[np.arange(len(y)), y] -= 1
-    return W - lr * X.T @ p / len(y), b - lr * p.mean(axis=0)
 
 
 # --------------------------------------------------------------------------- history

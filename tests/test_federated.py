@@ -14,6 +14,7 @@ from tinydtl.federated import (
 )
 from tinydtl.partition import dirichlet, iid
 from tinydtl.processes import find_processes
+from support import softmax_step
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +22,6 @@ def mnist():
     return load_mnist()
 
 
-def softmax_step(W, b, X, y, lr):
-    """One minibatch SGD step on mean cross-entropy, written out plainly."""
-    logits = X @ W + b
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    p[np.arange(len(y)), y] -= 1
-    return W - lr * X.T @ p / len(y), b - lr * p.mean(axis=0)
 
 
 def test_one_round_is_the_weighted_average_of_client_updates(mnist):

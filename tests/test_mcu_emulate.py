@@ -4,12 +4,12 @@ Needs the Debian packages gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-sy
 them the tests skip, saying so; with the environment variable CI set they fail instead.
 """
 
-import os
 
 import numpy as np
 import pytest
 
 from tinydtl.mcu import load_boards
+from support import require
 from tinydtl.mcu_emulate import (
     TICK_INSTRUCTIONS,
     emulate_round,
@@ -31,11 +31,7 @@ BATCH = 4
 
 
 def require_toolchain():
-    problem = toolchain_problem()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set, so the emulated MCU must run, but: {problem}")
-        pytest.skip(f"emulated MCU not available here: {problem}")
+    require(toolchain_problem(), "the emulated MCU")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 
 from tinydtl.federated import keras_model
 from tinydtl.mcu import keras_mlp, profile, tflm_available, tflm_memories, tflm_memory
+from support import require
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,11 +19,7 @@ TAIL_BOUND = 1536    # the interpreter's persistent structs for these 2- and 3-l
 
 
 def require_tflm():
-    problem = tflm_available()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set, so TensorFlow Lite Micro must run, but: {problem}")
-        pytest.skip(f"TensorFlow Lite Micro not available here: {problem}")
+    require(tflm_available(), "TensorFlow Lite Micro")
 
 
 @pytest.fixture(scope="module")
