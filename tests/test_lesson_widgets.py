@@ -1,64 +1,23 @@
 """Every lesson widget's callback, driven through each control's extremes (issue 13).
 
-The test executes only a lesson's ``parameters``, ``setup`` and ``widget`` cells (tags), with
+The tests execute only a lesson's ``parameters``, ``setup`` and ``widget`` cells (tags), with
 :func:`tinydtl.widgets.recording` capturing the ``interact(explore, **controls)`` call, then calls
 ``explore`` with every control at its minimum, default and maximum (every option of a choice) and
-checks what it drew. Lessons join by tagging their cells and adding a row to ``LESSONS``.
+checks what it drew. The helpers live in ``tests/support.py``; a lesson joins by tagging its cells and adding a
+test (here or in ``tests/test_lesson_widgets_NN.py``).
 """
 
-import itertools
 import re
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tinydtl.widgets import recording, trial_values  # noqa: E402
-
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-TAGS = {"parameters", "setup", "widget"}
-
-
-def lesson_widget(stem):
-    """Run a lesson's tagged cells; return its recorded ``(fn, controls)`` and the namespace."""
-    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code" and TAGS & set(c.metadata.get("tags", []))]
-    assert any("widget" in c.metadata.get("tags", []) for c in cells), f"{stem}: no cell tagged 'widget'"
-    ns = {"__name__": f"lesson_{stem}"}
-    with recording() as calls:
-        for c in cells:
-            src = "\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith("%"))
-            exec(compile(src, f"{stem}:{c.id}", "exec"), ns)
-    assert len(calls) == 1, f"{stem}: expected one interact() call, got {len(calls)}"
-    return calls[0], ns
-
-
-def settings(fn, controls, limit=80):
-    """Every combination of trial values if there are at most ``limit``; else one control at a time
-    (others at their defaults) plus the all-first and all-last corners."""
-    names = list(controls)
-    values = {k: trial_values(v) for k, v in controls.items()}
-    product = list(itertools.product(*values.values()))
-    if len(product) <= limit:
-        return [dict(zip(names, p)) for p in product]
-    default = {k: (v.value if hasattr(v, "value") else values[k][0]) for k, v in controls.items()}
-    out = [{**default, k: v} for k in names for v in values[k]]
-    return out + [{k: values[k][0] for k in names}, {k: values[k][-1] for k in names}]
-
-
-def drawn(fn, kwargs):
-    plt.close("all")
-    fn(**kwargs)
-    fig = plt.gcf()
-    axes = [ax for ax in fig.axes if ax.get_visible()]
-    assert axes, f"{kwargs}: nothing drawn"
-    return fig, axes
-
+from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
+from tinydtl.widgets import trial_values  # noqa: E402
 
 def test_trial_values_cover_the_range():
     import ipywidgets
@@ -121,12 +80,6 @@ def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
     for scheme in trial_values(controls["scheme"]):  # live, neighbours is greyed out for "none"
         controls["scheme"].value = scheme
         assert controls["neighbours"].disabled == (scheme == "none"), scheme
-
-
-def exercise_cell(stem, first_line):
-    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
-    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(first_line)]
-    return cell.source
 
 
 def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
