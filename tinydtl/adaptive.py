@@ -383,7 +383,7 @@ class NodeReport:
     step_seconds: float = 0.0
 
 
-def node_round(model, X, y, parts, plan, w, w_prev, lr) -> list[NodeReport]:
+def node_round(model, X, y, parts, plan, w, w_prev, lr, delta_from: str = "minibatch") -> list[NodeReport]:
     """JSAC Algorithm 3 for every client of ``plan``: estimates, then τ local steps from ``w``.
 
     On the first minibatch ``B`` of its round each node evaluates the loss and gradient at the new global
@@ -391,14 +391,25 @@ def node_round(model, X, y, parts, plan, w, w_prev, lr) -> list[NodeReport]:
     ``β̂_i`` and ``ρ̂_i`` (:func:`local_estimates`, both on the same data, as the definitions need) and
     ``∇F_i(w)`` for the aggregator's ``δ̂``. Then ``model.local_update`` runs the plan's τ steps. The same
     function serves the simulation (all nodes in one process) and each node process of the real mode.
+
+    ``delta_from="minibatch"`` (the authors' code) sends the minibatch gradient at ``w`` for ``δ̂``;
+    ``"local_data"`` sends ``∇F_i(w)`` over the node's whole local data, the quantity JSAC 2019 defines
+    δ_i with (Definition 2: ``‖∇F_i(w) − ∇F(w)‖ ≤ δ_i``). With minibatches, ``δ̂`` also measures sampling
+    noise: when every node holds the same data the true δ is 0 but the minibatch ``δ̂`` is not. The
+    extra full pass is not timed as local work (it is outside the measured steps).
     """
     import time
 
+    if delta_from not in ("minibatch", "local_data"):
+        raise ValueError(f"delta_from must be 'minibatch' or 'local_data', got {delta_from!r}")
     K = len(plan.clients)
     head = []
     for i in range(K):
         B = plan.batches(i)[0]
         loss_g, grad_g = model.loss_and_gradient(w, X[B], y[B])
+        if delta_from == "local_data":
+            own = parts[plan.clients[i]]
+            _, grad_g = model.loss_and_gradient(w, X[own], y[own])
         beta = rho = None
         if w_prev is not None:
             loss_l, grad_l = model.loss_and_gradient(w_prev[i], X[B], y[B])
@@ -415,8 +426,9 @@ class SimulatedNodes:
     """All nodes in this process, resource costs drawn from a :class:`CostModel` (one draw per round, as
     the authors' ``TimeGeneration``). :class:`tinydtl.edge_network.NodeProcesses` is the real twin."""
 
-    def __init__(self, model, X, y, parts, *, lr: float, costs: CostModel, seed=0):
+    def __init__(self, model, X, y, parts, *, lr: float, costs: CostModel, seed=0, delta_from="minibatch"):
         self.model, self.X, self.y, self.parts, self.lr = model, X, y, parts, lr
+        self.delta_from = delta_from
         self.costs, self.seed = costs, seed
         self.rng = np.random.default_rng([seed, 1])
         self.w_prev = None
@@ -425,7 +437,7 @@ class SimulatedNodes:
         from .plans import plan_from_settings
 
         plan = plan_from_settings(self.parts, round_index, settings, seed=self.seed)
-        reports = node_round(self.model, self.X, self.y, self.parts, plan, w, self.w_prev, self.lr)
+        reports = node_round(self.model, self.X, self.y, self.parts, plan, w, self.w_prev, self.lr, self.delta_from)
         self.w_prev = np.stack([r.w for r in reports])
         steps = max(r.steps for r in reports)
         step_total, agg = self.costs.draw(self.rng, steps)
@@ -572,7 +584,7 @@ def _check_parts(parts, n):
 
 def train(X, y, parts, *, X_test, y_test, tau=None, budget=15.0, eta=0.01, phi=0.025, batch_size=100,
           costs: CostModel | None = None, real: bool = False, delay: float = 0.0, model=None, seed=0,
-          use_min_loss=True, tau_max=100, progress=False):
+          use_min_loss=True, tau_max=100, delta_from="minibatch", progress=False):
     """Distributed gradient descent with adaptive (``tau=None``) or fixed τ under a resource budget.
 
     Runs on the simulation core (:func:`tinydtl.simulation.simulate`) with :func:`adaptive_algorithm` and
@@ -581,7 +593,8 @@ def train(X, y, parts, *, X_test, y_test, tau=None, budget=15.0, eta=0.01, phi=0
     per aggregation). ``real=True`` runs every node as its own process talking to this one over
     127.0.0.1 (:mod:`tinydtl.edge_network`) and spends measured wall-clock seconds, with ``delay`` seconds
     of added latency per report. ``model`` defaults to :class:`SmoothSVM` (labels ±1); the core's
-    :class:`tinydtl.models.SoftmaxModel` works too (integer labels).
+    :class:`tinydtl.models.SoftmaxModel` works too (integer labels). ``delta_from`` chooses the gradient
+    behind ``δ̂`` (:func:`node_round`): the authors' minibatch (default) or the node's whole local data.
 
     Returns the core's :class:`~tinydtl.history.History` (row 0 = the initial model; one row per
     aggregation, with ``tau, train_loss, beta, rho, delta, step_cost, aggregation_cost, spent``);
@@ -601,6 +614,8 @@ def train(X, y, parts, *, X_test, y_test, tau=None, budget=15.0, eta=0.01, phi=0
     parts = _check_parts(parts, len(X))
     check_number("delay", delay, low=0.0)
     check_int("batch_size", batch_size, 1)
+    if delta_from not in ("minibatch", "local_data"):
+        raise ValueError(f"delta_from must be 'minibatch' or 'local_data', got {delta_from!r}")
     if costs is None:
         b = tuple(float(v) for v in np.atleast_1d(budget))
         if len(b) != 1:
@@ -611,15 +626,18 @@ def train(X, y, parts, *, X_test, y_test, tau=None, budget=15.0, eta=0.01, phi=0
 
         if not isinstance(model, SmoothSVM):
             raise ValueError("real mode runs the SVM nodes of the demo; pass model=None")
+        if delta_from != "minibatch":
+            raise ValueError("real mode sends the authors' minibatch gradient for δ̂; use delta_from='minibatch'")
         nodes = NodeProcesses(X, y, parts, eta=eta, lam=model.lam, delay=delay, seed=seed)
         spend = Budget(costs.budget[:1])
     else:
-        nodes = SimulatedNodes(model, X, y, parts, lr=eta, costs=costs, seed=seed)
+        nodes = SimulatedNodes(model, X, y, parts, lr=eta, costs=costs, seed=seed, delta_from=delta_from)
         spend = Budget(costs.budget)
     controller = AdaptiveTau(spend, eta=eta, phi=phi, tau=tau, tau_max=tau_max, use_min_loss=use_min_loss)
     algorithm = adaptive_algorithm(model, nodes, spend, X_test=X_test, y_test=y_test, use_min_loss=use_min_loss)
     config = dict(tau="adaptive" if tau is None else tau, budget=list(spend.total), eta=eta, phi=phi,
-                  batch_size=batch_size, real=real, delay=delay, seed=seed, use_min_loss=use_min_loss)
+                  batch_size=batch_size, real=real, delay=delay, seed=seed, use_min_loss=use_min_loss,
+                  delta_from=delta_from)
     try:
         hist = simulate(algorithm, None, settings=PlanSettings(batch_size=batch_size, local_steps=controller.first_tau),
                         controller=controller, config=config, progress=progress)
