@@ -363,3 +363,21 @@ def test_allowed_tff_leaves_no_worker_binary(tmp_path, cluster):
     assert result.ok
     pid = int(result.records[0]["metrics"]["pid"])
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_heatmap_labels_stay_readable_on_light_and_dark_cells():
+    """The summary heat map's numbers: black on viridis' yellow end, white on its dark end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from tinydtl.plots import label_colour, plot_heatmap
+
+    table = pd.DataFrame({"a": [1, 1, 2, 2], "b": [0, 1, 0, 1], "acc": [0.1, 0.4, 0.6, 0.9]})
+    ax = plot_heatmap(table, rows="a", cols="b", value="acc")
+    colours = {t.get_text(): t.get_color() for t in ax.texts}
+    assert colours["0.900"] == "black" and colours["0.100"] == "white"
+    assert label_colour((1.0, 1.0, 1.0, 1.0)) == "black" and label_colour((0.0, 0.0, 0.0, 1.0)) == "white"
+    plt.close("all")

@@ -114,6 +114,12 @@ def plot_online_curve(curve, axes=None, *, label=None, reference=None):
     return axes
 
 
+def label_colour(rgba) -> str:
+    """Black or white, whichever reads better on a cell of colour ``rgba`` (WCAG relative luminance above 0.179, where the two contrasts are equal)."""
+    r, g, b = (((c / 12.92) if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4) for c in rgba[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
+
+
 def plot_heatmap(table, *, rows, cols, value, ax=None, fmt="{:.3f}", cmap="viridis", title=None):
     """Heat map of ``value`` over two parameters of a sweep table (a pandas DataFrame)."""
     import matplotlib.pyplot as plt
@@ -127,7 +133,7 @@ def plot_heatmap(table, *, rows, cols, value, ax=None, fmt="{:.3f}", cmap="virid
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
     for (r, c), v in np.ndenumerate(grid.values):
-        ax.text(c, r, fmt.format(v), ha="center", va="center", color="white", fontsize=8)
+        ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=8, color=label_colour(im.cmap(im.norm(v))))
     ax.figure.colorbar(im, ax=ax, label=value)
     if title:
         ax.set_title(title)
