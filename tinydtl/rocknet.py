@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from tinydtl._validation import check_int, check_number
 from tinydtl.communication import Traffic, payload_bytes
-from tinydtl.history import History
+from tinydtl.plans import PlanSettings
 from tinydtl.quantized_adam import Adam
 from tinydtl.rocket import (
     KERNEL_LENGTH,
@@ -53,6 +52,7 @@ from tinydtl.rocket import (
     ppv_features,
     quantiles,
 )
+from tinydtl.simulation import Algorithm, EarlyStopping, simulate
 
 __all__ = [
     "MAX_DEVICES",
@@ -241,8 +241,9 @@ class RockNetClassifier(ClassifierMixin, BaseEstimator):
     weights), n_features_ (total features over all devices), history_: a
     :class:`tinydtl.history.History`, one row per epoch: validation ``accuracy`` and ``loss``,
     ``train_loss``, the epoch's traffic (:func:`series_traffic` per training and validation series,
-    the package's byte rule), ``live_devices`` = D, ``seconds``. Training runs its own epoch loop
-    rather than :func:`tinydtl.simulation.simulate`, which has no early stopping.
+    the package's byte rule), ``live_devices`` = D, ``seconds``, ``cpu_seconds``; its ``weights``
+    are the restored head (:meth:`weights`). Training runs on :func:`tinydtl.simulation.simulate`
+    (see :meth:`fit`).
     """
 
     def __init__(
@@ -296,9 +297,19 @@ class RockNetClassifier(ClassifierMixin, BaseEstimator):
             z = zj if z is None else z + zj
         return z
 
-    def fit(self, X, y):
-        """Train the distributed linear head on the series ``X`` (n_series, length) with labels ``y``."""
+    def fit(self, X, y, controller=None):
+        """Train the distributed linear head on the series ``X`` (n_series, length) with labels ``y``.
+
+        Training runs on the core's loop (:func:`tinydtl.simulation.simulate`, one round = one epoch)
+        with early stopping as its controller (:class:`tinydtl.simulation.EarlyStopping` on the
+        validation loss). ``controller(epoch_done, history, settings) -> settings``, optional, is called
+        after every epoch before the early-stopping check: it may raise
+        :class:`~tinydtl.simulation.StopTraining` (e.g. an energy budget) or change
+        ``settings.batch_size`` for the next epochs.
+        """
         self._check_params()
+        if controller is not None and not callable(controller):
+            raise TypeError("controller must be callable as controller(epoch_done, history, settings) -> settings")
         X = check_series(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
@@ -349,46 +360,63 @@ class RockNetClassifier(ClassifierMixin, BaseEstimator):
         y_val = y_idx[val_rows]
         batch = self.batch_size or min(128, len(fit_rows))
         step = series_traffic(length, C, self.n_devices)  # one series: broadcast + partial logits
-        self.history_ = History(algorithm=f"rocknet/D={self.n_devices}", config=self.get_params())
+        series = len(fit_rows) + len(val_rows)  # every training and validation series, every epoch
+        algorithm = self._algorithm(rng, F_fit, Y_fit, F_val, y_val, step, series)
+        stopper = EarlyStopping(self.patience, column="loss")
 
-        def validate():
-            pv = _softmax(self._logits(F_val))
-            loss = float(-np.log(np.maximum(pv[np.arange(len(y_val)), y_val], 1e-300)).mean())
-            return loss, float((pv.argmax(1) == y_val).mean())
+        def control(epoch_done, history, settings):
+            if controller is not None:
+                settings = controller(epoch_done, history, settings)
+            return stopper(epoch_done, history, settings)
 
-        val_loss, val_acc = validate()
-        self.history_.record(0, accuracy=val_acc, loss=val_loss, bytes_up=0, bytes_down=0, messages=0,
-                             live_devices=self.n_devices, seconds=0.0)
-        best, best_loss, stall, self.best_epoch_ = [dev.state() for dev in self.devices_], val_loss, 0, 0
-        for epoch in range(self.max_epochs):
-            t0 = time.perf_counter()
-            order = rng.permutation(len(fit_rows))
+        history = simulate(algorithm, self.max_epochs, settings=PlanSettings(batch_size=batch), controller=control,
+                           config=self.get_params())
+        self.best_epoch_, best = history.weights
+        for dev, st in zip(self.devices_, best):
+            dev.restore(st)
+        history.weights = self.weights()
+        self.history_ = history
+        return self
+
+    def _algorithm(self, rng, F_fit, Y_fit, F_val, y_val, step, series) -> Algorithm:
+        """One epoch of distributed training as an :class:`~tinydtl.simulation.Algorithm`.
+
+        The state is the devices themselves (their weight slices and Adam moments change in place)
+        plus the best validation loss so far and the devices' weights at that epoch, which ``final``
+        returns as ``(best_epoch, states)`` (the weights early stopping restores).
+        """
+        devices = self.devices_
+
+        def snapshot():
+            return [dev.state() for dev in devices]
+
+        def init():
+            return {"epoch": 0, "best_loss": None, "best_epoch": 0, "best": None}
+
+        def apply(state, epoch, settings):
+            order = rng.permutation(len(Y_fit))
             train_loss = 0.0
-            for s in range(0, len(order), batch):
-                rows = order[s : s + batch]
+            for s in range(0, len(order), settings.batch_size):
+                rows = order[s : s + settings.batch_size]
                 p = _softmax(self._logits(F_fit, rows))
                 train_loss += -np.log(np.maximum(p[np.arange(len(rows)), Y_fit[rows].argmax(1)], 1e-300)).sum()
                 G = (p - Y_fit[rows]) / len(rows)
-                for dev, F in zip(self.devices_, F_fit):
+                for dev, F in zip(devices, F_fit):
                     dev.update(F[rows], G)
-            seconds = time.perf_counter() - t0
-            val_loss, val_acc = validate()
-            traffic = step.bytes_up * (len(fit_rows) + len(val_rows))  # training and validation series
-            self.history_.record(
-                epoch + 1, accuracy=val_acc, loss=val_loss, train_loss=train_loss / len(order),
-                bytes_up=traffic, bytes_down=0, messages=step.messages * (len(fit_rows) + len(val_rows)),
-                live_devices=self.n_devices, seconds=seconds,
-            )
-            if val_loss < best_loss:
-                best_loss, stall, self.best_epoch_ = val_loss, 0, epoch + 1
-                best = [dev.state() for dev in self.devices_]
-            else:
-                stall += 1
-                if stall >= self.patience:
-                    break
-        for dev, st in zip(self.devices_, best):
-            dev.restore(st)
-        return self
+            stats = dict(train_loss=train_loss / len(order), bytes_up=step.bytes_up * series, bytes_down=0,
+                         messages=step.messages * series, live_devices=len(devices))
+            return {**state, "epoch": epoch + 1}, stats
+
+        def validate(state):
+            """Validation accuracy and loss of the summed partial logits; remembers the best epoch's weights."""
+            pv = _softmax(self._logits(F_val))
+            loss = float(-np.log(np.maximum(pv[np.arange(len(y_val)), y_val], 1e-300)).mean())
+            if state["best_loss"] is None or loss < state["best_loss"]:  # EarlyStopping's rule (strictly lower)
+                state.update(best_loss=loss, best_epoch=state["epoch"], best=snapshot())
+            return {"accuracy": float((pv.argmax(1) == y_val).mean()), "loss": loss}
+
+        return Algorithm(f"rocknet/D={len(devices)}", init, apply, validate,
+                         final=lambda state: (state["best_epoch"], state["best"]), live_devices=len(devices))
 
     def decision_function(self, X) -> np.ndarray:
         """The summed partial logits ``Σ_j z_j`` (n_series, n_classes)."""

@@ -29,7 +29,7 @@ from typing import Any, Callable
 from .history import History
 from .plans import PlanSettings
 
-__all__ = ["Algorithm", "StopTraining", "simulate"]
+__all__ = ["Algorithm", "EarlyStopping", "StopTraining", "simulate"]
 
 
 class StopTraining(Exception):
@@ -41,7 +41,9 @@ class Algorithm:
     """A training algorithm as plain functions (see the module docstring).
 
     ``final(state)`` (optional) returns what :attr:`History.weights` should hold at the end.
-    ``live_devices`` is the device count recorded in row 0.
+    ``live_devices`` is the device count recorded in row 0. ``initial_stats`` (optional) are extra
+    columns of row 0 next to its zero traffic, e.g. the zeros of counters that ``apply`` reports
+    per round (without it they are ``NaN`` in row 0).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Algorithm:
     evaluate: Callable[[Any], dict] | None = None
     final: Callable[[Any], Any] | None = None
     live_devices: int = 0
+    initial_stats: dict | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str):
@@ -60,6 +63,48 @@ class Algorithm:
         for field_name in ("evaluate", "final"):
             if getattr(self, field_name) is not None and not callable(getattr(self, field_name)):
                 raise TypeError(f"{field_name} must be callable or None")
+        if self.initial_stats is not None and not isinstance(self.initial_stats, dict):
+            raise TypeError(f"initial_stats must be a dict of row-0 columns or None, got {type(self.initial_stats).__name__}")
+
+
+class EarlyStopping:
+    """Controller: end the run (:class:`StopTraining`) after ``patience`` rounds without a better ``column``.
+
+    "Better" is strictly lower (``mode="min"``, e.g. a validation loss) or strictly higher
+    (``mode="max"``) than the best value so far, row 0 (the initial model) included — the rule of
+    Keras' ``EarlyStopping(patience=p, min_delta=0)``. The run stops after the round in which the
+    stall reaches ``patience``; that round is recorded. ``best_round`` and ``best_value`` say which
+    row was best so far (an algorithm that keeps its best weights compares the same way).
+    """
+
+    def __init__(self, patience: int, column: str = "loss", mode: str = "min"):
+        from ._validation import check_number
+
+        check_number("patience", patience, low=1, integer=True)
+        if not isinstance(column, str):
+            raise TypeError(f"column must be a History column name, got {type(column).__name__}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.patience, self.column, self.mode = int(patience), column, mode
+        self.best_round: int | None = None
+        self.best_value = None
+        self.checked = 0  # last row compared
+
+    def better(self, value, best) -> bool:
+        """Is ``value`` strictly better than ``best``?"""
+        return value < best if self.mode == "min" else value > best
+
+    def __call__(self, round_done, history, settings):
+        values = history.column(self.column)
+        if self.best_round is None:  # first call: row 0 is the first best
+            self.best_round, self.best_value, self.checked = 0, values[0], 0
+        for r in range(self.checked + 1, round_done + 1):  # the rows recorded since the last call
+            if self.better(values[r], self.best_value):
+                self.best_round, self.best_value = r, values[r]
+        self.checked = round_done
+        if round_done - self.best_round >= self.patience:
+            raise StopTraining(f"no better {self.column} for {self.patience} rounds (best: round {self.best_round})")
+        return settings
 
 
 def simulate(algorithm: Algorithm, rounds: int | None, *, settings: PlanSettings | None = None, controller=None,
@@ -94,7 +139,7 @@ def simulate(algorithm: Algorithm, rounds: int | None, *, settings: PlanSettings
     state = algorithm.init()
     measured = algorithm.evaluate(state) if algorithm.evaluate else {}
     hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=algorithm.live_devices, seconds=0.0,
-                cpu_seconds=0.0, **measured)
+                cpu_seconds=0.0, **(algorithm.initial_stats or {}), **measured)
     round_indices = itertools.count() if rounds is None else range(rounds)
     for r in tqdm(round_indices, total=rounds, desc=algorithm.name, disable=not progress, leave=False):
         t0, c0 = time.perf_counter(), time.process_time()
