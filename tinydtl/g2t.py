@@ -34,6 +34,7 @@ import numpy as np
 from ._validation import check_int, check_number
 from .communication import FLOAT32_BYTES, Traffic, payload_bytes
 from .history import History
+from .simulation import Algorithm, StopTraining, simulate
 
 __all__ = ["EncodedVector", "G2TResult", "decode", "encode", "model_vector", "run_g2t_d", "threshold"]
 
@@ -157,9 +158,12 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
         A run that has not delivered every problem after this many rounds raises RuntimeError
         ("never completed" is an error, not a number).
 
-    The rounds run until every problem has arrived (how many is not known in advance, so this loop
-    records the core's :class:`~tinydtl.history.History` itself rather than going through
-    :func:`tinydtl.simulation.simulate`, which runs a fixed number of rounds).
+    The rounds run on the core's loop (:func:`tinydtl.simulation.simulate`, one round = one G2T-C
+    scheduling round) until every problem has arrived: how many is not known in advance, so
+    ``simulate`` runs with ``rounds=None`` and a controller that raises
+    :class:`~tinydtl.simulation.StopTraining` once the ``delivered`` column sums to the number of
+    problems. A wait while every device is offline is not a round (no row), but it counts towards
+    ``max_rounds``, as a round does.
     Bytes follow the core's rule (:mod:`tinydtl.communication`): payload bytes per transmission
     (here the encoded message), retransmissions not counted (they are in ``attempts``).
     """
@@ -174,13 +178,7 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     P = len(costs)
     data_bytes = np.zeros(P, dtype=np.int64) if data_bytes is None else np.asarray(data_bytes, dtype=np.int64)
     W_t = [threshold(dev.quality, threshold_bytes) for dev in devices]
-    hist = History(algorithm="g2t-d", config=dict(threshold_bytes=threshold_bytes, devices=len(devices), problems=P,
-                                                  ship_data=ship_data))
-    hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=len(devices), seconds=0.0, cpu_seconds=0.0,
-                sim_seconds=0.0, time=0.0,
-                assigned=0, delivered=0, reassigned=0, bytes_up_dense=0, weight_messages=0, attempts=0,
-                staleness=np.nan, flops=0.0)
-    res = G2TResult(hist, delivered_by=[-1] * P, delivered_at=[np.nan] * P)
+    res = G2TResult(History(), delivered_by=[-1] * P, delivered_at=[np.nan] * P)
     version = np.zeros(P, dtype=np.int64)  # slot versions of the assembled model
     payloads: dict[int, tuple[int, int]] = {}
 
@@ -189,20 +187,28 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
             payloads[p] = _payload(train(p))
         return payloads[p]
 
-    pending = list(range(P))
-    t = 0.0
-    rnd = 0
-    for _ in range(max_rounds):
-        if not pending:
-            break
-        online = [k for k in range(len(devices)) if network.online(k, t)]
-        if not online:
+    def never_completed(pending):
+        return RuntimeError(f"G2T never completed: {len(pending)} of {P} binary problems undelivered after "
+                            f"{max_rounds} rounds")
+
+    def init():
+        # tries: scheduling attempts so far (a round, or a wait while every device is offline)
+        return {"pending": list(range(P)), "t": 0.0, "tries": 0}
+
+    def apply(state, r, settings):
+        """One G2T-C round: assign the pending problems to the devices online, let each run G2T-D."""
+        pending, t, tries = state["pending"], state["t"], state["tries"]
+        while True:
+            if tries >= max_rounds:
+                raise never_completed(pending)
+            tries += 1
+            online = [k for k in range(len(devices)) if network.online(k, t)]
+            if online:
+                break
             t = min(network.next_online(k, t) for k in range(len(devices)))
-            continue
-        wall, cpu = time.perf_counter(), time.process_time()
+        rnd = r + 1
         plan = assign_problems(pending, costs, devices, online, data_bytes=data_bytes if ship_data else None,
                                links=network.links)
-        rnd += 1
         traffic, dense, attempts, flops, delivered, stale, sends = Traffic(), 0, 0, 0.0, 0, [], 0
         ends = [t]
         still = set(pending)
@@ -254,16 +260,24 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
             res.reassigned.extend((p, k, rnd, p in buffer) for p in lost)
             lost_total += len(lost)
             ends.append(min(now, leave))
-        pending = sorted(still)
         t_end = max(ends)
-        hist.record(rnd, **traffic.as_row(), live_devices=len(online), seconds=time.perf_counter() - wall,
-                    cpu_seconds=time.process_time() - cpu,
-                    sim_seconds=t_end - t, time=t_end,
-                    assigned=sum(map(len, plan.values())), delivered=delivered, reassigned=lost_total,
-                    bytes_up_dense=dense, weight_messages=sends, attempts=attempts,
-                    staleness=max(stale) if stale else np.nan, flops=flops)
-        t = t_end
-    if pending:
-        raise RuntimeError(f"G2T never completed: {len(pending)} of {P} binary problems undelivered after "
-                           f"{max_rounds} rounds")
+        stats = dict(**traffic.as_row(), live_devices=len(online), sim_seconds=t_end - t, time=t_end,
+                     assigned=sum(map(len, plan.values())), delivered=delivered, reassigned=lost_total,
+                     bytes_up_dense=dense, weight_messages=sends, attempts=attempts,
+                     staleness=max(stale) if stale else np.nan, flops=flops)
+        return {"pending": sorted(still), "t": t_end, "tries": tries}, stats
+
+    def until_delivered(round_done, history, settings):
+        """Controller: stop once every problem has arrived (each arrives once: a delivered problem
+        leaves the pool). A run still pending after ``max_rounds`` raises in ``apply``."""
+        if sum(history.column("delivered")) == P:
+            raise StopTraining("every binary problem delivered")
+        return settings
+
+    zeros = dict(sim_seconds=0.0, time=0.0, assigned=0, delivered=0, reassigned=0, bytes_up_dense=0,
+                 weight_messages=0, attempts=0, staleness=np.nan, flops=0.0)
+    algorithm = Algorithm("g2t-d", init, apply, live_devices=len(devices), initial_stats=zeros)
+    res.history = simulate(algorithm, None if P else 0, controller=until_delivered,
+                           config=dict(threshold_bytes=threshold_bytes, devices=len(devices), problems=P,
+                                       ship_data=ship_data))
     return res
