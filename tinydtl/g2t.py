@@ -178,7 +178,8 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     P = len(costs)
     data_bytes = np.zeros(P, dtype=np.int64) if data_bytes is None else np.asarray(data_bytes, dtype=np.int64)
     W_t = [threshold(dev.quality, threshold_bytes) for dev in devices]
-    res = G2TResult(History(), delivered_by=[-1] * P, delivered_at=[np.nan] * P)
+    # per problem: who delivered it and when; per lost problem and per applied update (see G2TResult)
+    delivered_by, delivered_at, reassigned, staleness = [-1] * P, [np.nan] * P, [], []
     version = np.zeros(P, dtype=np.int64)  # slot versions of the assembled model
     payloads: dict[int, tuple[int, int]] = {}
 
@@ -247,17 +248,17 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
                     break
                 for q in buffer:
                     s = int(version[q] - started[q])
-                    res.staleness.append(s)
+                    staleness.append(s)
                     stale.append(s)
                     version[q] += 1
-                    res.delivered_by[q] = k
-                    res.delivered_at[q] = msg.arrival
+                    delivered_by[q] = k
+                    delivered_at[q] = msg.arrival
                     still.discard(q)
                     delivered += 1
                 buffer, held = [], 0
                 now = msg.arrival
             lost = [p for p in problems if p in still]
-            res.reassigned.extend((p, k, rnd, p in buffer) for p in lost)
+            reassigned.extend((p, k, rnd, p in buffer) for p in lost)
             lost_total += len(lost)
             ends.append(min(now, leave))
         t_end = max(ends)
@@ -277,7 +278,6 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     zeros = dict(sim_seconds=0.0, time=0.0, assigned=0, delivered=0, reassigned=0, bytes_up_dense=0,
                  weight_messages=0, attempts=0, staleness=np.nan, flops=0.0)
     algorithm = Algorithm("g2t-d", init, apply, live_devices=len(devices), initial_stats=zeros)
-    res.history = simulate(algorithm, None if P else 0, controller=until_delivered,
-                           config=dict(threshold_bytes=threshold_bytes, devices=len(devices), problems=P,
-                                       ship_data=ship_data))
-    return res
+    history = simulate(algorithm, None if P else 0, controller=until_delivered,
+                       config=dict(threshold_bytes=threshold_bytes, devices=len(devices), problems=P, ship_data=ship_data))
+    return G2TResult(history, delivered_by, delivered_at, reassigned, staleness)
