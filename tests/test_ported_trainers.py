@@ -183,3 +183,23 @@ def test_g2t_still_raises_when_it_never_completes():
         run_g2t_d(train, np.full(30, 1e8), devices, net, threshold_bytes=300, max_rounds=4)
     # no problems: only the initial row
     assert run_g2t_d(train, np.zeros(0), devices, make_network([1.0] * 3), threshold_bytes=300).history.rounds == 0
+
+
+# ----------------------------------------------------------------------------- the package's layout
+def test_only_the_core_writes_history_rows_and_no_private_names_cross_modules():
+    """Issue 11's "done when": every trainer records through simulate; no module imports another's
+    private names (``_validation`` is the shared-checks exception)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(tinydtl.rocknet.__file__).parent
+    writers, private = [], []
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "record":
+                writers.append(path.name)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] != "_validation":
+                private += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert set(writers) == {"simulation.py"}, writers
+    assert private == []
