@@ -159,9 +159,8 @@ def test_index_and_taxonomy_numbers(quick_run):
     assert metrics["swarm_final_error"] < metrics["static_final_error"]
 
 
-#: Lessons whose claims follow issue 12's kinds (07+ are adopting them).
-KINDED_LESSONS = ("00_index", "01_survey_taxonomy", "02_ilvq_sphere", "03_federated_mnist",
-                  "04_gossip_spectral_gap", "05_bilayer_gossip", "06_mcu_memory")
+#: Every lesson: its claims follow issue 12's kinds.
+KINDED_LESSONS = tuple(p.stem for p in NOTEBOOKS)
 
 
 def test_every_claim_has_a_kind_and_every_reproduction_names_its_source(quick_run):
@@ -182,6 +181,10 @@ INJECTED = {
     "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
     "05_bilayer_gossip": dict(ROUNDS=8, MLP_ROUNDS=4, SWEEP_RANGES=[15, 60], SCALE_DEVICES=100, N_SEEDS=2),
     "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
+    "07_adaptive_tau": dict(SEEDS=[4], TAUS=[1, 10], CASES=[1, 3], REAL_BUDGET=1.5, N_TRAIN=6000),
+    "08_rocknet": dict(DATASETS=["GunPoint", "ItalyPowerDemand"], EQUIVALENCE_DEVICES=[1, 5], MAX_EPOCHS=30, NN_HIDDEN=16),
+    "09_globe2train": dict(N_TRAIN=1500, QUALITIES=[1.0, 0.2], NETWORK_SEEDS=1, SYNTH_CLASSES=12, DEVICE_COUNTS=[3, 6]),
+    "10_sweeps": dict(CLIENTS=[5], ALPHAS=[1.0, 10.0], SEEDS=[3], ROUNDS=1, TRAIN_SIZE=2000),
 }
 
 
