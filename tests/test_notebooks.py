@@ -176,7 +176,7 @@ def test_every_claim_has_a_kind_and_every_reproduction_names_its_source(quick_ru
 #: Non-default values injected into each lesson; the results file must record exactly them.
 INJECTED = {
     "01_survey_taxonomy": dict(ROUNDS=2, ATTACKER_SWEEP=[0, 2, 4], N_SPLIT=3000, SWARM_STEPS=60, SPLIT_EPOCHS=1),
-    "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2),
+    "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2, SCRATCH_MAX_AGE=5),
     "03_federated_mnist": dict(ROUNDS=2, TFF_ROUNDS=1, CLIENT_COUNTS=[10], N_SEEDS=1, VALIDATION=5000, CENTRAL_EPOCHS=1),
     "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
     "05_bilayer_gossip": dict(ROUNDS=8, MLP_ROUNDS=4, SWEEP_RANGES=[15, 60], SCALE_DEVICES=100, N_SEEDS=2),
