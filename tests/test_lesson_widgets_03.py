@@ -75,13 +75,18 @@ def test_tiny_alpha_with_most_clients_does_not_crash_and_says_why(widget):
     plt.close("all")
 
 
-def test_fraction_controls_the_upload(widget):
+def test_fraction_sets_the_upload_and_epochs_change_the_training(widget):
     (fn, controls), ns = widget
     ups = []
     for fraction in (controls["fraction"].min, controls["fraction"].max):
         _, axes = drawn(fn, {"clients": 20, "alpha": 1.0, "local_epochs": 1, "fraction": fraction})
         ups.append(_curve_and_upload(axes)[1])
     assert ups[1] == pytest.approx(10 * ups[0], rel=0.05)  # 2 of 20 clients vs all 20
+    finals = []
+    for epochs in (controls["local_epochs"].min, controls["local_epochs"].max):
+        _, axes = drawn(fn, {"clients": 10, "alpha": 1.0, "local_epochs": epochs, "fraction": 1.0})
+        finals.append(_curve_and_upload(axes)[0][0])
+    assert finals[1] > finals[0]  # after round 1, five local epochs have gone further than one
     plt.close("all")
 
 
