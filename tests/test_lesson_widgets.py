@@ -26,6 +26,8 @@ def test_trial_values_cover_the_range():
     assert trial_values(ipywidgets.SelectionSlider(options=[9, 16, 25], value=16)) == [9, 16, 25]
     assert trial_values(ipywidgets.Dropdown(options=[("a", 1), ("b", 2)])) == [1, 2]
     assert trial_values(["x", "y"]) == ["x", "y"]
+    # a log slider's min and max are exponents: the values tried are 10**-2 and 10**2, not -2 and 2
+    assert trial_values(ipywidgets.FloatLogSlider(value=1.0, min=-2, max=2)) == pytest.approx([0.01, 1.0, 100.0])
 
 
 def test_lesson04_every_control_acts_for_every_topology():

@@ -76,6 +76,9 @@ def trial_values(control) -> list:
         opts = control.options
         values = list(opts.values()) if isinstance(opts, dict) else [o[1] if isinstance(o, tuple) else o for o in opts]
         return values
+    if hasattr(control, "base") and hasattr(control, "min") and hasattr(control, "max"):
+        # FloatLogSlider: min and max are exponents of ``base``; the values are base ** min … base ** max
+        return list(dict.fromkeys([control.base ** control.min, control.value, control.base ** control.max]))
     if hasattr(control, "min") and hasattr(control, "max"):
         return list(dict.fromkeys([control.min, control.value, control.max]))
     if isinstance(control, dict):
