@@ -52,3 +52,38 @@ def test_lesson08_sram_per_device_follows_the_package_at_every_extreme():
             for d in trial_values(controls["devices"]):
                 if (name, d, False) in busiest and (name, d, True) in busiest:
                     assert busiest[(name, d, True)] < busiest[(name, d, False)]
+
+
+def parse(pattern, text, kwargs):
+    m = re.search(pattern, text)
+    assert m, f"{kwargs}: {pattern!r} not in {text!r}"
+    return float(m.group(1))
+
+
+def test_lesson05_bilayer_run_reports_reach_bytes_and_accuracy_at_every_extreme():
+    (fn, controls), ns = lesson_widget("05_bilayer_gossip")
+    assert set(controls) == {"range_m", "clusters", "alpha", "gossip_steps"}
+    assert controls["range_m"].min >= 15 and controls["clusters"].min >= 1 and controls["gossip_steps"].min == 0
+    seen = {}
+    for kwargs in settings(fn, controls):
+        fig, (ax,) = drawn(fn, kwargs)
+        acc = ax.get_lines()[0].get_ydata()
+        assert len(acc) == ns["WIDGET_ROUNDS"] + 1, kwargs  # row 0 = the initial model
+        assert np.all(np.isfinite(acc)) and np.all((acc >= 0) & (acc <= 1)), (kwargs, acc)
+        assert acc[-1] > acc[0], (kwargs, acc)  # every setting learns something in its rounds
+        title = ax.get_title()
+        assert title.startswith(f"{kwargs['range_m']} m, {kwargs['clusters']} clusters, α = {kwargs['alpha']}, "
+                                f"{kwargs['gossip_steps']} gossip steps"), title
+        assert parse(r"final (\d\.\d+)", title, kwargs) == pytest.approx(acc[-1], abs=5e-4)
+        seen[tuple(kwargs.values())] = (parse(r"(\d+) unreachable", title, kwargs), parse(r"([\d.]+) MB per round", title, kwargs))
+    plt.close("all")
+    default = {k: v.value for k, v in controls.items()}
+
+    def at(**change):
+        return seen[tuple({**default, **change}.values())]
+
+    ranges, steps = trial_values(controls["range_m"]), trial_values(controls["gossip_steps"])
+    unreachable = [at(range_m=r)[0] for r in ranges]
+    assert unreachable[0] > 0 and unreachable[-1] == 0 and all(np.diff(unreachable) <= 0), unreachable  # longer range, fewer cut off
+    mb = [at(gossip_steps=g)[1] for g in steps]
+    assert all(np.diff(mb) > 0), mb  # every gossip step is paid in bytes
