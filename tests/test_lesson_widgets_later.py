@@ -119,3 +119,32 @@ def test_lesson09_resimulation_delivers_every_problem_and_slows_with_the_network
     assert times[0] > 5 * times[-1], times
     msgs = [seen[(n0, q0, kb)][0] for kb in kbs]
     assert all(np.diff(msgs) <= 0) and msgs[0] > msgs[-1], msgs  # a larger W_t batches more classifiers per message
+
+
+def test_lesson07_delay_raises_tau_and_costs_rounds_in_every_case():
+    (fn, controls), ns = lesson_widget("07_adaptive_tau")
+    assert set(controls) == {"case", "delay"}
+    cases, delays = trial_values(controls["case"]), trial_values(controls["delay"])
+    assert cases == [1, 2, 3, 4] and delays[0] == 0.0 and delays[-1] > 0
+    seen = {}
+    for kwargs in settings(fn, controls, limit=6):  # every case at no delay; the first and last case also at the most
+        if (kwargs["case"], kwargs["delay"]) in seen:
+            continue
+        fig, (tau_ax, acc_ax) = drawn(fn, kwargs)
+        title = fig._suptitle.get_text()
+        assert title.startswith(f"case {ns['CASE_NAMES'][kwargs['case']]}, +{kwargs['delay']:.2f} s per aggregation"), title
+        rounds = int(parse(r"(\d+) rounds", title, kwargs))
+        tau = tau_ax.get_lines()[0].get_ydata()
+        spent, acc = acc_ax.get_lines()[0].get_data()
+        assert len(tau) == rounds == len(acc), (kwargs, rounds, len(tau))  # one τ and one accuracy per aggregation
+        assert np.all(tau >= 1) and np.all(tau == np.round(tau)), kwargs
+        assert np.all(np.isfinite(acc)) and np.all((acc >= 0) & (acc <= 1)), kwargs
+        # the budget rule plans the last rounds with *estimated* costs; the drawn costs may overshoot by about one aggregation
+        assert np.all(np.diff(spent) > 0) and ns["BUDGET"] - 2 < spent[-1] <= ns["BUDGET"] + kwargs["delay"] + 0.5, (kwargs, spent[-1])
+        assert 0.5 < parse(r"accuracy ([\d.]+)%", title, kwargs) / 100 <= 1, title  # even/odd: better than a coin
+        seen[(kwargs["case"], kwargs["delay"])] = (rounds, float(np.mean(tau)))
+    plt.close("all")
+    assert {c for c, _ in seen} == set(cases) and len(seen) == len(cases) + 2, sorted(seen)
+    for case in (cases[0], cases[-1]):  # dearer aggregations: fewer rounds, more local steps per round on average
+        (r0, t0), (r1, t1) = seen[(case, delays[0])], seen[(case, delays[-1])]
+        assert r1 < r0 and t1 > t0, (case, seen)
