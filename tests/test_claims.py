@@ -71,6 +71,61 @@ def test_honest_negative_is_reported_but_does_not_fail():
     assert ok.verdict == "met"
 
 
+NOISE = dict(claim="adaptive tau ends no worse than the median fixed tau", target=0.0, op="<=",
+             noise_reason="2 standard errors of the paired per-seed difference over 3 seeds", **REPRO)
+
+
+@pytest.mark.parametrize(
+    "measured, verdict",
+    [
+        (0.0021, "undecided (within noise)"),   # a miss the seeds cannot resolve
+        (-0.0021, "undecided (within noise)"),  # a win the seeds cannot resolve: symmetric, not "met"
+        (0.0059, "undecided (within noise)"),   # the band's edge is inside
+        (0.0060, "NOT MET"),                    # a miss beyond the band fails
+        (-0.0060, "met"),                       # a win beyond the band is met
+    ],
+)
+def test_the_noise_band_is_symmetric_around_the_target(measured, verdict):
+    c = ClaimRecorder("x").reproduction("case3", measured, noise=0.0059, **NOISE)
+    assert c.verdict == verdict
+    assert c.fails is (verdict == "NOT MET")
+    assert "noise ±0.0059" in c.describe_measured()
+
+
+def test_the_noise_band_is_measured_from_the_edge_of_the_tolerance():
+    kw = {**NOISE, "target": 0.85, "op": ">=", "tolerance": 0.02, "tolerance_reason": "read as 85 ± 2 points"}
+    rec = ClaimRecorder("x")
+    assert rec.reproduction("a", 0.835, noise=0.01, **kw).verdict == "undecided (within noise)"
+    assert rec.reproduction("a", 0.845, noise=0.01, **kw).verdict == "met"
+    assert rec.reproduction("a", 0.815, noise=0.01, **kw).verdict == "NOT MET"
+    eq = {**kw, "op": "=="}
+    assert rec.reproduction("a", 0.87, noise=0.005, **eq).verdict == "undecided (within noise)"  # |0.02 - 0.02| = 0
+    assert rec.reproduction("a", 0.85, noise=0.005, **eq).verdict == "met"
+
+
+def test_a_never_reached_target_is_not_met_whatever_the_noise():
+    c = ClaimRecorder("x").reproduction("case3", None, noise=1.0, **NOISE)
+    assert c.verdict == "NOT MET" and c.fails
+
+
+@pytest.mark.parametrize("noise, reason, match", [(-0.1, "r", "noise must be >= 0"),
+                                                  (float("nan"), "r", "noise must be a finite number"),
+                                                  (0.01, " ", "needs noise_reason")])
+def test_a_bad_noise_band_is_rejected(noise, reason, match):
+    with pytest.raises(ValueError, match=match):
+        ClaimRecorder("x").reproduction("a", 0.0, noise=noise, **{**NOISE, "noise_reason": reason})
+
+
+def test_the_report_prints_the_undecided_verdict_with_its_band():
+    from tinydtl.reproduce import report_markdown
+
+    rec = ClaimRecorder("07_x")
+    rec.reproduction("case3", 0.0021, noise=0.0059, **NOISE)
+    md = report_markdown({"notebooks": [{"ok": True, "seconds": 1.0, **rec.to_dict()}], "quick": False})
+    assert "undecided (within noise) (2 standard errors of the paired per-seed difference over 3 seeds: ±0.0059)" in md
+    assert "| NOT MET |" not in md
+
+
 def test_not_comparable_is_neither_met_nor_failed():
     rec = ClaimRecorder("x")
     c = rec.reproduction("extra_rounds", 0.0, claim="~1.8 extra rounds", target=1.8, op="<=", comparable=False,

@@ -22,6 +22,11 @@ Rules that make a claim able to fail:
 * a measurement that is ``None``, NaN or infinite means the target was **never reached**: the
   verdict is NOT MET whatever the operator (an infinite "rounds to target" never passes ``<=`` nor
   ``>=``).
+* a claim compared across seeds may carry the run's own ``noise`` band (e.g. two standard errors of
+  the per-seed paired difference, with ``noise_reason``). A measurement within ``noise`` of the
+  target's edge, **on either side**, gets the verdict *undecided (within noise)*: neither a win nor a
+  miss is called from a difference the seeds cannot resolve. It does not fail the run, and the report
+  prints the band next to the number.
 
 The recorder writes everything, with the ``parameters`` the lesson ran with, to one JSON file per
 run (the notebook's ``RESULTS_PATH`` parameter, injected by ``tinydtl reproduce`` and the tests);
@@ -67,7 +72,7 @@ KINDS = {
 }
 
 #: Every verdict a claim can get. Only ``NOT MET`` fails a run.
-VERDICTS = ("met", "NOT MET", "NOT MET (honest negative)", "not comparable")
+VERDICTS = ("met", "NOT MET", "NOT MET (honest negative)", "undecided (within noise)", "not comparable")
 
 
 def _finite(x) -> bool:
@@ -96,6 +101,8 @@ class Claim:
     tolerance_reason: str = ""
     comparable: bool = True
     honest_negative: str = ""
+    noise: float = 0.0
+    noise_reason: str = ""
 
     @property
     def reached(self) -> bool:
@@ -121,10 +128,32 @@ class Claim:
         raise ValueError(f"op must be one of {list(OPS)}, got {self.op!r}")
 
     @property
+    def edge(self) -> float:
+        """The value where the verdict flips between met and NOT MET (target moved by the tolerance)."""
+        if self.op in (">=", ">"):
+            return self.target - self.tolerance
+        if self.op in ("<=", "<"):
+            return self.target + self.tolerance
+        return self.target
+
+    @property
+    def within_noise(self) -> bool:
+        """Whether the measurement is within the run's ``noise`` band of the edge, on either side."""
+        if not (self.noise and self.reached):
+            return False
+        distance = abs(float(self.measured) - self.edge)
+        if self.op == "==":
+            distance = abs(distance - self.tolerance)
+        return distance <= self.noise
+
+    @property
     def verdict(self) -> str:
-        """``met``, ``NOT MET``, ``NOT MET (honest negative)`` or ``not comparable``."""
+        """``met``, ``NOT MET``, ``NOT MET (honest negative)``, ``undecided (within noise)`` or
+        ``not comparable``."""
         if not self.comparable:
             return "not comparable"
+        if self.within_noise:
+            return "undecided (within noise)"
         if self.passed:
             return "met"
         if self.honest_negative:
@@ -147,7 +176,8 @@ class Claim:
         """The measured value next to its target, e.g. ``0.912 (target >= 0.85)``."""
         unit = f" {self.unit}" if self.unit else ""
         value = f"{self.measured:.4g}{unit}" if self.reached else "never reached"
-        return f"{value} (target {self.describe_target()})"
+        noise = f"; noise ±{self.noise:.2g}{unit}" if self.noise else ""
+        return f"{value} (target {self.describe_target()}{noise})"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -245,10 +275,14 @@ class ClaimRecorder:
         note: str = "",
         comparable: bool = True,
         honest_negative: str = "",
+        noise: float = 0.0,
+        noise_reason: str = "",
     ) -> Claim:
         """Record ``measured`` against a claim and return it with its verdict.
 
         ``measured`` may be ``None`` (or NaN/inf): the target was never reached, the verdict is NOT MET.
+        ``noise`` (>= 0, with ``noise_reason``) is the run's own noise band for the measurement; within it
+        of the target's edge, on either side, the verdict is *undecided (within noise)*.
         A claim under an existing ``name`` replaces it, so re-running a cell does not duplicate rows.
         Prefer :meth:`reproduction`, :meth:`finding` and :meth:`sanity`, which name the kind.
         """
@@ -262,11 +296,16 @@ class ClaimRecorder:
             )
         elif kind not in KINDS:
             raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r} for claim {name!r}")
-        for label, value in (("target", target), ("tolerance", tolerance)):
+        for label, value in (("target", target), ("tolerance", tolerance), ("noise", noise)):
             if not _finite(value):
                 raise ValueError(f"{label} must be a finite number, got {value!r} for claim {name!r}")
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0, got {tolerance!r} for claim {name!r}")
+        if noise < 0:
+            raise ValueError(f"noise must be >= 0, got {noise!r} for claim {name!r}")
+        if noise and not noise_reason.strip():
+            raise ValueError(f"claim {name!r}: a noise band of {noise:g} needs noise_reason (how it was measured, "
+                             "e.g. '2 standard errors of the paired per-seed difference over 3 seeds')")
         if measured is not None and not isinstance(measured, numbers.Real):
             raise TypeError(
                 f"measured must be a real number or None (never reached), got {type(measured).__name__} "
@@ -291,6 +330,8 @@ class ClaimRecorder:
             tolerance_reason=tolerance_reason,
             comparable=bool(comparable),
             honest_negative=honest_negative,
+            noise=float(noise),
+            noise_reason=noise_reason,
         )
         self.claims = [old for old in self.claims if old.name != name] + [c]
         self.save()

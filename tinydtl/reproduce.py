@@ -382,8 +382,10 @@ def _measured(c: dict) -> str:
 
 def _verdict(c: dict) -> str:
     v = c["verdict"]
-    if c.get("honest_negative") and not c.get("passed"):
+    if c.get("honest_negative") and v.startswith("NOT MET"):
         v += f": {c['honest_negative']}"
+    if v.startswith("undecided"):
+        v += f" ({c.get('noise_reason') or 'noise band'}: ±{c.get('noise', 0):.2g})"
     if c.get("verdict") == "not comparable":
         v += " (would be met)" if c.get("passed") else " (would not be met)"
     return v
@@ -418,7 +420,9 @@ def report_markdown(summary: dict, *, title: str = "tinydtl reproduction report"
         f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, {machine.get('memory_gb', '?')} GB RAM, "
         f"{machine.get('os', '?')}, Python {machine.get('python', '?')}",
         "- verdicts: **met**; **NOT MET** (fails the run); **NOT MET (honest negative)** (a reproduction expected "
-        "or accepted not to hold, with the reason; does not fail the run); **not comparable** (the source's "
+        "or accepted not to hold, with the reason; does not fail the run); **undecided (within noise)** (the "
+        "measurement is within the run's own noise band, e.g. 2 paired standard errors over seeds, of the "
+        "target's edge on either side: neither a win nor a miss is called; does not fail the run); **not comparable** (the source's "
         "experiment differs too much to call it a reproduction; shown with what the number would give)",
         "",
     ]
