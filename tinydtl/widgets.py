@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import numbers
 import os
 
 __all__ = ["interact", "headless", "recording", "trial_values"]
@@ -70,8 +71,13 @@ def recording():
 
 
 def trial_values(control) -> list:
-    """Values a test should give one control: a slider's ``min``, ``value`` and ``max``; every option of a
-    dropdown, selection slider or list; a fixed value as itself."""
+    """Values a test should give one control, read as ``ipywidgets.interact`` reads it: a slider's ``min``,
+    ``value`` and ``max``; every option of a dropdown, selection slider or list; both states of a checkbox
+    (a widget or a plain ``bool``); ``min``, middle and ``max`` of interact's ``(min, max[, step])`` tuple
+    shorthand (a tuple of non-numbers is a dropdown); a fixed value as itself."""
+    if isinstance(control, bool) or isinstance(getattr(control, "value", None), bool) and not hasattr(control, "options"):
+        value = control if isinstance(control, bool) else control.value
+        return [value, not value]
     if hasattr(control, "options"):
         opts = control.options
         values = list(opts.values()) if isinstance(opts, dict) else [o[1] if isinstance(o, tuple) else o for o in opts]
@@ -83,6 +89,24 @@ def trial_values(control) -> list:
         return list(dict.fromkeys([control.min, control.value, control.max]))
     if isinstance(control, dict):
         return list(control.values())
+    if (isinstance(control, tuple) and len(control) in (2, 3)
+            and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in control)):
+        return _tuple_slider_values(control)
     if isinstance(control, (list, tuple)):
-        return list(control)
+        return [o[1] if isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str) else o for o in control]
     return [control]
+
+
+def _tuple_slider_values(abbrev: tuple) -> list:
+    """``min``, middle and ``max`` of interact's ``(min, max[, step])`` shorthand (ints stay ints, the middle
+    on the step grid as ipywidgets puts its default value)."""
+    lo, hi = abbrev[0], abbrev[1]
+    if hi < lo:
+        raise ValueError(f"interact's (min, max) shorthand needs min <= max, got {abbrev!r}")
+    if all(isinstance(x, numbers.Integral) for x in abbrev):
+        step = abbrev[2] if len(abbrev) == 3 else 1
+        mid = lo + ((hi - lo) // 2 // step) * step
+    else:
+        step = abbrev[2] if len(abbrev) == 3 else None
+        mid = (lo + hi) / 2 if not step else lo + round(((hi - lo) / 2) / step) * step
+    return list(dict.fromkeys([lo, mid, hi]))
