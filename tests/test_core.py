@@ -452,3 +452,17 @@ def test_package_layout_rules():
             defined.append(path.name)
     assert private == []
     assert defined == ["communication.py"]
+
+
+def test_history_last_is_the_newest_value_without_copying():
+    from tinydtl.history import History
+
+    h = History()
+    with pytest.raises(IndexError, match="no rows yet"):
+        h.last("accuracy")
+    with pytest.raises(KeyError, match="no column 'watts'"):
+        h.last("watts")
+    h.record(0, accuracy=0.1)
+    h.record(1, accuracy=0.5, bytes_up=10)
+    assert h.last("accuracy") == 0.5 and h.last("bytes_up") == 10
+    assert h.column("bytes_up")[0] != h.column("bytes_up")[0]  # row 0 had no bytes: NaN

@@ -268,10 +268,13 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
                      staleness=max(stale) if stale else np.nan, flops=flops)
         return {"pending": sorted(still), "t": t_end, "tries": tries}, stats
 
+    arrived = [0]  # running total of the ``delivered`` column (one add per round, not a column sum)
+
     def until_delivered(round_done, history, settings):
         """Controller: stop once every problem has arrived (each arrives once: a delivered problem
         leaves the pool). A run still pending after ``max_rounds`` raises in ``apply``."""
-        if sum(history.column("delivered")) == P:
+        arrived[0] += history.last("delivered")
+        if arrived[0] == P:
             raise StopTraining("every binary problem delivered")
         return settings
 

@@ -95,6 +95,14 @@ class History:
         col = list(self._columns[name])
         return col if initial else col[1:]
 
+    def last(self, name: str):
+        """The newest value of column ``name`` (no copy of the column: cheap in a per-round controller)."""
+        if name not in self._columns:
+            raise KeyError(f"no column {name!r}; columns are {self.columns}")
+        if not self._columns[name]:
+            raise IndexError(f"column {name!r} has no rows yet")
+        return self._columns[name][-1]
+
     def cumulative(self, name: str) -> np.ndarray:
         """Running total of a per-round column (e.g. bytes), one value per row."""
         return np.cumsum(np.nan_to_num(np.asarray(self.column(name), dtype=float)))
