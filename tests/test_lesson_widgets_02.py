@@ -83,6 +83,41 @@ def test_threshold_check_accepts_the_rule_and_names_the_mistakes(capsys):
         ns["check_threshold"](0.7)
 
 
+@pytest.mark.parametrize("answer", [0.5, 1 / 2, np.float64(0.5), np.float32(0.5), np.array(0.5)])
+def test_threshold_check_accepts_the_right_answer_in_any_numeric_type(answer, capsys):
+    ns = {}
+    exec(exercise_cell(STEM, "# Exercise 1"), ns)
+    capsys.readouterr()
+    ns["check_threshold"](answer)
+    assert capsys.readouterr().out.startswith("correct: ")
+
+
+@pytest.mark.parametrize("answer, feedback", [
+    ("0.5", "is a str, not a number"),           # even the right value, typed as text
+    ("half", "is a str, not a number"),
+    (b"0.5", "is a bytes, not a number"),
+    (True, "is a bool, not a number"),
+    ([0.5], "is not a number"),
+    ({"T_0": 0.5}, "is not a number"),
+    (0.5 + 0j, "is not a number"),
+    (float("nan"), "not a finite number"),
+    (float("inf"), "not a finite number"),
+    (-0.5, "not the rule's value"),
+    (0.5000001, "not the rule's value"),
+    (0, "not the rule's value"),
+    (1, "not the rule's value"),
+])
+def test_threshold_check_rejects_wrong_answers_and_types_with_feedback(answer, feedback, capsys):
+    """Wrong values and wrong types alike raise an AssertionError that says what is wrong, never a
+    TypeError from inside the check, and never print 'correct'."""
+    ns = {}
+    exec(exercise_cell(STEM, "# Exercise 1"), ns)
+    capsys.readouterr()
+    with pytest.raises(AssertionError, match=re.escape(feedback)):
+        ns["check_threshold"](answer)
+    assert "correct" not in capsys.readouterr().out
+
+
 def test_threshold_exercise_answer_is_what_the_from_scratch_rule_computes():
     ns = {}
     exec(exercise_cell(STEM, "# ILVQ from scratch"), ns)
@@ -139,3 +174,17 @@ def test_from_scratch_ilvq_equals_the_package(seed, noise, max_age, lambda_, den
     # not vacuous: the rules under test changed the model (versus never deleting an edge or a prototype)
     W_all, *_ = ns["ilvq_from_scratch"](X, y, max_age=10**9, lambda_=10**9)
     assert len(W) < len(W_all) or lambda_ > len(X)
+
+
+def test_widget_default_is_the_headline_one_pass_learner(widget):
+    """The notice after the widget says its default title shows section 3's one-pass learner (seed SEED)."""
+    from tinydtl.ilvq import ILVQ
+
+    (fn, controls), ns = widget
+    default = {k: v.value for k, v in controls.items()}
+    assert default["samples"] == ns["N_TRAIN"] and default["noise"] == 0.0
+    t = read_title(drawn(fn, default)[1][0])
+    plt.close("all")
+    headline = ILVQ(n_epochs=1, random_state=ns["SEED"]).fit(ns["X_train"], ns["y_train"])
+    assert t["prototypes"] == headline.n_prototypes_ and t["edges"] == len(headline.edges_)
+    assert t["accuracy"] == pytest.approx(headline.score(ns["X_test"], ns["y_test"]), abs=5e-4)
