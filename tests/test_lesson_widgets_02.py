@@ -150,6 +150,14 @@ def test_round_bytes_check_measures_the_ring(capsys):
         ns["check_round_bytes"](truth // 4, history, 4)
     with pytest.raises(AssertionError, match="counts prototypes, not bytes"):
         ns["check_round_bytes"](truth // 12, history, 4)
+    ns["check_round_bytes"](float(truth), history, 4)  # the same count as a float or numpy integer is right too
+    ns["check_round_bytes"](np.int64(truth), history, 4)
+    assert capsys.readouterr().out.count("correct") == 2
+    for wrong, feedback in [(str(truth), "is a str, not a number"), (True, "is a bool, not a number"),
+                            ([truth], "is not a number"), (float("nan"), "not a finite number"),
+                            (truth + 12, "is not what the ring sent")]:
+        with pytest.raises(AssertionError, match=re.escape(feedback)):
+            ns["check_round_bytes"](wrong, history, 4)
 
 
 @pytest.mark.parametrize("seed, noise, max_age, lambda_, denoise_c", [
