@@ -219,7 +219,7 @@ def sphere_box_halfwidth(dim: int = 3, radius: float = 1.0, inside_fraction: flo
     """Half-width ``a`` of the cube ``[-a, a]^dim`` in which a ball of ``radius`` fills ``inside_fraction``.
 
     Solves ``V_dim * radius**dim / (2a)**dim = inside_fraction``. For ``dim=3`` and a balanced
-    split this is ``a = radius * (8*pi/3)**(1/3) / 2 ≈ 1.0154 * radius``. Only fractions the ball
+    split this is ``a = radius * (8*pi/3)**(1/3) / 2 ≈ 1.0155 * radius``. Only fractions the ball
     can reach inside its bounding cube are allowed (the ball must fit: ``a >= radius``).
     """
     check_int("dim", dim, 1)
@@ -254,7 +254,7 @@ def make_sphere(
     Sampling box and class balance
         By default ``box = sphere_box_halfwidth(dim, radius, 0.5)``, the half-width at which the
         ball fills exactly half of the cube, so the classes are balanced in expectation
-        (≈ 1.0154·radius in 3-D: the "outside" class lives in the cube's corners and a thin shell).
+        (≈ 1.0155·radius in 3-D: the "outside" class lives in the cube's corners and a thin shell).
         With ``box = radius`` (the cube circumscribing the ball) the inside share is
         ``pi/6 ≈ 52.4 %`` in 3-D; larger boxes make "outside" the majority. From ``dim = 4`` on the
         ball fills less than half of even its circumscribing cube (30.8 % in 4-D), so the default
