@@ -109,6 +109,51 @@ def test_exercise_check_accepts_the_answer_and_names_the_common_mistake(capsys):
     assert "fill in" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("answer", ["3935 bytes", "", "abc", [3933], {"bytes": 3933}])
+def test_exercise_check_gives_a_message_not_a_traceback_for_a_non_number(capsys, answer):
+    ns = {"np": np, "quantize": quantize}
+    exec(exercise_cell(STEM, "# Exercise 1"), ns)
+    capsys.readouterr()
+    ns["check_q4_bytes"](answer)  # must not raise
+    out = capsys.readouterr().out
+    assert "must be a number of bytes" in out and repr(answer) in out, out
+
+
+def test_exercise_check_takes_a_number_in_any_form_and_still_rejects_a_wrong_one(capsys):
+    ns = {"np": np, "quantize": quantize}
+    exec(exercise_cell(STEM, "# Exercise 1"), ns)
+    true = quantize(np.zeros(N_PARAMS, np.float32), 4)[1]
+    for right in (str(true), float(true), np.int64(true), f" {true} "):  # a number typed as text is still the number
+        ns["check_q4_bytes"](right)
+        assert f"correct: {true:,} B" in capsys.readouterr().out, right
+    for wrong in (str(true + 1), float(true) - 0.5, "nan", "inf", -true):
+        with pytest.raises(AssertionError, match="is not it"):
+            ns["check_q4_bytes"](wrong)
+    with pytest.raises(AssertionError, match="lo and hi"):  # the common mistake, typed as text
+        ns["check_q4_bytes"](str(N_PARAMS * 4 // 8))
+
+
+def test_widget_outcome_table_backs_its_notice(widget):
+    """The table after the widget is the widget's own cached runs; what its notice states holds in it."""
+    (fn, controls), ns = widget
+    ns = dict(ns)
+    exec(exercise_cell(STEM, "# The widget at a few settings"), ns)
+    table, half = ns["widget_table"], controls["attackers"].max
+    assert half == ns["w_half"]
+    acc = table["final accuracy"]
+    for label, args in ns["w_settings"].items():
+        want_acc, want_up = ns["widget_run"](*args)
+        assert acc[label] == want_acc[-1] and table.loc[label, "MB uploaded"] == want_up[-1] / 1e6, label
+    assert table["points vs clean"].iloc[0] == 0 and table["% of float32's bytes"].iloc[0] == 100
+    assert table.loc["mean, 1 attacker", "points vs clean"] < -20  # "far below"
+    assert table.loc[f"median, {half - 1} attackers", "points vs clean"] > -5  # "within a few points"
+    for compressed in ("mean, 2-bit", "mean, top-1 %", "mean, top-1 % + error feedback"):
+        assert 1 <= table.loc[compressed, "% of float32's bytes"] < 10, compressed  # "a few per cent"
+    assert acc["mean, top-1 % + error feedback"] > acc["mean, top-1 %"]  # error feedback raises it ...
+    assert table.loc["mean, top-1 % + error feedback", "MB uploaded"] == table.loc["mean, top-1 %", "MB uploaded"]  # ... same bytes
+    plt.close("all")
+
+
 def from_scratch_namespace(draws=2000):
     ns = {"np": np, "pd": pd, "SEED": 0, "QUANT_DRAWS": draws}
     exec(exercise_cell(STEM, "# From scratch"), ns)  # runs the lesson's own asserts against the package

@@ -29,7 +29,7 @@ def widget():
 def test_widget_knobs_live_in_the_parameters_cell(widget):
     (fn, controls), ns = widget
     assert set(controls) == {"clients", "alpha", "local_epochs", "fraction"}
-    source = exercise_cell(STEM, "import ipywidgets")
+    source = exercise_cell(STEM, "import functools\nimport inspect\n\nimport ipywidgets")
     assert "WIDGET_IMAGES" in source and "WIDGET_ROUNDS" in source
     assert not re.search(r"rounds=\d", source) and "n_sub" not in source  # no hidden knobs in the body
 
@@ -117,3 +117,67 @@ def test_exercise_check_accepts_the_answer_and_names_the_common_mistakes(capsys)
         check(lambda models, sizes: np.average(models, axis=0, weights=sizes).ravel())
     with pytest.raises(AssertionError, match="weighted mean"):  # weights n_k² (normalised): wrong
         check(lambda models, sizes: np.average(models, axis=0, weights=np.square(sizes)))
+
+
+def test_widget_outcome_table_backs_its_notice(widget):
+    """The table after the widget reads the widget's own cached runs; what its notice states holds in it."""
+    (fn, controls), ns = widget
+    ns = dict(ns)
+    exec(exercise_cell(STEM, "# The widget at a few settings"), ns)
+    table, defaults = ns["widget_table"], ns["W_DEFAULTS"]
+    assert list(table.index)[0] == "defaults" and table["clients asked"].iloc[0] == defaults["clients"]
+    for label, kw in ns["w_settings"].items():  # the very runs a redraw draws
+        parts, _, per_round, h = ns["widget_run"](int(kw["clients"]), float(kw["alpha"]), int(kw["local_epochs"]),
+                                                  float(kw["fraction"]))
+        assert table.loc[label, "final accuracy"] == h.test_accuracy[-1] and table.loc[label, "clients per round"] == per_round
+        # upload = clients per round × rounds × the model's float32 bytes
+        assert table.loc[label, "MB uploaded"] == pytest.approx(per_round * ns["WIDGET_ROUNDS"] * payload_bytes(7850) / 1e6)
+    default, fraction, epochs, tiny = (table.iloc[k] for k in range(4))
+    assert fraction["MB uploaded"] / default["MB uploaded"] == pytest.approx(
+        fraction["clients per round"] / default["clients per round"])  # "by the same factor"
+    assert epochs["MB uploaded"] == default["MB uploaded"] and epochs["after round 1"] != default["after round 1"]
+    assert tiny["clients asked"] == controls["clients"].max and tiny["clients with data"] < tiny["clients asked"]
+    plt.close("all")
+
+
+def grid_claim_namespace(worst):
+    """Section 4's claim cell, run on a made-up grid whose worst seed reaches ``worst``."""
+    import pandas as pd
+
+    from tinydtl.claims import ClaimRecorder
+    from tinydtl.plots import plot_accuracy_curves
+
+    splits, counts, seeds, rounds = ["IID", "Dirichlet α=0.1"], [10, 100], [0, 1], 4
+    runs = pd.DataFrame([{"distribution": d, "clients": n, "seed": s, "final_accuracy": 0.9 - 0.001 * (i + s)}
+                         for i, (d, n) in enumerate((d, n) for d in splits for n in counts) for s in seeds])
+    runs.loc[(runs.distribution == "Dirichlet α=0.1") & (runs.clients == 100) & (runs.seed == 1), "final_accuracy"] = worst
+    grid = runs.groupby(["distribution", "clients"], sort=False).agg(
+        final_accuracy=("final_accuracy", "mean"), sd=("final_accuracy", "std"),
+        worst_seed=("final_accuracy", "min")).reset_index()
+
+    class Run:
+        test_accuracy = np.linspace(0.5, 0.9, rounds)
+
+    ns = {"plt": plt, "np": np, "pd": pd, "plot_accuracy_curves": plot_accuracy_curves, "SPLITS": dict.fromkeys(splits),
+          "CLIENT_COUNTS": counts, "SEED": 0, "SEEDS": seeds, "ROUNDS": rounds, "VALIDATION": 10, "y_fit": np.zeros(50),
+          "histories": {(d, n, 0): Run() for d in splits for n in counts}, "central": Run(), "grid": grid, "runs": runs,
+          "claims": ClaimRecorder(STEM, path=None, quick=True, seed=0), "SURVEY": "survey", "SURVEY_WHERE": "where"}
+    exec(exercise_cell(STEM, "fig, axes = plt.subplots(2, 2, figsize=(13, 7)"), ns)
+    plt.close("all")
+    return ns["claims"], ns["grid_claim"]
+
+
+@pytest.mark.parametrize("worst", [0.8123, 0.8377])
+def test_grid_claim_honest_negative_states_this_runs_worst_setup(worst, capsys):
+    claims, claim = grid_claim_namespace(worst)
+    assert claim.verdict == "NOT MET (honest negative)" and not claim.fails
+    assert f"{worst:.2%}" in claim.honest_negative  # this run's number, nothing else
+    assert "Dirichlet α=0.1 with 100 clients" in claim.honest_negative and "seed 1" in claim.honest_negative
+    assert re.findall(r"\d+\.\d+ ?%", claim.honest_negative) == [f"{worst:.2%}", "84.5 %"]  # no stale number
+    assert [c.name for c in claims.claims].count("all_setups_min_accuracy") == 1
+
+
+@pytest.mark.parametrize("worst", [0.845, 0.86])
+def test_grid_claim_met_carries_no_honest_negative(worst, capsys):
+    _, claim = grid_claim_namespace(worst)
+    assert claim.verdict == "met" and claim.honest_negative == ""
