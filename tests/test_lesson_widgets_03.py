@@ -140,8 +140,8 @@ def test_widget_outcome_table_backs_its_notice(widget):
     plt.close("all")
 
 
-def grid_claim_namespace(worst):
-    """Section 4's claim cell, run on a made-up grid whose worst seed reaches ``worst``."""
+def grid_claim_namespace(worst, worst_split="Dirichlet α=0.1"):
+    """Section 4's claim cell, run on a made-up grid whose worst seed (in ``worst_split``) reaches ``worst``."""
     import pandas as pd
 
     from tinydtl.claims import ClaimRecorder
@@ -150,7 +150,7 @@ def grid_claim_namespace(worst):
     splits, counts, seeds, rounds = ["IID", "Dirichlet α=0.1"], [10, 100], [0, 1], 4
     runs = pd.DataFrame([{"distribution": d, "clients": n, "seed": s, "final_accuracy": 0.9 - 0.001 * (i + s)}
                          for i, (d, n) in enumerate((d, n) for d in splits for n in counts) for s in seeds])
-    runs.loc[(runs.distribution == "Dirichlet α=0.1") & (runs.clients == 100) & (runs.seed == 1), "final_accuracy"] = worst
+    runs.loc[(runs.distribution == worst_split) & (runs.clients == 100) & (runs.seed == 1), "final_accuracy"] = worst
     grid = runs.groupby(["distribution", "clients"], sort=False).agg(
         final_accuracy=("final_accuracy", "mean"), sd=("final_accuracy", "std"),
         worst_seed=("final_accuracy", "min")).reset_index()
@@ -175,6 +175,12 @@ def test_grid_claim_honest_negative_states_this_runs_worst_setup(worst, capsys):
     assert "Dirichlet α=0.1 with 100 clients" in claim.honest_negative and "seed 1" in claim.honest_negative
     assert re.findall(r"\d+\.\d+ ?%", claim.honest_negative) == [f"{worst:.2%}", "84.5 %"]  # no stale number
     assert [c.name for c in claims.claims].count("all_setups_min_accuracy") == 1
+
+
+def test_a_miss_in_an_unskewed_setup_fails_the_run(capsys):
+    """Only a miss in a strongly label-skewed setup (fixed before the run) may be an honest negative."""
+    _, claim = grid_claim_namespace(0.8123, worst_split="IID")
+    assert claim.verdict == "NOT MET" and claim.fails and claim.honest_negative == ""
 
 
 @pytest.mark.parametrize("worst", [0.845, 0.86])
