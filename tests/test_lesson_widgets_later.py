@@ -149,8 +149,9 @@ def test_lesson07_delay_raises_tau_budget_buys_rounds_and_a_seed_repeats():
     assert budgets[0] == 2.0 and budgets[-1] == 20.0 and controls["budget"].value == ns["WIDGET_BUDGET"]
     d0, b0 = delays[0], controls["budget"].value
     calls = ([(c, d0, b0) for c in cases]                                       # every case at the defaults
-             + [(cases[0], delays[-1], b0), (cases[-1], delays[-1], b0)]         # the most delay, first and last case
              + [(cases[0], d0, budgets[0]), (cases[0], d0, budgets[-1])]         # the budget's extremes
+             # no delay and the most delay at the largest budget (a small one is spent before τ can grow), first and last case
+             + [(cases[0], delays[-1], budgets[-1]), (cases[-1], d0, budgets[-1]), (cases[-1], delays[-1], budgets[-1])]
              + [(cases[-1], delays[-1], budgets[0])])                             # the tightest corner: most delay, least budget
     seen = {call: lesson07_draw(fn, ns, *call) for call in calls}
     again = lesson07_draw(fn, ns, cases[0], d0, b0)  # same seed, same numbers
@@ -160,7 +161,7 @@ def test_lesson07_delay_raises_tau_budget_buys_rounds_and_a_seed_repeats():
     for a, b in zip(again[3][1:], first[1:]):
         np.testing.assert_array_equal(a, b)
     for case in (cases[0], cases[-1]):  # dearer aggregations: fewer rounds, more local steps per round on average
-        (r0, t0, *_), (r1, t1, *_) = seen[(case, d0, b0)], seen[(case, delays[-1], b0)]
+        (r0, t0, *_), (r1, t1, *_) = seen[(case, d0, budgets[-1])], seen[(case, delays[-1], budgets[-1])]
         assert r1 < r0 and t1 > t0, (case, r0, t0, r1, t1)
     # a bigger budget buys more rounds and a lower final loss
     (r_lo, _, l_lo, _), (r_mid, _, l_mid, _), (r_hi, _, l_hi, _) = (seen[(cases[0], d0, b)] for b in (budgets[0], b0, budgets[-1]))
