@@ -227,3 +227,41 @@ def test_lesson07_exercise2_check_accepts_the_window_edge_and_names_the_mistakes
     for wrong in (1, true - 1, true + 1):
         with pytest.raises(AssertionError, match="is not it"):
             check(wrong)
+
+
+def lesson07_paired_verdicts(adaptive_by_seed, fixed_by_seed):
+    """Run lesson 07's paired-noise cell on made-up final losses (one case); return the recorded claim."""
+    import pandas as pd
+
+    from tinydtl.claims import ClaimRecorder
+
+    seeds = list(range(len(adaptive_by_seed)))
+    rows = [dict(case=1, tau="adaptive", seed=s, loss=a) for s, a in zip(seeds, adaptive_by_seed)]
+    rows += [dict(case=1, tau=t, seed=s, loss=loss) for s, fixed in zip(seeds, fixed_by_seed) for t, loss in zip((1, 10, 100), fixed)]
+    runs = pd.DataFrame(rows)
+    summary = pd.DataFrame([{"case": "1 · uniform", "adaptive vs best": 0.0}]).set_index("case")
+    claims = ClaimRecorder(STEM07)
+    ns = {"np": np, "pd": pd, "runs": runs, "summary": summary, "SEEDS": seeds, "CASES": [1], "N_TRAIN": 100,
+          "CASE_NAMES": {1: "1 · uniform"}, "SOURCE": "paper", "claims": claims}
+    exec(exercise_cell(STEM07, "DIFFERS = "), ns)
+    (claim,) = [c for c in claims.claims if c.name == "case1_adaptive_beats_median"]
+    table = ns["paired_table"].loc["1 · uniform"]
+    assert table["verdict"] == claim.verdict and table["difference"] == pytest.approx(claim.measured)
+    return claim, table
+
+
+def test_lesson07_noise_rule_is_symmetric_and_a_resolved_miss_still_fails():
+    fixed = [(0.30, 0.20, 0.25)] * 3  # each seed's median fixed τ: 0.25
+    # per-seed differences 0.001, 0.003, 0.002 (a miss) and their mirror image (a win): 2·SE = 0.00115
+    for sign in (1, -1):
+        claim, table = lesson07_paired_verdicts([0.25 + sign * d for d in (0.001, 0.003, 0.002)], fixed)
+        assert claim.noise == pytest.approx(2 * 0.001 / np.sqrt(3)) == pytest.approx(table["2·SE"])
+        assert "over 3 seeds" in claim.noise_reason and "paired" in claim.noise_reason
+        assert claim.measured == pytest.approx(sign * 0.002)
+        # 0.002 is outside 2·SE: resolved, a miss fails and a win is met
+        assert claim.verdict == ("NOT MET" if sign > 0 else "met") and claim.fails == (sign > 0)
+    for sign in (1, -1):  # noisy seeds, same mean: inside 2·SE on either side → undecided, not a fail and not a win
+        claim, table = lesson07_paired_verdicts([0.25 + sign * d for d in (-0.004, 0.006, 0.004)], fixed)
+        assert claim.noise > abs(claim.measured) and claim.verdict == "undecided (within noise)" and not claim.fails
+    claim, table = lesson07_paired_verdicts([0.251], [(0.30, 0.20, 0.25)])  # one seed: no band, a plain verdict
+    assert claim.noise == 0 and np.isnan(table["2·SE"]) and claim.verdict == "NOT MET"
