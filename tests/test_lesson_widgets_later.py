@@ -265,3 +265,30 @@ def test_lesson07_noise_rule_is_symmetric_and_a_resolved_miss_still_fails():
         assert claim.noise > abs(claim.measured) and claim.verdict == "undecided (within noise)" and not claim.fails
     claim, table = lesson07_paired_verdicts([0.251], [(0.30, 0.20, 0.25)])  # one seed: no band, a plain verdict
     assert claim.noise == 0 and np.isnan(table["2·SE"]) and claim.verdict == "NOT MET"
+
+
+def test_lesson07_exercise4_check_measures_which_resource_stops_training(capsys):
+    from tinydtl import adaptive as ad
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 8))
+    Y = np.where(X[:, 0] + 0.3 * rng.normal(size=600) > 0, 1.0, -1.0)
+    ns = {"ad": ad, "X": X, "Y": Y, "X_test": X[:200], "Y_test": Y[:200], "parts": {1: np.array_split(np.arange(600), 5)},
+          "ETA": 0.01, "PHI": 0.025, "BATCH": 20, "SEED": 0}
+    exec(exercise_cell(STEM07, "# Exercise 4"), ns)
+    assert "fill in my_two_resources" in capsys.readouterr().out
+    check = ns["check_energy_binds"]
+
+    def two(energy_budget):
+        return ad.CostModel(step_mean=(0.013, 0.01), step_std=(0.0069, 0.0), aggregation_mean=(0.1316, 0.05),
+                            aggregation_std=(0.0539, 0.0), budget=(15.0, energy_budget), names=("time [s]", "energy [J]"))
+
+    check(two(1.0))  # 1 J buys a few dozen steps: energy stops training long before 15 s
+    out = capsys.readouterr().out
+    assert "correct" in out and float(re.search(r"with ([\d.]+) of 15 s", out).group(1)) < 13.5
+    with pytest.raises(AssertionError, match="time ran out"):  # plenty of energy: time binds
+        check(two(1000.0))
+    with pytest.raises(AssertionError, match="one resource"):
+        check(ad.CostModel())
+    with pytest.raises(AssertionError, match="ad.CostModel"):
+        check((15.0, 1.0))
