@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from support import drawn, lesson_widget, settings  # noqa: E402
+from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
 from tinydtl.widgets import trial_values  # noqa: E402
 
 
@@ -121,30 +121,174 @@ def test_lesson09_resimulation_delivers_every_problem_and_slows_with_the_network
     assert all(np.diff(msgs) <= 0) and msgs[0] > msgs[-1], msgs  # a larger W_t batches more classifiers per message
 
 
-def test_lesson07_delay_raises_tau_and_costs_rounds_in_every_case():
+def lesson07_draw(fn, ns, case, delay, budget):
+    """Draw the lesson-07 widget once; check the figure against its title; return rounds, mean τ, loss, curves."""
+    kwargs = dict(case=case, delay=delay, budget=budget)
+    fig, (tau_ax, acc_ax) = drawn(fn, kwargs)
+    title = fig._suptitle.get_text()
+    assert title.startswith(f"case {ns['CASE_NAMES'][case]}, +{delay:.2f} s per aggregation, budget {budget:g} s"), title
+    rounds = int(parse(r"(\d+) rounds", title, kwargs))
+    tau = tau_ax.get_lines()[0].get_ydata()
+    spent, acc = acc_ax.get_lines()[0].get_data()
+    assert len(tau) == rounds == len(acc), (kwargs, rounds, len(tau))  # one τ and one accuracy per aggregation
+    assert np.all(tau >= 1) and np.all(tau == np.round(tau)), kwargs
+    assert np.all(np.isfinite(acc)) and np.all((acc >= 0) & (acc <= 1)), kwargs
+    # the budget rule plans the last rounds with *estimated* costs; the drawn costs may overshoot by about one aggregation
+    assert np.all(np.diff(spent) > 0) and budget - 2 < spent[-1] <= budget + delay + 0.5, (kwargs, spent[-1])
+    assert 0.5 < parse(r"accuracy ([\d.]+)%", title, kwargs) / 100 <= 1, title  # even/odd: better than a coin
+    loss = parse(r"loss ([\d.]+)", title, kwargs)
+    assert 0 < loss < 1, title
+    return rounds, float(np.mean(tau)), loss, (title, tau.copy(), spent.copy(), acc.copy())
+
+
+def test_lesson07_delay_raises_tau_budget_buys_rounds_and_a_seed_repeats():
     (fn, controls), ns = lesson_widget("07_adaptive_tau")
-    assert set(controls) == {"case", "delay"}
-    cases, delays = trial_values(controls["case"]), trial_values(controls["delay"])
+    assert set(controls) == {"case", "delay", "budget"}
+    cases, delays, budgets = (trial_values(controls[k]) for k in ("case", "delay", "budget"))
     assert cases == [1, 2, 3, 4] and delays[0] == 0.0 and delays[-1] > 0
-    seen = {}
-    for kwargs in settings(fn, controls, limit=6):  # every case at no delay; the first and last case also at the most
-        if (kwargs["case"], kwargs["delay"]) in seen:
-            continue
-        fig, (tau_ax, acc_ax) = drawn(fn, kwargs)
-        title = fig._suptitle.get_text()
-        assert title.startswith(f"case {ns['CASE_NAMES'][kwargs['case']]}, +{kwargs['delay']:.2f} s per aggregation"), title
-        rounds = int(parse(r"(\d+) rounds", title, kwargs))
-        tau = tau_ax.get_lines()[0].get_ydata()
-        spent, acc = acc_ax.get_lines()[0].get_data()
-        assert len(tau) == rounds == len(acc), (kwargs, rounds, len(tau))  # one τ and one accuracy per aggregation
-        assert np.all(tau >= 1) and np.all(tau == np.round(tau)), kwargs
-        assert np.all(np.isfinite(acc)) and np.all((acc >= 0) & (acc <= 1)), kwargs
-        # the budget rule plans the last rounds with *estimated* costs; the drawn costs may overshoot by about one aggregation
-        assert np.all(np.diff(spent) > 0) and ns["BUDGET"] - 2 < spent[-1] <= ns["BUDGET"] + kwargs["delay"] + 0.5, (kwargs, spent[-1])
-        assert 0.5 < parse(r"accuracy ([\d.]+)%", title, kwargs) / 100 <= 1, title  # even/odd: better than a coin
-        seen[(kwargs["case"], kwargs["delay"])] = (rounds, float(np.mean(tau)))
+    assert budgets[0] == 2.0 and budgets[-1] == 20.0 and controls["budget"].value == ns["WIDGET_BUDGET"]
+    d0, b0 = delays[0], controls["budget"].value
+    calls = ([(c, d0, b0) for c in cases]                                       # every case at the defaults
+             + [(cases[0], d0, budgets[0]), (cases[0], d0, budgets[-1])]         # the budget's extremes
+             # no delay and the most delay at the largest budget (a small one is spent before τ can grow), first and last case
+             + [(cases[0], delays[-1], budgets[-1]), (cases[-1], d0, budgets[-1]), (cases[-1], delays[-1], budgets[-1])]
+             + [(cases[-1], delays[-1], budgets[0])])                             # the tightest corner: most delay, least budget
+    seen = {call: lesson07_draw(fn, ns, *call) for call in calls}
+    again = lesson07_draw(fn, ns, cases[0], d0, b0)  # same seed, same numbers
     plt.close("all")
-    assert {c for c, _ in seen} == set(cases) and len(seen) == len(cases) + 2, sorted(seen)
+    first = seen[(cases[0], d0, b0)][3]
+    assert again[3][0] == first[0]
+    for a, b in zip(again[3][1:], first[1:]):
+        np.testing.assert_array_equal(a, b)
     for case in (cases[0], cases[-1]):  # dearer aggregations: fewer rounds, more local steps per round on average
-        (r0, t0), (r1, t1) = seen[(case, delays[0])], seen[(case, delays[-1])]
-        assert r1 < r0 and t1 > t0, (case, seen)
+        (r0, t0, *_), (r1, t1, *_) = seen[(case, d0, budgets[-1])], seen[(case, delays[-1], budgets[-1])]
+        assert r1 < r0 and t1 > t0, (case, r0, t0, r1, t1)
+    # a bigger budget buys more rounds and a lower final loss
+    (r_lo, _, l_lo, _), (r_mid, _, l_mid, _), (r_hi, _, l_hi, _) = (seen[(cases[0], d0, b)] for b in (budgets[0], b0, budgets[-1]))
+    assert r_lo < r_mid < r_hi, (r_lo, r_mid, r_hi)
+    assert l_hi < l_lo, (l_lo, l_mid, l_hi)
+    assert seen[(cases[-1], delays[-1], budgets[0])][0] >= 1  # even the tightest corner aggregates at least once
+
+
+STEM07 = "07_adaptive_tau"
+EST07, COSTS07 = dict(beta=5.0, delta=0.5, rho=0.1), dict(c=0.0130, b=0.1316, R=15.0)  # section 2's values
+
+
+def lesson07_exercise(first_line):
+    from tinydtl import adaptive as ad
+
+    ns = {"ad": ad, "ETA": 0.01, "PHI": 0.025, "est": dict(EST07), "costs": dict(COSTS07)}
+    exec(exercise_cell(STEM07, first_line), ns)
+    return ns, ad
+
+
+def test_lesson07_section2_values_are_the_ones_the_exercise_tests_use():
+    source = exercise_cell(STEM07, "def h_scratch")
+    assert "est = dict(beta=5.0, delta=0.5, rho=0.1)" in source and "costs = dict(c=0.0130, b=0.1316, R=BUDGET)" in source
+
+
+def test_lesson07_exercise1_check_accepts_tau_star_with_delay_and_names_the_mistakes(capsys):
+    ns, ad = lesson07_exercise("# Exercise 1")
+    assert "fill in my_tau_delay" in capsys.readouterr().out  # unanswered: a hint, not a crash
+    args = dict(beta=5.0, delta=0.5, rho=0.1, eta=0.01, phi=0.025, c=0.0130, budget=15.0, tau_prev=10)
+    true, no_delay, delay_only = (ad.optimal_tau(b=b, **args) for b in (0.1316 + 0.5, 0.1316, 0.5))
+    # the answer by brute force over the search window, from the package's G(τ)
+    G = [ad.objective_G(t, beta=5.0, delta=0.5, rho=0.1, eta=0.01, phi=0.025, c=0.0130, b=0.6316, budget=15.0) for t in range(1, 101)]
+    assert true == 1 + int(np.argmin(G))
+    assert true > no_delay and len({true, no_delay, delay_only}) == 3  # a dearer aggregation → more local steps
+    check = ns["check_tau_delay"]
+    check(true)
+    check(np.int64(true))
+    assert f"correct: τ* = {true}" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="WITHOUT the delay"):
+        check(no_delay)
+    with pytest.raises(AssertionError, match="delay alone"):
+        check(delay_only)
+    with pytest.raises(AssertionError, match="whole number"):
+        check(true + 0.5)
+    for wrong in (true - 1, true + 1, 1, 100):
+        with pytest.raises(AssertionError, match="is not it"):
+            check(wrong)
+
+
+def test_lesson07_exercise2_check_accepts_the_window_edge_and_names_the_mistakes(capsys):
+    ns, ad = lesson07_exercise("# Exercise 2")
+    assert "fill in my_tau_identical" in capsys.readouterr().out
+    args = dict(beta=5.0, rho=0.1, eta=0.01, phi=0.025, c=0.0130, b=0.1316, budget=15.0, tau_prev=5)
+    true, typical = ad.optimal_tau(delta=0.0, **args), ad.optimal_tau(delta=0.5, **args)
+    assert true == 10 * 5 and typical < true  # δ = 0: G only falls, so the search window's edge
+    check = ns["check_tau_identical"]
+    check(true)
+    assert f"correct: τ = {true}" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="τ_max"):
+        check(100)
+    with pytest.raises(AssertionError, match="typical"):
+        check(typical)
+    for wrong in (1, true - 1, true + 1):
+        with pytest.raises(AssertionError, match="is not it"):
+            check(wrong)
+
+
+def lesson07_paired_verdicts(adaptive_by_seed, fixed_by_seed):
+    """Run lesson 07's paired-noise cell on made-up final losses (one case); return the recorded claim."""
+    import pandas as pd
+
+    from tinydtl.claims import ClaimRecorder
+
+    seeds = list(range(len(adaptive_by_seed)))
+    rows = [dict(case=1, tau="adaptive", seed=s, loss=a) for s, a in zip(seeds, adaptive_by_seed)]
+    rows += [dict(case=1, tau=t, seed=s, loss=loss) for s, fixed in zip(seeds, fixed_by_seed) for t, loss in zip((1, 10, 100), fixed)]
+    runs = pd.DataFrame(rows)
+    summary = pd.DataFrame([{"case": "1 · uniform", "adaptive vs best": 0.0}]).set_index("case")
+    claims = ClaimRecorder(STEM07)
+    ns = {"np": np, "pd": pd, "runs": runs, "summary": summary, "SEEDS": seeds, "CASES": [1], "N_TRAIN": 100,
+          "CASE_NAMES": {1: "1 · uniform"}, "SOURCE": "paper", "claims": claims}
+    exec(exercise_cell(STEM07, "DIFFERS = "), ns)
+    (claim,) = [c for c in claims.claims if c.name == "case1_adaptive_beats_median"]
+    table = ns["paired_table"].loc["1 · uniform"]
+    assert table["verdict"] == claim.verdict and table["difference"] == pytest.approx(claim.measured)
+    return claim, table
+
+
+def test_lesson07_noise_rule_is_symmetric_and_a_resolved_miss_still_fails():
+    fixed = [(0.30, 0.20, 0.25)] * 3  # each seed's median fixed τ: 0.25
+    # per-seed differences 0.001, 0.003, 0.002 (a miss) and their mirror image (a win): 2·SE = 0.00115
+    for sign in (1, -1):
+        claim, table = lesson07_paired_verdicts([0.25 + sign * d for d in (0.001, 0.003, 0.002)], fixed)
+        assert claim.noise == pytest.approx(2 * 0.001 / np.sqrt(3)) == pytest.approx(table["2·SE"])
+        assert "over 3 seeds" in claim.noise_reason and "paired" in claim.noise_reason
+        assert claim.measured == pytest.approx(sign * 0.002)
+        # 0.002 is outside 2·SE: resolved, a miss fails and a win is met
+        assert claim.verdict == ("NOT MET" if sign > 0 else "met") and claim.fails == (sign > 0)
+    for sign in (1, -1):  # noisy seeds, same mean: inside 2·SE on either side → undecided, not a fail and not a win
+        claim, table = lesson07_paired_verdicts([0.25 + sign * d for d in (-0.004, 0.006, 0.004)], fixed)
+        assert claim.noise > abs(claim.measured) and claim.verdict == "undecided (within noise)" and not claim.fails
+    claim, table = lesson07_paired_verdicts([0.251], [(0.30, 0.20, 0.25)])  # one seed: no band, a plain verdict
+    assert claim.noise == 0 and np.isnan(table["2·SE"]) and claim.verdict == "NOT MET"
+
+
+def test_lesson07_exercise4_check_measures_which_resource_stops_training(capsys):
+    from tinydtl import adaptive as ad
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 8))
+    Y = np.where(X[:, 0] + 0.3 * rng.normal(size=600) > 0, 1.0, -1.0)
+    ns = {"ad": ad, "X": X, "Y": Y, "X_test": X[:200], "Y_test": Y[:200], "parts": {1: np.array_split(np.arange(600), 5)},
+          "ETA": 0.01, "PHI": 0.025, "BATCH": 20, "SEED": 0}
+    exec(exercise_cell(STEM07, "# Exercise 4"), ns)
+    assert "fill in my_two_resources" in capsys.readouterr().out
+    check = ns["check_energy_binds"]
+
+    def two(energy_budget):
+        return ad.CostModel(step_mean=(0.013, 0.01), step_std=(0.0069, 0.0), aggregation_mean=(0.1316, 0.05),
+                            aggregation_std=(0.0539, 0.0), budget=(15.0, energy_budget), names=("time [s]", "energy [J]"))
+
+    check(two(1.0))  # 1 J buys a few dozen steps: energy stops training long before 15 s
+    out = capsys.readouterr().out
+    assert "correct" in out and float(re.search(r"with ([\d.]+) of 15 s", out).group(1)) < 13.5
+    with pytest.raises(AssertionError, match="time ran out"):  # plenty of energy: time binds
+        check(two(1000.0))
+    with pytest.raises(AssertionError, match="one resource"):
+        check(ad.CostModel())
+    with pytest.raises(AssertionError, match="ad.CostModel"):
+        check((15.0, 1.0))
