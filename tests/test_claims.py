@@ -205,3 +205,15 @@ def test_recorder_without_path_writes_nothing(tmp_path, monkeypatch):
 def test_kinds_are_the_three_the_report_knows():
     assert list(KINDS) == ["reproduction", "finding", "sanity"]
     assert math.isclose(Claim("a", "s", "c", 0.5, 0.5, "==", kind="sanity").target, 0.5)
+
+
+def test_the_claims_table_shows_sentences_whole():
+    import pandas as pd
+
+    rec = ClaimRecorder("x")
+    long = "a claim sentence long enough to be cut by pandas' default column width of fifty characters, ending HERE"
+    rec.finding("a", 1.0, claim=long, target=0.0)
+    with pd.option_context("display.max_colwidth", 50):
+        table = rec.table()
+        assert "ending HERE" in table._repr_html_() and "ending HERE" in repr(table)
+    assert list(table["verdict"]) == ["met"]

@@ -400,10 +400,20 @@ class ClaimRecorder:
             write_json_atomic(self.path, self.to_dict())
 
     def table(self):
-        """The claims as a pandas DataFrame (kind, source, claim, measured, verdict)."""
+        """The claims as a pandas DataFrame (kind, source, claim, measured, verdict), displayed with every
+        sentence whole (never cut with "…", whatever ``display.max_colwidth`` says)."""
         import pandas as pd
 
-        return pd.DataFrame(
+        class ClaimsTable(pd.DataFrame):
+            def _repr_html_(self):
+                with pd.option_context("display.max_colwidth", None):
+                    return super()._repr_html_()
+
+            def __repr__(self):
+                with pd.option_context("display.max_colwidth", None):
+                    return super().__repr__()
+
+        return ClaimsTable(
             [
                 {
                     "kind": c.kind or "reproduction?",
