@@ -409,8 +409,9 @@ class ClaimRecorder:
                 with pd.option_context("display.max_colwidth", None):
                     return super()._repr_html_()
 
-            def __repr__(self):
-                with pd.option_context("display.max_colwidth", None):
+            def __repr__(self):  # plain text (a terminal, papermill's text output): every column, whole
+                with pd.option_context("display.max_colwidth", None, "display.max_columns", None,
+                                       "display.width", None):
                     return super().__repr__()
 
         return ClaimsTable(
