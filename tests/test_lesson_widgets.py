@@ -84,6 +84,33 @@ def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
         assert controls["neighbours"].disabled == (scheme == "none"), scheme
 
 
+
+def test_lesson06_prose_quotes_no_computed_numbers():
+    """Issue 12: lesson 06's markdown quotes only datasheet figures (data/boards.toml) and definitions;
+    every byte count, KiB, mJ, ms or share the lesson computes is printed by code instead."""
+    import nbformat
+
+    from support import NOTEBOOKS
+    from tinydtl.mcu import load_boards
+
+    boards = load_boards().values()
+    kib = {b.sram_bytes / 1024 for b in boards} | {b.flash_bytes / 1024 for b in boards}  # datasheets (KB = KiB)
+    allowed = {
+        "KiB": kib | {1}, "KB": kib,  # 1: the unit's definition
+        # 1 KiB = 1,024 B; float32 = 4 bytes; TFLM aligns to 16 bytes; the linker keeps 512 B of stack; a board's SRAM in B
+        "B": {1024, 4, 16, 512} | {b.sram_bytes for b in boards},
+        "MHz": {b.clock_hz / 1e6 for b in boards} | {25},  # 25: mps2-an386's timer
+        "mA": {4.8, 4.6}, "µA/MHz": {52}, "V": {3},  # nRF52840 currents and supply (data/boards.toml)
+        "mJ": set(), "ms": set(), "s": set(), "%": set(),  # computed: printed by code, never typed
+    }
+    unit = {"bytes": "B", "-byte": "B"}
+    nb = nbformat.read(NOTEBOOKS / "06_mcu_memory.ipynb", as_version=4)
+    typed = [(m.group(0), c.source[max(0, m.start() - 50):m.end()])
+             for c in nb.cells if c.cell_type == "markdown"
+             for m in re.finditer(r"(\d[\d,]*(?:\.\d+)?)\s?(-byte|bytes|KiB|KB|B|mJ|ms|µA/MHz|mA|MHz|V|%|s)\b", c.source)
+             if float(m.group(1).replace(",", "")) not in allowed[unit.get(m.group(2), m.group(2))]]
+    assert not typed, f"computed numbers typed into lesson 06's prose (print them from code): {typed}"
+
 def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
     from tinydtl.gossip import metropolis_weights, spectral_gap
     from tinydtl.mcu import mlp_layers, profile
