@@ -434,7 +434,7 @@ def fits(p: MemoryProfile, board: Board, *, usable_sram_fraction: float = 1.0) -
 
 
 def fit_table(profiles: dict, boards: dict, *, usable_sram_fraction: float = 1.0):
-    """SRAM headroom in KB (negative: does not fit) for every profile × board, as a pandas DataFrame."""
+    """SRAM headroom in KiB (negative: does not fit) for every profile × board, as a pandas DataFrame."""
     import pandas as pd
 
     rows = {}
@@ -572,7 +572,7 @@ def tflite_flatbuffer(keras_model, *, int8: bool, representative=None) -> bytes:
     ``representative``: a few input rows for calibrating int8 activations (default: 32 random
     uniform [0, 1] rows, seeded).
     """
-    from .tensorflow_env import import_tensorflow
+    from .tensorflow_env import import_tensorflow, quiet_converter
 
     tf = import_tensorflow()
 
@@ -591,7 +591,8 @@ def tflite_flatbuffer(keras_model, *, int8: bool, representative=None) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    with quiet_converter():
+        return bytes(converter.convert())
 
 
 def tflite_size(keras_model, *, int8: bool, representative=None) -> int:

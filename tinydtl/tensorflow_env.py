@@ -17,7 +17,7 @@ import re
 import sys
 import tempfile
 
-__all__ = ["STARTUP_NOISE", "filtered_stderr", "import_tensorflow"]
+__all__ = ["CONVERTER_NOISE", "STARTUP_NOISE", "filtered_stderr", "import_tensorflow", "quiet_converter"]
 
 #: Start-up lines of TensorFlow 2.14 / TFF 0.87 on a CPU-only machine (matched anywhere in the line).
 STARTUP_NOISE = tuple(
@@ -29,6 +29,20 @@ STARTUP_NOISE = tuple(
         r"This TensorFlow binary is optimized to use available CPU instructions",
         r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags",
         r"TF-TRT Warning: Could not find TensorRT",
+    )
+)
+
+
+#: What TensorFlow Lite's converter (TF 2.14) prints on every successful conversion: the saved-model
+#: loader's INFO lines, two "Ignored ..." option notices and the quantiser's settings line.
+CONVERTER_NOISE = tuple(
+    re.compile(p)
+    for p in (
+        r"tf_tfl_flatbuffer_helpers\.cc:\d+\] Ignored (output_format|drop_control_dependency)\.",
+        r"\] (Reading SavedModel from|Reading meta graph with tags|Reading SavedModel debug info|"
+        r"Restoring SavedModel bundle|Running initialization op on SavedModel bundle|SavedModel load for tags|"
+        r"MLIR V1 optimization pass is not enabled|disabling MLIR crash reproducer)",
+        r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+$",
     )
 )
 
@@ -75,3 +89,28 @@ def import_tensorflow(federated: bool = False):
 
             return tff
     return tf
+
+
+@contextlib.contextmanager
+def quiet_converter():
+    """Run TensorFlow Lite's converter without its routine output, and nothing else hidden.
+
+    Drops the lines of :data:`CONVERTER_NOISE` from file descriptor 2, lowers TensorFlow's Python logger to
+    WARNING for the block (its ``INFO: Assets written to: /tmp/...`` line), and ignores the converter's
+    "Statistics for quantized inputs were expected" warning, which TF 2.14 gives for every full-integer
+    model with int8 inputs even when a representative data set is supplied. Any other line or warning
+    still shows.
+    """
+    import logging
+    import warnings
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings(), filtered_stderr(STARTUP_NOISE + CONVERTER_NOISE):
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected",
+                                    category=UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
