@@ -130,3 +130,59 @@ def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
     assert f"{p.sram_bytes:,} B" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="never coexist"):  # the sum of the bars, not the peak
         ns["check_peak"](sum(p.components().values()))
+
+
+# Numbers lessons 04, 05, 08 and 09 may type into their prose: definitions, parameter defaults, closed forms
+# and the papers' own numbers. Anything measured (a gap, an accuracy, a run time, a ratio) is printed by code.
+TYPED_OK = {
+    "04_gossip_spectral_gap": {
+        ("0.25", ""),  # the widget's default range
+        ("2.5", ""),  # mean of 0 … 5 (the from-scratch example's start values)
+        ("1", "%"),  # ε = 1 % in the exercises; the decay claim's 1 % tolerance
+        ("10", "rounds"), ("200", "rounds"),  # exercise 2's run; the widget's fixed run length
+    },
+    "05_bilayer_gossip": {
+        ("0.1", ""), ("0.5", ""),  # Dirichlet α (the paper's)
+        ("1.33", ""), ("2.3", ""), ("2.45", ""),  # closed forms of the from-scratch toy (unweighted / weighted means)
+        ("1.8", ""), ("1.8", "rounds"), ("8", "%"), ("8", "points"),  # the paper's numbers
+        ("85", "%"), ("90", "%"),  # the default targets (survey's 85 %)
+        ("100", "%"),  # relative > absolute loss whenever accuracy is below 100 %
+        ("30", "%"),  # the worst fault setting in the code
+        ("2", "rounds"),  # exercise 3: MLP_ROUNDS − 2 rounds
+        ("2501.04817", ""),  # arXiv id
+    },
+    "08_rocknet": {
+        ("2", "×"), ("90", "%"),  # the paper's claims
+        ("2", "points"),  # the sanity claim's tolerance
+        ("256", "KB"),  # nRF52840's SRAM (datasheet)
+        ("1.6", ""), ("4.1", ""),  # aeon 1.6; the paper's Sec. 4.1
+        ("2510.13320", ""),  # arXiv id
+    },
+    "09_globe2train": {
+        ("0.05", ""), ("0.1", ""), ("0.25", ""),  # network qualities (parameters/widget bounds); 0.25 flop per cycle
+    },
+}
+TYPED = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(%|×|ms\b|s\b|min\b|minutes?\b|seconds?\b|points?\b|rounds?\b|"
+                   r"MB\b|KB\b|KiB\b|B\b)|(?<![\w.])(\d+\.\d+)(?![\w.])")
+
+
+@pytest.mark.parametrize("stem", sorted(TYPED_OK))
+def test_prose_types_no_measured_numbers(stem):
+    """Issue 13: a 'what to notice' sentence points at the printed number; it never types a measured one
+    (lesson 04's widget notice once said 'a gap of about 0.02', lesson 05 'round 1 is near 70 %', lesson 08
+    'about a minute'). Maths ($…$) and code (`…`) are not prose."""
+    import nbformat
+
+    from support import NOTEBOOKS
+
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    typed = []
+    for c in nb.cells:
+        if c.cell_type != "markdown":
+            continue
+        prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`", " ", c.source, flags=re.S)
+        for m in TYPED.finditer(prose):
+            found = (m.group(1) or m.group(3), m.group(2) or "")
+            if found not in TYPED_OK[stem]:
+                typed.append((m.group(0), prose[max(0, m.start() - 50):m.end()]))
+    assert not typed, f"{stem}: numbers typed into the prose (print them from code, or allow a definition here): {typed}"
