@@ -75,7 +75,8 @@ def test_lesson05_bilayer_run_reports_reach_bytes_and_accuracy_at_every_extreme(
         assert title.startswith(f"{kwargs['range_m']} m, {kwargs['clusters']} clusters, α = {kwargs['alpha']}, "
                                 f"{kwargs['gossip_steps']} gossip steps"), title
         assert parse(r"final (\d\.\d+)", title, kwargs) == pytest.approx(acc[-1], abs=5e-4)
-        seen[tuple(kwargs.values())] = (parse(r"(\d+) unreachable", title, kwargs), parse(r"([\d.]+) MB per round", title, kwargs))
+        seen[tuple(kwargs.values())] = (parse(r"(\d+) unreachable", title, kwargs), parse(r"([\d.]+) MB per round", title, kwargs),
+                                        acc[-1])
     plt.close("all")
     default = {k: v.value for k, v in controls.items()}
 
@@ -87,6 +88,9 @@ def test_lesson05_bilayer_run_reports_reach_bytes_and_accuracy_at_every_extreme(
     assert unreachable[0] > 0 and unreachable[-1] == 0 and all(np.diff(unreachable) <= 0), unreachable  # longer range, fewer cut off
     mb = [at(gossip_steps=g)[1] for g in steps]
     assert all(np.diff(mb) > 0), mb  # every gossip step is paid in bytes
+    assert at(range_m=ranges[0])[2] < at()[2]  # members cut off at the shortest range: the final accuracy drops
+    final = [at(gossip_steps=g)[2] for g in steps]  # the notice: accuracy grows with the steps, the first buys the most
+    assert all(np.diff(final) > 0) and final[1] - final[0] > final[2] - final[1], (steps, final)
 
 
 def test_lesson09_resimulation_delivers_every_problem_and_slows_with_the_network():
