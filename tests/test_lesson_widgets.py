@@ -52,6 +52,10 @@ def test_lesson04_every_control_acts_for_every_topology():
     for r in (controls["radio_range"].min, controls["radio_range"].max):
         _, axes = drawn(fn, {"topology": "random geometric", "devices": 64, "radio_range": r})
         links.append(int(axes[0].get_title().split(" links")[0].split()[-1]))
+        if r == controls["radio_range"].min:  # the notice: a short range splits the graph, the title says gap 0
+            title = axes[0].get_title()
+            assert int(re.search(r"(\d+) component", title).group(1)) > 1 and "gap 0.0000" in title, title
+            assert np.ptp(axes[1].get_lines()[1].get_ydata()) == 0  # the dashed |λ₂|^t line is flat
     assert links[0] < links[1]
     plt.close("all")
     # live, the range slider is greyed out where it does nothing
