@@ -69,12 +69,13 @@ def ring_closed_form(n):
     return 1 - (1 + 2 * np.cos(2 * np.pi / n)) / 3
 
 
-def lesson04_ring_check():
+def lesson04_ring_check(capsys):
     from tinydtl.gossip import metropolis_weights, spectral_gap
     from tinydtl.topology import ring
 
     ns = {"spectral_gap": spectral_gap, "metropolis_weights": metropolis_weights, "ring": ring}
     exec(exercise_cell("04_gossip_spectral_gap", "# Exercise 1"), ns)
+    assert "fill in" in capsys.readouterr().out  # the cell as committed: unanswered, a hint
     return ns["check_ring_gaps"]
 
 
@@ -91,7 +92,7 @@ def test_lesson04_ring_gap_closed_form_matches_the_package(n):
 
 
 def test_lesson04_exercise1_accepts_closed_form_predictions(capsys):
-    check = lesson04_ring_check()
+    check = lesson04_ring_check(capsys)
     exact = {n: ring_closed_form(n) for n in (12, 24, 48)}
     for answer in (exact, {n: float(f"{g:.3g}") for n, g in exact.items()},  # three significant digits
                    {str(n): f"{g:.5f}" for n, g in exact.items()}):  # keys and numbers typed as text
@@ -111,8 +112,8 @@ def test_lesson04_exercise1_accepts_closed_form_predictions(capsys):
     (lambda n: 1 - (1 + 2 * np.cos(2 * np.pi / n * np.pi / 180)) / 3, "is not the ring's gap"),  # anything else
     (lambda n: ring_closed_form(n) * 1.01, "is not the ring's gap"),  # 1 % off: outside the 0.2 % tolerance
 ])
-def test_lesson04_exercise1_names_each_common_mistake(mistake, message):
-    check = lesson04_ring_check()
+def test_lesson04_exercise1_names_each_common_mistake(capsys, mistake, message):
+    check = lesson04_ring_check(capsys)
     with pytest.raises(AssertionError, match=re.escape(message)):
         check({n: mistake(n) for n in (12, 24, 48)})
 
@@ -120,10 +121,11 @@ def test_lesson04_exercise1_names_each_common_mistake(mistake, message):
 @pytest.mark.parametrize("answer", ["0.09", [0.089, 0.023, 0.0057], 0.089, {12: "abc", 24: 0.02, 48: 0.005},
                                     {12: [0.089], 24: 0.02, 48: 0.005}, {"twelve": 0.089}, {12: 0.089}])
 def test_lesson04_exercise1_gives_a_message_not_a_traceback_for_a_malformed_answer(capsys, answer):
-    check = lesson04_ring_check()
+    check = lesson04_ring_check(capsys)
     check(answer)  # must not raise
     out = capsys.readouterr().out
-    assert out.startswith("Exercise 1:") and "run again" in out, out
+    assert out.startswith("Exercise 1: my_ring_gaps") or out.startswith("Exercise 1: give gaps"), out
+    assert "run again" in out and "correct" not in out, out
 
 
 def test_lesson06_verdict_follows_usable_sram_at_every_extreme():
