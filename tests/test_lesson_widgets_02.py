@@ -158,6 +158,14 @@ def test_round_bytes_check_measures_the_ring(capsys):
                             (truth + 12, "is not what the ring sent")]:
         with pytest.raises(AssertionError, match=re.escape(feedback)):
             ns["check_round_bytes"](wrong, history, 4)
+    # a wrong count gets the formula in symbols, never this run's answer or its mean prototype count
+    with pytest.raises(AssertionError) as wrong_count:
+        ns["check_round_bytes"](truth + 12, history, 4)
+    feedback = str(wrong_count.value)
+    assert "N_DEVICES × 2 × P̄ × 3 coordinates × 4 B" in feedback
+    mean_prototypes = history.column("prototypes")[0]
+    assert f"{mean_prototypes:.1f}" not in feedback and f"{truth:,}" not in feedback and str(truth) not in feedback
+    assert "4 devices" not in feedback
 
 
 @pytest.mark.parametrize("seed, noise, max_age, lambda_, denoise_c", [
