@@ -311,8 +311,11 @@ def test_ctrl_c_stops_the_command_line_demo_and_its_nodes():
 
     import psutil
 
+    # started as a non-interactive shell starts a background job (`cmd &`, nohup): with SIGINT ignored,
+    # which Python inherits; the command must still stop on Ctrl-C
     p = subprocess.Popen([sys.executable, "-m", "tinydtl.cli", "adaptive", "--real", "--budget", "120", "--no-progress"],
-                         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.time() + 180
         kids = []

@@ -36,14 +36,18 @@ def _claim_table(runs) -> str:
 EXIT_INTERRUPTED = 130
 
 
-def _reproduce(args) -> int:
+def _ctrl_c_means_stop() -> None:
+    """Raise KeyboardInterrupt on SIGINT, even when a parent ignored it: a non-interactive shell starts
+    background jobs (``cmd &``, ``nohup``) with SIGINT ignored, and Python then never raises it."""
     import signal
 
-    # Ctrl-C means stop, even when a parent (a non-interactive shell's background job) ignored SIGINT.
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # not the main thread (e.g. called from a worker thread): leave signals alone
         pass
+
+
+def _reproduce(args) -> int:
     try:
         return _reproduce_run(args)
     except KeyboardInterrupt:
@@ -253,6 +257,7 @@ def main(argv=None) -> int:
     ada.set_defaults(func=_adaptive)
 
     args = parser.parse_args(argv)
+    _ctrl_c_means_stop()  # every command: reproduce, sweep, adaptive --real
     return args.func(args)
 
 
