@@ -233,23 +233,31 @@ def test_lesson07_exercise2_check_accepts_the_window_edge_and_names_the_mistakes
             check(wrong)
 
 
-def lesson07_paired_verdicts(adaptive_by_seed, fixed_by_seed):
-    """Run lesson 07's paired-noise cell on made-up final losses (one case); return the recorded claim."""
+def lesson07_claims(adaptive_by_seed, fixed_by_seed, taus=(1, 10, 100)):
+    """Run lesson 07's summary and claims cells on made-up final losses (one case, one row of losses per seed);
+    return the recorded claims by name, the summary row and the paired-table row."""
     import pandas as pd
 
     from tinydtl.claims import ClaimRecorder
 
     seeds = list(range(len(adaptive_by_seed)))
-    rows = [dict(case=1, tau="adaptive", seed=s, loss=a) for s, a in zip(seeds, adaptive_by_seed)]
-    rows += [dict(case=1, tau=t, seed=s, loss=loss) for s, fixed in zip(seeds, fixed_by_seed) for t, loss in zip((1, 10, 100), fixed)]
-    runs = pd.DataFrame(rows)
-    summary = pd.DataFrame([{"case": "1 · uniform", "adaptive vs best": 0.0}]).set_index("case")
+    rows = [dict(case=1, tau="adaptive", seed=s, loss=a, accuracy=0.9, rounds=20 + s) for s, a in zip(seeds, adaptive_by_seed)]
+    rows += [dict(case=1, tau=t, seed=s, loss=loss, accuracy=0.9, rounds=10)
+             for s, fixed in zip(seeds, fixed_by_seed) for t, loss in zip(taus, fixed)]
     claims = ClaimRecorder(STEM07)
-    ns = {"np": np, "pd": pd, "runs": runs, "summary": summary, "SEEDS": seeds, "CASES": [1], "N_TRAIN": 100,
-          "CASE_NAMES": {1: "1 · uniform"}, "SOURCE": "paper", "claims": claims}
+    ns = {"np": np, "pd": pd, "rows": rows, "adaptive_taus": {(1, s): np.array([1, 4 + s, 30]) for s in seeds},
+          "SEEDS": seeds, "CASES": [1], "N_TRAIN": 100, "CASE_NAMES": {1: "1 · uniform"}, "SOURCE": "paper",
+          "claims": claims}
+    exec(exercise_cell(STEM07, "runs = pd.DataFrame(rows)"), ns)
     exec(exercise_cell(STEM07, "DIFFERS = "), ns)
-    (claim,) = [c for c in claims.claims if c.name == "case1_adaptive_beats_median"]
-    table = ns["paired_table"].loc["1 · uniform"]
+    named = {c.name: c for c in claims.claims}
+    return named, ns["summary"].loc["1 · uniform"], ns["paired_table"].loc["1 · uniform"]
+
+
+def lesson07_paired_verdicts(adaptive_by_seed, fixed_by_seed):
+    """The paired 'no worse than the median fixed τ' claim on made-up losses, checked against the paired table."""
+    named, _, table = lesson07_claims(adaptive_by_seed, fixed_by_seed)
+    claim = named["case1_adaptive_beats_median"]
     assert table["verdict"] == claim.verdict and table["difference"] == pytest.approx(claim.measured)
     return claim, table
 
@@ -267,8 +275,45 @@ def test_lesson07_noise_rule_is_symmetric_and_a_resolved_miss_still_fails():
     for sign in (1, -1):  # noisy seeds, same mean: inside 2·SE on either side → undecided, not a fail and not a win
         claim, table = lesson07_paired_verdicts([0.25 + sign * d for d in (-0.004, 0.006, 0.004)], fixed)
         assert claim.noise > abs(claim.measured) and claim.verdict == "undecided (within noise)" and not claim.fails
-    claim, table = lesson07_paired_verdicts([0.251], [(0.30, 0.20, 0.25)])  # one seed: no band, a plain verdict
-    assert claim.noise == 0 and np.isnan(table["2·SE"]) and claim.verdict == "NOT MET"
+
+
+@pytest.mark.parametrize("n_seeds", [1, 2])
+def test_lesson07_below_three_seeds_the_paired_claim_is_shown_but_not_judged(n_seeds):
+    # a clear "win" and a clear "miss" alike: no noise estimate, so no verdict either way and no claim recorded
+    for adaptive in (0.20, 0.30):
+        named, row, table = lesson07_claims([adaptive] * n_seeds, [(0.30, 0.20, 0.25)] * n_seeds)
+        assert "case1_adaptive_beats_median" not in named
+        assert table["verdict"] == "not judged (< 3 seeds: no noise estimate)" and np.isnan(table["2·SE"])
+        assert table["difference"] == pytest.approx(adaptive - 0.25)  # still shown
+        assert "case1_adaptive_in_best_quarter" in named  # the range claim needs no noise estimate: still judged
+
+
+def test_lesson07_near_optimal_claim_is_the_best_quarter_of_the_fixed_tau_range_and_can_fail():
+    fixed = [(0.30, 0.20, 0.25)] * 3  # best 0.20, worst 0.30: the best quarter ends at 0.225
+    for adaptive, place, verdict in ((0.19, -0.1, "met"), (0.20, 0.0, "met"), (0.22, 0.2, "met"),
+                                     (0.25, 0.5, "NOT MET"), (0.30, 1.0, "NOT MET")):
+        named, row, _ = lesson07_claims([adaptive] * 3, fixed)
+        claim = named["case1_adaptive_in_best_quarter"]
+        assert claim.kind == "reproduction" and claim.target == 0.25 and "0.25 · (worst − best)" in claim.claim
+        assert claim.measured == pytest.approx(place) == pytest.approx(row["place in range (0 best, 1 worst)"])
+        assert claim.verdict == verdict and claim.fails == (verdict == "NOT MET"), (adaptive, claim.verdict)
+        assert "near-optimal" in claim.differs and "oracle" in claim.differs and "same test loss" in claim.differs
+    # the review's case: the worst fixed τ is within 10 % of the best, so the old "within 10 % of the best" could not
+    # fail; an adaptive loss in the middle of that range is NOT MET under the quarter rule
+    named, row, _ = lesson07_claims([0.2300], [(0.2401, 0.2198, 0.2300)])
+    assert 0.2401 / 0.2198 - 1 < 0.10 and 0.2300 / 0.2198 - 1 < 0.10
+    assert named["case1_adaptive_in_best_quarter"].measured == pytest.approx(0.0102 / 0.0203)
+    assert named["case1_adaptive_in_best_quarter"].verdict == "NOT MET"
+    # one fixed τ: no range; no worse than it is the best quarter, worse is never in it
+    assert lesson07_claims([0.20], [(0.20,)], taus=(10,))[0]["case1_adaptive_in_best_quarter"].verdict == "met"
+    assert lesson07_claims([0.21], [(0.20,)], taus=(10,))[0]["case1_adaptive_in_best_quarter"].verdict == "NOT MET"
+
+
+def test_lesson07_summary_shows_each_case_median_adaptive_tau_and_rounds():
+    _, row, _ = lesson07_claims([0.22, 0.22, 0.22], [(0.30, 0.20, 0.25)] * 3)
+    assert row["median adaptive τ"] == np.median([1, 4, 30, 1, 5, 30, 1, 6, 30])  # over every round of every seed
+    assert row["rounds"] == pytest.approx(21)  # the adaptive runs' rounds, mean over seeds
+    assert row["best fixed τ"] == 10 and row["best loss"] == pytest.approx(0.20) and row["worst loss"] == pytest.approx(0.30)
 
 
 def test_lesson07_exercise4_check_measures_which_resource_stops_training(capsys):
