@@ -126,6 +126,10 @@ def test_gossip_spectral_gap_numbers(quick_run):
     assert claims["ring_gap_closed_form_error"]["measured"] <= 1e-9
     assert abs(claims["ring_decay_rate_vs_slem"]["measured"] - 1) <= 0.01
     assert 0.05 < metrics["connectivity_threshold_range"] < 0.6
+    # measured rounds to epsilon against the spectral-gap prediction: within a factor 2, never above the bound
+    assert claims["rounds_to_eps_vs_gap_prediction"]["kind"] == "finding"
+    assert claims["rounds_to_eps_vs_gap_prediction"]["measured"] >= 0.5
+    assert claims["rounds_to_eps_within_bound"]["measured"] <= 1.0
 
 
 def test_bilayer_gossip_numbers(quick_run):
