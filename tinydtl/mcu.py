@@ -434,7 +434,8 @@ def fits(p: MemoryProfile, board: Board, *, usable_sram_fraction: float = 1.0) -
 
 
 def fit_table(profiles: dict, boards: dict, *, usable_sram_fraction: float = 1.0):
-    """SRAM headroom in KiB (negative: does not fit) for every profile × board, as a pandas DataFrame."""
+    """Headroom in KiB (negative: does not fit) for every profile × board, as a pandas DataFrame: the usable
+    SRAM's headroom, or the flash's when the weights overflow flash (the smaller of the two then)."""
     import pandas as pd
 
     rows = {}
