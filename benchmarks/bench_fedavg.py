@@ -21,9 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tinydtl.datasets import load_mnist  # noqa: E402
-from tinydtl.federated import N_CLASSES, fedavg  # noqa: E402
-from tinydtl.partition import iid  # noqa: E402
+from tinydtl.algorithms.fedavg import N_CLASSES, fedavg  # noqa: E402
+from tinydtl.data.datasets import load_mnist  # noqa: E402
+from tinydtl.data.partition import iid  # noqa: E402
 
 
 def matmul_flops_per_second(shape=(2048, 2048, 2048), repeats=5) -> float:

@@ -24,12 +24,22 @@ import time
 import networkx as nx
 import numpy as np
 
-from tinydtl import gossip
-from tinydtl.datasets import load_mnist
-from tinydtl.decentralized import decentralized_train
-from tinydtl.partition import iid
-from tinydtl.gossip import algebraic_connectivity, consensus_errors, metropolis_weights, spectral_gap
-from tinydtl.topology import geometric_adjacency, place_devices, random_geometric, require_connected
+from tinydtl.algorithms.decentralized import decentralized_train
+from tinydtl.data.datasets import load_mnist
+from tinydtl.data.partition import iid
+from tinydtl.networks import gossip
+from tinydtl.networks.gossip import (
+    algebraic_connectivity,
+    consensus_errors,
+    metropolis_weights,
+    spectral_gap,
+)
+from tinydtl.networks.topology import (
+    geometric_adjacency,
+    place_devices,
+    random_geometric,
+    require_connected,
+)
 
 
 def timed(f, *a, **k):

@@ -18,8 +18,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
-from tinydtl.datasets import make_sphere
-from tinydtl.ilvq import ILVQ
+from tinydtl.data.datasets import make_sphere
+from tinydtl.learners.ilvq import ILVQ
 
 
 def stored_numbers(model, n_train, n_features):

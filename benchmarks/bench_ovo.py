@@ -20,7 +20,10 @@ import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.multiclass import OneVsOneClassifier
 
-from tinydtl.ovo import DistributedOneVsOne, MomentumLogisticRegression
+from tinydtl.papers.globe2train.ovo import (
+    DistributedOneVsOne,
+    MomentumLogisticRegression,
+)
 
 
 def best_of(repeats, fn):

@@ -31,8 +31,8 @@ from sklearn.metrics import accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tinydtl.datasets import UCR_NAMES, load_ucr
-from tinydtl.rocket import MiniRocket
+from tinydtl.data.datasets import UCR_NAMES, load_ucr
+from tinydtl.learners.minirocket import MiniRocket
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "build" / "aeon-venv"

@@ -1,9 +1,9 @@
-"""A 16-point grid: `tinydtl.sweep` on a 2-worker Dask LocalCluster vs the sequential loop, in one run.
+"""A 16-point grid: `tinydtl.lab.sweep` on a 2-worker Dask LocalCluster vs the sequential loop, in one run.
 
     uv run python benchmarks/bench_sweep.py [--workers 2] [--rounds 40] [--train-size 60000] [--repeat 3]
 
 Grid: clients {5, 10} × Dirichlet α {0.1, 0.5, 1, 10} × seed {0, 1} of
-`tinydtl.sweep_points:fedavg_mnist` (numpy FedAvg engine on MNIST), 16 points of about 4 s each by
+`tinydtl.lab.sweep_points:fedavg_mnist` (numpy FedAvg engine on MNIST), 16 points of about 4 s each by
 default (40 rounds on all 60,000 images): with points of half a second, Dask's per-task cost and the first
 task's imports on each worker take a visible share and the ratio measures them, not the sweep (measured on
 a quiet machine: 1.63× median at 10 rounds / 30,000 images, 1.78× at the defaults). Timed side by side:
@@ -46,8 +46,8 @@ def main(argv=None):
     from distributed import Client, LocalCluster
     from threadpoolctl import threadpool_limits
 
-    from tinydtl.sweep import expand_grid, run_sweep
-    from tinydtl.sweep_points import fedavg_mnist
+    from tinydtl.lab.sweep import expand_grid, run_sweep
+    from tinydtl.lab.sweep_points import fedavg_mnist
 
     grid = {"clients": [5, 10], "alpha": [0.1, 0.5, 1.0, 10.0], "seed": [0, 1]}
     fixed = {"rounds": args.rounds, "train_size": args.train_size, "test_size": 2000}

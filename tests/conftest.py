@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tinydtl.processes import find_processes, no_stray_processes
+from tinydtl.runtime.processes import no_stray_processes
 
 # Quieter TensorFlow when a test imports it; no effect on results.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -12,7 +12,7 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tinydtl.widgets import recording, trial_values  # noqa: E402
+from tinydtl.lab.widgets import recording, trial_values  # noqa: E402
 
 
 def require(problem: str | None, what: str) -> None:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tinydtl import adaptive as ad
+from tinydtl.papers.adaptive_tau import adaptive as ad
 
 # Hand-computed with β = δ = ρ = 1, η = 0.1, φ = 0.5, c = b = 1, R = 12 (min-loss mode):
 #   h(1) = 1.1 - 1 - 0.1 = 0;  h(2) = 1.21 - 1 - 0.2 = 0.01;  h(3) = 1.331 - 1 - 0.3 = 0.031
@@ -161,7 +161,7 @@ def test_smooth_svm_gradient_matches_finite_differences():
 
 
 def test_svm_local_update_is_plain_minibatch_gd():
-    from tinydtl.plans import PlanSettings, plan_from_settings
+    from tinydtl.core.plans import PlanSettings, plan_from_settings
 
     X, y = _toy(90, 5)
     svm = ad.SmoothSVM(5)
@@ -253,7 +253,7 @@ def test_delta_from_local_data_is_zero_on_replicated_data_while_minibatch_delta_
 
 
 def test_controller_is_not_tied_to_the_svm():
-    from tinydtl.models import SoftmaxModel
+    from tinydtl.learners.softmax import SoftmaxModel
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 8)).astype(np.float32)
@@ -272,7 +272,7 @@ def test_real_mode_runs_separate_processes_and_leaves_none():
     h = ad.train(X, y, parts, X_test=X, y_test=y, batch_size=30, eta=0.1, budget=0.5, real=True)
     assert h.rounds >= 2 and h.config["final_accuracy"] > 0.7
     assert h.to_frame()["spent"].iloc[-1] > 0
-    leftovers = [p for p in me.children(recursive=True) if "tinydtl.edge_network" in " ".join(p.cmdline())]
+    leftovers = [p for p in me.children(recursive=True) if "tinydtl.papers.adaptive_tau.edge_network" in " ".join(p.cmdline())]
     assert leftovers == []
 
 
@@ -287,7 +287,7 @@ def test_train_rejects_bad_input():
 
 
 def test_softmax_loss_and_gradient_matches_finite_differences():
-    from tinydtl.models import SoftmaxModel
+    from tinydtl.learners.softmax import SoftmaxModel
 
     rng = np.random.default_rng(1)
     m = SoftmaxModel(4, 3)
@@ -313,7 +313,7 @@ def test_ctrl_c_stops_the_command_line_demo_and_its_nodes():
 
     # started as a non-interactive shell starts a background job (`cmd &`, nohup): with SIGINT ignored,
     # which Python inherits; the command must still stop on Ctrl-C
-    p = subprocess.Popen([sys.executable, "-m", "tinydtl.cli", "adaptive", "--real", "--budget", "120", "--no-progress"],
+    p = subprocess.Popen([sys.executable, "-m", "tinydtl.lab.cli", "adaptive", "--real", "--budget", "120", "--no-progress"],
                          start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
@@ -321,7 +321,7 @@ def test_ctrl_c_stops_the_command_line_demo_and_its_nodes():
         kids = []
         while time.time() < deadline and len(kids) < 5:
             kids = [c for c in psutil.Process(p.pid).children(recursive=True)
-                    if "tinydtl.edge_network" in " ".join(c.cmdline())]
+                    if "tinydtl.papers.adaptive_tau.edge_network" in " ".join(c.cmdline())]
             time.sleep(0.2)
         assert len(kids) == 5
         time.sleep(2.0)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tinydtl.aggregation import CumulativeFedAvg, StoreAllAggregator
+from tinydtl.core.aggregation import CumulativeFedAvg, StoreAllAggregator
 
 
 def models(n, seed=0):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tinydtl.reproduce import run_notebook
+from tinydtl.lab.reproduce import run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = sorted((ROOT / "notebooks" / "assignments").glob("*.ipynb"))
@@ -44,8 +44,13 @@ def test_checks_explain_common_mistakes():
     import networkx as nx
     import numpy as np
 
-    from tinydtl.assignments import check_consensus_rate, check_cumulative_fedavg, check_metropolis, check_partitioner
-    from tinydtl.gossip import metropolis_weights, slem
+    from tinydtl.lab.assignments import (
+        check_consensus_rate,
+        check_cumulative_fedavg,
+        check_metropolis,
+        check_partitioner,
+    )
+    from tinydtl.networks.gossip import metropolis_weights, slem
 
     def no_diagonal(G):
         W = metropolis_weights(G).toarray()
@@ -93,8 +98,13 @@ def test_checks_cannot_be_gamed():
     """Wrong answers that used to pass, or crash the check, get specific feedback."""
     import numpy as np
 
-    from tinydtl.assignments import check_consensus_rate, check_cumulative_fedavg, check_partitioner, measured_nbytes
-    from tinydtl.gossip import metropolis_weights
+    from tinydtl.lab.assignments import (
+        check_consensus_rate,
+        check_cumulative_fedavg,
+        check_partitioner,
+        measured_nbytes,
+    )
+    from tinydtl.networks.gossip import metropolis_weights
 
     # the signed second eigenvalue instead of its modulus: wrong on the bipartite case
     def signed(G):

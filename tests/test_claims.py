@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from tinydtl.claims import KINDS, OPS, Claim, ClaimRecorder, load_results
+from tinydtl.lab.claims import KINDS, OPS, Claim, ClaimRecorder, load_results
 
 REPRO = dict(source="Survey", where="abstract", differs="nothing")
 
@@ -117,7 +117,7 @@ def test_a_bad_noise_band_is_rejected(noise, reason, match):
 
 
 def test_the_report_prints_the_undecided_verdict_with_its_band():
-    from tinydtl.reproduce import report_markdown
+    from tinydtl.lab.reproduce import report_markdown
 
     rec = ClaimRecorder("07_x")
     rec.reproduction("case3", 0.0021, noise=0.0059, **NOISE)

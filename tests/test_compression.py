@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinydtl.compression import Compressor, ErrorFeedback, quantize, top_k
+from tinydtl.core.compression import Compressor, ErrorFeedback, quantize, top_k
 
 
 def test_quantize_range_is_min_to_max_not_widened_to_zero():

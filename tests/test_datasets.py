@@ -3,8 +3,14 @@ import shutil
 import numpy as np
 import pytest
 
-from tinydtl import datasets
-from tinydtl.datasets import DataFileError, load_mnist, load_ucr, make_sphere, sphere_box_halfwidth
+from tinydtl.data import datasets
+from tinydtl.data.datasets import (
+    DataFileError,
+    load_mnist,
+    load_ucr,
+    make_sphere,
+    sphere_box_halfwidth,
+)
 
 
 def test_mnist_matches_provenance():

@@ -2,11 +2,20 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from tinydtl.datasets import load_mnist
-from tinydtl.decentralized import bilayer_graph, decentralized_train, dk_means
-from tinydtl.federated import fedavg
-from tinydtl.partition import iid
-from tinydtl.topology import DisconnectedGraphError, complete, random_geometric, ring
+from tinydtl.algorithms.decentralized import (
+    bilayer_graph,
+    decentralized_train,
+    dk_means,
+)
+from tinydtl.algorithms.fedavg import fedavg
+from tinydtl.data.datasets import load_mnist
+from tinydtl.data.partition import iid
+from tinydtl.networks.topology import (
+    DisconnectedGraphError,
+    complete,
+    random_geometric,
+    ring,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +110,8 @@ def test_bilayer_takes_a_core_model_and_a_star_cluster_is_fedavg_for_the_mlp(mni
     """``model=`` runs the MLP through the same schemes; one cluster on a star graph with the hub as
     head and no intra gossip is FedAvg (weighted mean at the head, shared back): all devices end on
     the same model, which is the sample-weighted mean of the devices' locally trained models."""
-    from tinydtl.mlp import MLPModel
-    from tinydtl.plans import PlanSettings, plan_from_settings
+    from tinydtl.core.plans import PlanSettings, plan_from_settings
+    from tinydtl.learners.mlp import MLPModel
 
     x, y, xt, yt = mnist
     n = 6

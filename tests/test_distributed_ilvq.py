@@ -2,9 +2,14 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from tinydtl.datasets import make_sphere
-from tinydtl.distributed_ilvq import merge_central, neighbour_exchange, prototype_bytes, train_devices
-from tinydtl.partition import iid
+from tinydtl.algorithms.ilvq_exchange import (
+    merge_central,
+    neighbour_exchange,
+    prototype_bytes,
+    train_devices,
+)
+from tinydtl.data.datasets import make_sphere
+from tinydtl.data.partition import iid
 
 
 @pytest.fixture(scope="module")

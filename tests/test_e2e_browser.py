@@ -23,7 +23,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,8 +34,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tinydtl.processes import TFF_WORKER, find_processes, terminate
-from tinydtl.reproduce import discover_notebooks
+from tinydtl.lab.reproduce import discover_notebooks
+from tinydtl.runtime.processes import TFF_WORKER, find_processes, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "e2e"
@@ -129,8 +128,8 @@ class LabServer:
         # every cell in the DOM (no virtual scrolling), so the checks below see all outputs
         (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         env = dict(os.environ)
-        # a live notebook: tinydtl.widgets.interact must be ipywidgets.interact, not the headless
-        # stand-in (tinydtl.reproduce sets this variable in the test process for papermill runs)
+        # a live notebook: tinydtl.lab.widgets.interact must be ipywidgets.interact, not the headless
+        # stand-in (tinydtl.lab.reproduce sets this variable in the test process for papermill runs)
         env.pop("TINYDTL_HEADLESS", None)
         env.update(TF_CPP_MIN_LOG_LEVEL="2", JUPYTER_RUNTIME_DIR=str(work / "runtime"), JUPYTER_PLATFORM_DIRS="1")
         self.log = open(work / "jupyter-lab.log", "w")  # noqa: SIM115 - closed in stop()

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from support import softmax_step
 
-from tinydtl.datasets import load_mnist
-from tinydtl.federated import (
+from tinydtl.algorithms.fedavg import (
     centralized,
     evaluate,
     fedavg,
@@ -12,9 +12,9 @@ from tinydtl.federated import (
     preprocess,
     rounds_to_reach,
 )
-from tinydtl.partition import dirichlet, iid
-from tinydtl.processes import find_processes
-from support import softmax_step
+from tinydtl.data.datasets import load_mnist
+from tinydtl.data.partition import dirichlet, iid
+from tinydtl.runtime.processes import find_processes
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +182,7 @@ def test_tff_fedprox_is_refused_with_the_reason(mnist):
 
 def test_tff_fedprox_sign_is_inverted(mnist, tff_pair):
     """Why it is refused: TFF 0.87's FedProx with +mu equals the paper's FedProx with -mu."""
-    from tinydtl import federated as F
+    from tinydtl.algorithms import fedavg as F
 
     (x, y), _ = mnist
     X, yy = F.preprocess(x[:2000]), y[:2000]

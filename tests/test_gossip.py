@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tinydtl import gossip
-from tinydtl.gossip import (
+from tinydtl.networks import gossip
+from tinydtl.networks.gossip import (
     algebraic_connectivity,
     consensus_errors,
     lazy,
@@ -17,7 +17,7 @@ from tinydtl.gossip import (
     slem,
     spectral_gap,
 )
-from tinydtl.topology import (
+from tinydtl.networks.topology import (
     DisconnectedGraphError,
     complete,
     components,

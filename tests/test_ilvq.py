@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from tinydtl.datasets import make_sphere
-from tinydtl.ilvq import ILVQ
+from tinydtl.data.datasets import make_sphere
+from tinydtl.learners.ilvq import ILVQ
 
 
 @parametrize_with_checks([ILVQ()])

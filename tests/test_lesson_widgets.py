@@ -1,7 +1,7 @@
 """Every lesson widget's callback, driven through each control's extremes (issue 13).
 
 The tests execute only a lesson's ``parameters``, ``setup`` and ``widget`` cells (tags), with
-:func:`tinydtl.widgets.recording` capturing the ``interact(explore, **controls)`` call, then calls
+:func:`tinydtl.lab.widgets.recording` capturing the ``interact(explore, **controls)`` call, then calls
 ``explore`` with every control at its minimum, default and maximum (every option of a choice) and
 checks what it drew. The helpers live in ``tests/support.py``; a lesson joins by tagging its cells and adding a
 test (here or in ``tests/test_lesson_widgets_NN.py``).
@@ -15,9 +15,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
 from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
-from tinydtl.widgets import trial_values  # noqa: E402
+
+from tinydtl.lab.widgets import trial_values  # noqa: E402
+
 
 def test_trial_values_cover_the_range():
     import ipywidgets
@@ -70,8 +71,8 @@ def ring_closed_form(n):
 
 
 def lesson04_ring_check(capsys):
-    from tinydtl.gossip import metropolis_weights, spectral_gap
-    from tinydtl.topology import ring
+    from tinydtl.networks.gossip import metropolis_weights, spectral_gap
+    from tinydtl.networks.topology import ring
 
     ns = {"spectral_gap": spectral_gap, "metropolis_weights": metropolis_weights, "ring": ring}
     exec(exercise_cell("04_gossip_spectral_gap", "# Exercise 1"), ns)
@@ -83,8 +84,8 @@ def lesson04_ring_check(capsys):
 def test_lesson04_ring_gap_closed_form_matches_the_package(n):
     """The closed form exercise 1 asks for is the package's eigenvalue (dense up to DENSE_LIMIT, Lanczos beyond),
     and 4π²/(3n²) is its large-n limit."""
-    from tinydtl.gossip import metropolis_weights, spectral_gap
-    from tinydtl.topology import ring
+    from tinydtl.networks.gossip import metropolis_weights, spectral_gap
+    from tinydtl.networks.topology import ring
 
     assert spectral_gap(metropolis_weights(ring(n))) == pytest.approx(ring_closed_form(n), rel=1e-5, abs=1e-12)
     if n >= 100:
@@ -157,9 +158,9 @@ def test_lesson06_prose_quotes_no_computed_numbers():
     """Issue 12: lesson 06's markdown quotes only datasheet figures (data/boards.toml) and definitions;
     every byte count, KiB, mJ, ms or share the lesson computes is printed by code instead."""
     import nbformat
-
     from support import NOTEBOOKS
-    from tinydtl.mcu import load_boards
+
+    from tinydtl.devices.mcu import load_boards
 
     boards = load_boards().values()
     kib = {b.sram_bytes / 1024 for b in boards} | {b.flash_bytes / 1024 for b in boards}  # datasheets (KB = KiB)
@@ -180,9 +181,9 @@ def test_lesson06_prose_quotes_no_computed_numbers():
     assert not typed, f"computed numbers typed into lesson 06's prose (print them from code): {typed}"
 
 def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
-    from tinydtl.gossip import metropolis_weights, spectral_gap
-    from tinydtl.mcu import mlp_layers, profile
-    from tinydtl.topology import ring
+    from tinydtl.devices.mcu import mlp_layers, profile
+    from tinydtl.networks.gossip import metropolis_weights, spectral_gap
+    from tinydtl.networks.topology import ring
 
     ns = {"spectral_gap": spectral_gap, "metropolis_weights": metropolis_weights, "ring": ring}
     exec(exercise_cell("04_gossip_spectral_gap", "# Exercise 1"), ns)
@@ -240,7 +241,6 @@ def test_prose_types_no_measured_numbers(stem):
     (lesson 04's widget notice once said 'a gap of about 0.02', lesson 05 'round 1 is near 70 %', lesson 08
     'about a minute'). Maths ($…$) and code (`…`) are not prose."""
     import nbformat
-
     from support import NOTEBOOKS
 
     nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)

@@ -4,7 +4,7 @@ and the from-scratch compressors against the package (issue 13).
 The widget test runs only the lesson's ``parameters``, ``setup`` and ``widget`` cells (see
 ``tests/support.py``) and calls ``explore`` with every control at its extremes; what it drew is checked
 against the package: accuracies are real (finite, in [0, 1]), the bytes are the compressed sizes of
-:mod:`tinydtl.compression`, attackers never help the plain mean and fewer bits never send more bytes.
+:mod:`tinydtl.core.compression`, attackers never help the plain mean and fewer bits never send more bytes.
 """
 
 import re
@@ -16,11 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-
 from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
-from tinydtl.communication import payload_bytes  # noqa: E402
-from tinydtl.compression import Compressor, ErrorFeedback, quantize, top_k  # noqa: E402
-from tinydtl.widgets import trial_values  # noqa: E402
+
+from tinydtl.core.compression import Compressor, ErrorFeedback, quantize, top_k  # noqa: E402
+from tinydtl.core.traffic import payload_bytes  # noqa: E402
+from tinydtl.lab.widgets import trial_values  # noqa: E402
 
 STEM = "01_survey_taxonomy"
 N_PARAMS = 784 * 10 + 10  # the softmax learner on MNIST

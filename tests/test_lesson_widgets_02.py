@@ -1,5 +1,5 @@
 """Lesson 02 (ILVQ on the sphere), issue 13: its widget driven through every control's range, its
-exercise checks, and its from-scratch ILVQ against :mod:`tinydtl.ilvq`.
+exercise checks, and its from-scratch ILVQ against :mod:`tinydtl.learners.ilvq`.
 
 The helpers (``lesson_widget``, ``settings``, ``drawn``, ``exercise_cell``) live in ``tests/support.py``.
 """
@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
 from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
-from tinydtl.widgets import trial_values  # noqa: E402
+
+from tinydtl.lab.widgets import trial_values  # noqa: E402
 
 STEM = "02_ilvq_sphere"
 TITLE = re.compile(r"(\d+) samples, noise ([\d.]+), max_age (\d+), lambda_ (\d+):\n"
@@ -129,9 +129,9 @@ def test_threshold_exercise_answer_is_what_the_from_scratch_rule_computes():
 
 
 def test_round_bytes_check_measures_the_ring(capsys):
-    from tinydtl.datasets import make_sphere
-    from tinydtl.distributed_ilvq import neighbour_exchange, train_devices
-    from tinydtl.partition import iid
+    from tinydtl.algorithms.ilvq_exchange import neighbour_exchange, train_devices
+    from tinydtl.data.datasets import make_sphere
+    from tinydtl.data.partition import iid
 
     X, y = make_sphere(400, seed=3)
     parts = iid(y, 4, seed=0)
@@ -174,8 +174,8 @@ def test_round_bytes_check_measures_the_ring(capsys):
     (4, 0.2, 5, 10**6, 0.5),  # no denoising at all
 ])
 def test_from_scratch_ilvq_equals_the_package(seed, noise, max_age, lambda_, denoise_c):
-    from tinydtl.datasets import make_sphere
-    from tinydtl.ilvq import ILVQ
+    from tinydtl.data.datasets import make_sphere
+    from tinydtl.learners.ilvq import ILVQ
 
     ns = {}
     exec(exercise_cell(STEM, "# ILVQ from scratch"), ns)
@@ -194,7 +194,7 @@ def test_from_scratch_ilvq_equals_the_package(seed, noise, max_age, lambda_, den
 
 def test_widget_default_is_the_headline_one_pass_learner(widget):
     """The notice after the widget says its default title shows section 3's one-pass learner (seed SEED)."""
-    from tinydtl.ilvq import ILVQ
+    from tinydtl.learners.ilvq import ILVQ
 
     (fn, controls), ns = widget
     default = {k: v.value for k, v in controls.items()}

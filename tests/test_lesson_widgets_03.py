@@ -13,10 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
 from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
-from tinydtl.communication import payload_bytes  # noqa: E402
-from tinydtl.widgets import trial_values  # noqa: E402
+
+from tinydtl.core.traffic import payload_bytes  # noqa: E402
+from tinydtl.lab.widgets import trial_values  # noqa: E402
 
 STEM = "03_federated_mnist"
 
@@ -144,8 +144,8 @@ def grid_claim_namespace(worst, worst_split="Dirichlet α=0.1"):
     """Section 4's claim cell, run on a made-up grid whose worst seed (in ``worst_split``) reaches ``worst``."""
     import pandas as pd
 
-    from tinydtl.claims import ClaimRecorder
-    from tinydtl.plots import plot_accuracy_curves
+    from tinydtl.lab.claims import ClaimRecorder
+    from tinydtl.lab.plots import plot_accuracy_curves
 
     splits, counts, seeds, rounds = ["IID", "Dirichlet α=0.1"], [10, 100], [0, 1], 4
     runs = pd.DataFrame([{"distribution": d, "clients": n, "seed": s, "final_accuracy": 0.9 - 0.001 * (i + s)}

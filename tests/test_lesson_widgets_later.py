@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
 from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
-from tinydtl.widgets import trial_values  # noqa: E402
+
+from tinydtl.lab.widgets import trial_values  # noqa: E402
 
 
 def stack_heights(ax):
@@ -179,7 +179,7 @@ EST07, COSTS07 = dict(beta=5.0, delta=0.5, rho=0.1), dict(c=0.0130, b=0.1316, R=
 
 
 def lesson07_exercise(first_line):
-    from tinydtl import adaptive as ad
+    from tinydtl.papers.adaptive_tau import adaptive as ad
 
     ns = {"ad": ad, "ETA": 0.01, "PHI": 0.025, "est": dict(EST07), "costs": dict(COSTS07)}
     exec(exercise_cell(STEM07, first_line), ns)
@@ -238,7 +238,7 @@ def lesson07_claims(adaptive_by_seed, fixed_by_seed, taus=(1, 10, 100)):
     return the recorded claims by name, the summary row and the paired-table row."""
     import pandas as pd
 
-    from tinydtl.claims import ClaimRecorder
+    from tinydtl.lab.claims import ClaimRecorder
 
     seeds = list(range(len(adaptive_by_seed)))
     rows = [dict(case=1, tau="adaptive", seed=s, loss=a, accuracy=0.9, rounds=20 + s) for s, a in zip(seeds, adaptive_by_seed)]
@@ -317,7 +317,7 @@ def test_lesson07_summary_shows_each_case_median_adaptive_tau_and_rounds():
 
 
 def test_lesson07_exercise4_check_measures_which_resource_stops_training(capsys):
-    from tinydtl import adaptive as ad
+    from tinydtl.papers.adaptive_tau import adaptive as ad
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 8))

@@ -5,18 +5,29 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinydtl.aggregation import CumulativeFedAvg, StoreAllAggregator
-from tinydtl.datasets import make_sphere
-from tinydtl.ilvq import ILVQ
-from tinydtl.mcu import (Board, Cost, Layer, fit_table, fits, largest_mlp_width, load_boards, mlp_layers, profile,
-                         step_cost, tflite_size)
+from tinydtl.core.aggregation import CumulativeFedAvg, StoreAllAggregator
+from tinydtl.data.datasets import make_sphere
+from tinydtl.devices.mcu import (
+    Board,
+    Cost,
+    Layer,
+    fit_table,
+    fits,
+    largest_mlp_width,
+    load_boards,
+    mlp_layers,
+    profile,
+    step_cost,
+    tflite_size,
+)
+from tinydtl.learners.ilvq import ILVQ
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="module")
 def softmax_keras():
-    from tinydtl.federated import keras_model
+    from tinydtl.algorithms.fedavg import keras_model
 
     return keras_model()
 
@@ -251,7 +262,7 @@ def test_step_cost_bad_arguments(kwargs, match, boards):
 
 
 def test_step_cost_needs_a_board():
-    with pytest.raises(TypeError, match="board must be a tinydtl.mcu.Board"):
+    with pytest.raises(TypeError, match="board must be a tinydtl.devices.mcu.Board"):
         step_cost("nRF52840", cycles=1)
 
 

@@ -7,10 +7,9 @@ them the tests skip, saying so; with the environment variable CI set they fail i
 
 import numpy as np
 import pytest
-
-from tinydtl.mcu import load_boards
 from support import require
-from tinydtl.mcu_emulate import (
+
+from tinydtl.devices.emulate import (
     TICK_INSTRUCTIONS,
     emulate_round,
     link_check,
@@ -19,8 +18,9 @@ from tinydtl.mcu_emulate import (
     reference_round,
     toolchain_problem,
 )
+from tinydtl.devices.mcu import load_boards
 
-# Measured RAM (.data + .bss + painted stack peak) minus tinydtl.mcu.profile()'s prediction must lie in
+# Measured RAM (.data + .bss + painted stack peak) minus tinydtl.devices.mcu.profile()'s prediction must lie in
 # [0, RAM_MARGIN]. What the formula does not count, all small and independent of the model size:
 # the stack (~130 B: main, the SGD step, the semihosting writer), newlib-nano's reentrancy struct in
 # .data (104 B, pulled in by libm's errno), the semihosting line buffer and exit block (~100 B), the
@@ -134,7 +134,7 @@ def test_bad_aggregation_and_timeout():
 
 
 def test_missing_toolchain_is_named(monkeypatch):
-    import tinydtl.mcu_emulate as emu
+    import tinydtl.devices.emulate as emu
 
     monkeypatch.setattr(emu.shutil, "which", lambda tool: None if tool == "qemu-system-arm" else "/usr/bin/" + tool)
     assert "qemu-system-arm not found" in emu.toolchain_problem()

@@ -1,4 +1,4 @@
-"""tinydtl.mcu's inference memory against TensorFlow Lite Micro's interpreter (its recording allocator).
+"""tinydtl.devices.mcu's inference memory against TensorFlow Lite Micro's interpreter (its recording allocator).
 
 Needs ``tflite-micro`` (in the locked environment). Without it the tests skip, saying so; with the
 environment variable CI set they fail instead.
@@ -7,10 +7,16 @@ environment variable CI set they fail instead.
 import os
 
 import pytest
-
-from tinydtl.federated import keras_model
-from tinydtl.mcu import keras_mlp, profile, tflm_available, tflm_memories, tflm_memory
 from support import require
+
+from tinydtl.algorithms.fedavg import keras_model
+from tinydtl.devices.mcu import (
+    keras_mlp,
+    profile,
+    tflm_available,
+    tflm_memories,
+    tflm_memory,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tinydtl.mlp import MLPModel
-from tinydtl.plans import PlanSettings, plan_from_settings
+from tinydtl.core.plans import PlanSettings, plan_from_settings
+from tinydtl.learners.mlp import MLPModel
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
@@ -44,7 +44,7 @@ def test_batched_update_equals_a_per_client_loop():
 
 
 def test_learns_mnist_digits():
-    from tinydtl.datasets import load_mnist
+    from tinydtl.data.datasets import load_mnist
 
     (x, y), (xt, yt) = load_mnist()
     x, xt = x.reshape(len(x), -1), xt.reshape(len(xt), -1)  # uint8 pixels, scaled per batch

@@ -5,9 +5,9 @@ import json
 import nbformat
 import pytest
 
-from tinydtl.cli import main
-from tinydtl.processes import find_processes
-from tinydtl.reproduce import discover_notebooks
+from tinydtl.lab.cli import main
+from tinydtl.lab.reproduce import discover_notebooks
+from tinydtl.runtime.processes import find_processes
 
 NOTEBOOKS = discover_notebooks()
 
@@ -195,7 +195,7 @@ INJECTED = {
 @pytest.mark.parametrize("notebook", sorted(INJECTED), ids=lambda n: f"injected-{n}")
 def test_injected_parameters_stick(notebook, tmp_path):
     """papermill's injected values win over QUICK's defaults, and the results file records them."""
-    from tinydtl.reproduce import run_notebook, select_notebooks
+    from tinydtl.lab.reproduce import run_notebook, select_notebooks
 
     (path,) = select_notebooks([notebook])
     run = run_notebook(path, tmp_path, quick=True, parameters=INJECTED[notebook])

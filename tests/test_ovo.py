@@ -8,13 +8,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsOneClassifier
 from sklearn.utils.estimator_checks import check_estimator
-from sklearn.utils.multiclass import _ovr_decision_function  # the reference rule (private in scikit-learn)
+from sklearn.utils.multiclass import (
+    _ovr_decision_function,  # the reference rule (private in scikit-learn)
+)
 
-from tinydtl.datasets import load_mnist
-from tinydtl.g2t import decode, encode, run_g2t_d, threshold
-from tinydtl.mcu import load_boards
-from tinydtl.netsim import Link, make_network
-from tinydtl.ovo import (
+from tinydtl.data.datasets import load_mnist
+from tinydtl.devices.mcu import load_boards
+from tinydtl.networks.netsim import Link, make_network
+from tinydtl.papers.globe2train.g2t import decode, encode, run_g2t_d, threshold
+from tinydtl.papers.globe2train.ovo import (
     Device,
     DistributedOneVsOne,
     MomentumLogisticRegression,
@@ -25,7 +27,7 @@ from tinydtl.ovo import (
     n_problems,
     ovo_decision,
 )
-from tinydtl.sgd_baselines import run_async_sgd, run_sync_sgd
+from tinydtl.papers.globe2train.sgd_baselines import run_async_sgd, run_sync_sgd
 
 
 @pytest.fixture(scope="module")

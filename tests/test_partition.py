@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tinydtl.datasets import load_mnist
-from tinydtl.partition import dirichlet, iid, quantity_skew, shards, summary
+from tinydtl.data.datasets import load_mnist
+from tinydtl.data.partition import dirichlet, iid, quantity_skew, shards, summary
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_shards_old_keyword_still_works_with_a_deprecation_warning():
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_pathological_gives_exactly_k_classes_and_uses_every_sample_once(mnist_labels, k):
-    from tinydtl.partition import pathological
+    from tinydtl.data.partition import pathological
 
     parts = pathological(mnist_labels, 100, classes_per_client=k, seed=0)
     assert_exact_cover(parts, len(mnist_labels))  # first-deterministic with 100 >= 10 clients: all classes held
@@ -110,7 +110,7 @@ def test_pathological_gives_exactly_k_classes_and_uses_every_sample_once(mnist_l
 
 @pytest.mark.parametrize("assignment", ["balanced", "first-deterministic", "random", "deterministic"])
 def test_pathological_assignments(assignment):
-    from tinydtl.partition import pathological
+    from tinydtl.data.partition import pathological
 
     y = np.repeat(np.arange(5), 20)  # 5 classes x 20 samples
     parts = pathological(y, 7, 3, seed=2, assignment=assignment)
@@ -127,7 +127,7 @@ def test_pathological_assignments(assignment):
 
 
 def test_pathological_says_when_samples_are_left_out():
-    from tinydtl.partition import pathological
+    from tinydtl.data.partition import pathological
 
     y = np.repeat(np.arange(6), 10)
     with pytest.warns(UserWarning, match=r"classes \[2, 3, 4, 5\] are held by no client, so their 40 samples"):
@@ -152,7 +152,7 @@ def test_summary_checks_the_indices():
 
 @pytest.mark.parametrize("n, k", [(5, 2), (3, 4), (7, 3), (100, 2)])
 def test_pathological_balanced_uses_every_class_when_it_can(mnist_labels, n, k):
-    from tinydtl.partition import pathological
+    from tinydtl.data.partition import pathological
 
     parts = pathological(mnist_labels, n, k, seed=1)  # n*k >= 10 classes: no sample left out
     assert_exact_cover(parts, len(mnist_labels))

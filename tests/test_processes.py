@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tinydtl.processes import GUARD_ENV, descendants, find_processes, no_stray_processes
+from tinydtl.runtime.processes import (
+    GUARD_ENV,
+    descendants,
+    find_processes,
+    no_stray_processes,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("sleep") is None, reason="needs a sleep binary")
 

@@ -19,8 +19,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tinydtl import compression, datasets, gossip, partition, plots, processes, robust, topology
-from tinydtl._validation import MIXING_TOL, as_rng, check_mixing_matrix
+from tinydtl.core import compression, robust
+from tinydtl.core.validation import MIXING_TOL, as_rng, check_mixing_matrix
+from tinydtl.data import datasets, partition
+from tinydtl.lab import plots
+from tinydtl.networks import gossip, topology
+from tinydtl.runtime import processes
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -5,8 +5,8 @@ import json
 import nbformat
 import pytest
 
-from tinydtl.cli import main
-from tinydtl.reproduce import discover_notebooks, select_notebooks
+from tinydtl.lab.cli import main
+from tinydtl.lab.reproduce import discover_notebooks, select_notebooks
 
 
 def write_notebook(path, body, params="QUICK = False\nSEED = 0\nRESULTS_PATH = None"):
@@ -19,7 +19,7 @@ def write_notebook(path, body, params="QUICK = False\nSEED = 0\nRESULTS_PATH = N
 
 
 RECORD = (
-    "from tinydtl.claims import ClaimRecorder\n"
+    "from tinydtl.lab.claims import ClaimRecorder\n"
     "claims = ClaimRecorder('{name}', path=RESULTS_PATH, quick=QUICK, seed=SEED)\n"
     "claims.reproduction('value', {value}, claim='value >= 1', source='test paper', where='Table 1', differs='nothing', target=1.0)"
 )
@@ -95,7 +95,7 @@ def test_notebook_without_results_is_a_failure(tmp_path):
 
 
 def test_a_hung_cell_fails_with_the_notebook_named(tmp_path):
-    from tinydtl.reproduce import run_notebook
+    from tinydtl.lab.reproduce import run_notebook
 
     d = tmp_path / "nbs"
     d.mkdir()
@@ -106,7 +106,7 @@ def test_a_hung_cell_fails_with_the_notebook_named(tmp_path):
 
 
 KINDS_BODY = """
-from tinydtl.claims import ClaimRecorder
+from tinydtl.lab.claims import ClaimRecorder
 ROUNDS = ROUNDS or (2 if QUICK else 7)
 claims = ClaimRecorder('{name}', path=RESULTS_PATH, quick=QUICK, seed=SEED, parameters=dict(ROUNDS=ROUNDS, SEEDS=[SEED, SEED + 1]))
 claims.reproduction('paper', 0.9, claim='accuracy >= 85 %', source='A paper', where='Fig. 2', differs='MNIST, not CIFAR', target=0.85)
@@ -153,7 +153,7 @@ def test_report_has_one_table_per_kind_and_records_parameters(tmp_path, capsys):
 
 
 def test_injected_parameters_stick(tmp_path):
-    from tinydtl.reproduce import run_notebook
+    from tinydtl.lab.reproduce import run_notebook
 
     d = tmp_path / "nbs"
     d.mkdir()
@@ -166,7 +166,7 @@ def test_injected_parameters_stick(tmp_path):
 SLEEPER = """
 import os, shutil, subprocess, time
 from pathlib import Path
-from tinydtl.claims import ClaimRecorder
+from tinydtl.lab.claims import ClaimRecorder
 claims = ClaimRecorder('41_sleeps', path=RESULTS_PATH, quick=QUICK, seed=SEED)
 claims.finding('started', 1.0, claim='the lesson started', target=1.0, op='==')
 # stand-in for TensorFlow Federated's worker_binary: a child of the kernel that outlives it
@@ -203,7 +203,7 @@ def test_ctrl_c_stops_the_run_and_keeps_finished_results(tmp_path):
     write_notebook(d / "42_never.ipynb", [RECORD.format(name="42_never", value="1.0")])
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tinydtl.cli", "reproduce", "--out", str(out), "--notebooks", str(d), "--no-progress"],
+        [sys.executable, "-m", "tinydtl.lab.cli", "reproduce", "--out", str(out), "--notebooks", str(d), "--no-progress"],
         start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tinydtl.processes import find_processes
+from tinydtl.runtime.processes import find_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTED_IN = bool(os.environ.get("TINYDTL_FULL") or os.environ.get("CI"))

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from tinydtl.robust import aggregate, coordinate_median, trimmed_count, trimmed_mean, weighted_mean
+from tinydtl.core.robust import (
+    aggregate,
+    coordinate_median,
+    trimmed_count,
+    trimmed_mean,
+    weighted_mean,
+)
 
 
 def test_trimmed_mean_drops_floor_trim_m_per_side():

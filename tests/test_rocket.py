@@ -6,17 +6,10 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
-from tinydtl.communication import payload_bytes
-from tinydtl.datasets import load_ucr
-from tinydtl.mcu import load_boards
-from tinydtl.quantized_adam import (
-    SIGNED_MAP,
-    UNSIGNED_MAP,
-    Adam,
-    dequantize_blockwise,
-    quantize_blockwise,
-)
-from tinydtl.rocket import (
+from tinydtl.core.traffic import payload_bytes
+from tinydtl.data.datasets import load_ucr
+from tinydtl.devices.mcu import load_boards
+from tinydtl.learners.minirocket import (
     KERNEL_INDICES,
     MiniRocket,
     dilation_major_offsets,
@@ -25,7 +18,14 @@ from tinydtl.rocket import (
     minirocket_classifier,
     quantiles,
 )
-from tinydtl.rocknet import (
+from tinydtl.learners.quantized_adam import (
+    SIGNED_MAP,
+    UNSIGNED_MAP,
+    Adam,
+    dequantize_blockwise,
+    quantize_blockwise,
+)
+from tinydtl.papers.rocknet.classifier import (
     RockNetClassifier,
     biases_per_kernel,
     nn_baseline,
@@ -33,7 +33,7 @@ from tinydtl.rocknet import (
     series_traffic,
     split_kernels,
 )
-from tinydtl.rocknet_cost import cost_vs_devices, device_costs
+from tinydtl.papers.rocknet.cost import cost_vs_devices, device_costs
 
 NRF = "Arduino Nano 33 BLE Sense"
 

@@ -1,4 +1,4 @@
-"""tinydtl.sweep: grids checked before anything runs, Dask points that survive a killed worker,
+"""tinydtl.lab.sweep: grids checked before anything runs, Dask points that survive a killed worker,
 failures recorded per point, resumable output, TensorFlow Federated kept out of the workers.
 
 The point functions below are cheap (sleeps and arithmetic); the workers import them from this
@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinydtl.cli import main
-from tinydtl.sweep import (
+from tinydtl.lab.cli import main
+from tinydtl.lab.sweep import (
     RESULT_COLUMNS,
     TFF_REFUSED,
     GridError,
@@ -120,7 +120,7 @@ def tiny_lesson(path):
         nbformat.v4.new_markdown_cell("# tiny lesson"),
         params,
         nbformat.v4.new_code_cell(
-            "from tinydtl.claims import ClaimRecorder\n"
+            "from tinydtl.lab.claims import ClaimRecorder\n"
             "rec = ClaimRecorder('tiny', RESULTS_PATH, quick=QUICK, seed=SEED)\n"
             "rec.metric('scaled_seed', SCALE * (SEED + 1))"
         ),
@@ -355,7 +355,7 @@ def test_tff_import_is_refused_in_function_points(tmp_path, cluster):
 
 
 def test_allowed_tff_leaves_no_worker_binary(tmp_path, cluster):
-    binary = tmp_path / "worker_binary"  # /proc/PID/comm is what tinydtl.processes looks for
+    binary = tmp_path / "worker_binary"  # /proc/PID/comm is what tinydtl.runtime.processes looks for
     binary.write_bytes(Path("/bin/sleep").read_bytes())
     binary.chmod(0o755)
     result = run_sweep(starts_fake_worker_binary, {"binary": [str(binary)]}, out=tmp_path / "o",
@@ -373,7 +373,7 @@ def test_heatmap_labels_stay_readable_on_light_and_dark_cells():
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from tinydtl.plots import label_colour, plot_heatmap
+    from tinydtl.lab.plots import label_colour, plot_heatmap
 
     table = pd.DataFrame({"a": [1, 1, 2, 2], "b": [0, 1, 0, 1], "acc": [0.1, 0.4, 0.6, 0.9]})
     ax = plot_heatmap(table, rows="a", cols="b", value="acc")

@@ -3,11 +3,17 @@
 import numpy as np
 import pytest
 
-from tinydtl.compression import Compressor, ErrorFeedback, quantize, top_k
-from tinydtl.datasets import load_mnist
-from tinydtl.mobility import random_waypoint, swarm_consensus
-from tinydtl.robust import aggregate, coordinate_median, trimmed_mean, weighted_mean
-from tinydtl.split_learning import split_bytes_per_epoch, split_train
+from tinydtl.algorithms.split import split_bytes_per_epoch, split_train
+from tinydtl.algorithms.swarm import swarm_consensus
+from tinydtl.core.compression import Compressor, ErrorFeedback, quantize, top_k
+from tinydtl.core.robust import (
+    aggregate,
+    coordinate_median,
+    trimmed_mean,
+    weighted_mean,
+)
+from tinydtl.data.datasets import load_mnist
+from tinydtl.networks.mobility import random_waypoint
 
 
 def test_top_k_keeps_exactly_k():
@@ -53,8 +59,8 @@ def test_median_ignores_a_minority_of_arbitrary_updates():
 
 
 def test_fedavg_with_compression_and_attackers():
-    from tinydtl.federated import fedavg
-    from tinydtl.partition import iid
+    from tinydtl.algorithms.fedavg import fedavg
+    from tinydtl.data.partition import iid
 
     (x, y), (xt, yt) = load_mnist()
     x, y, xt, yt = x[:4000], y[:4000], xt[:1000], yt[:1000]

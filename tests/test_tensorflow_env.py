@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tinydtl.tensorflow_env import STARTUP_NOISE, filtered_stderr
+from tinydtl.runtime.tensorflow_env import STARTUP_NOISE, filtered_stderr
 
 
 def test_filter_drops_only_the_known_lines(capfd):
@@ -20,7 +20,7 @@ def test_filter_drops_only_the_known_lines(capfd):
 
 
 def test_importing_tensorflow_through_tinydtl_is_quiet():
-    code = "from tinydtl.tensorflow_env import import_tensorflow; tf = import_tensorflow(federated=True); print(tf.__name__)"
+    code = "from tinydtl.runtime.tensorflow_env import import_tensorflow; tf = import_tensorflow(federated=True); print(tf.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "tensorflow_federated"
@@ -34,7 +34,7 @@ def test_tflite_conversion_is_quiet_but_real_errors_show(capfd):
     """The converter's routine lines (saved-model INFO, "Ignored output_format", the quantiser's settings,
     the int8 statistics warning, "Assets written to") are dropped; anything else written meanwhile stays."""
     code = ("import logging; logging.basicConfig();"
-            "from tinydtl.mcu import keras_mlp, tflite_size; m = keras_mlp([784, 10]);"
+            "from tinydtl.devices.mcu import keras_mlp, tflite_size; m = keras_mlp([784, 10]);"
             "print(tflite_size(m, int8=True), tflite_size(m, int8=False))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -42,7 +42,7 @@ def test_tflite_conversion_is_quiet_but_real_errors_show(capfd):
     assert out.stderr.strip() == "", out.stderr
     import os
 
-    from tinydtl.tensorflow_env import quiet_converter
+    from tinydtl.runtime.tensorflow_env import quiet_converter
 
     with quiet_converter():
         os.write(2, b"fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8\n")

@@ -1,12 +1,14 @@
-"""The shared checks in tinydtl._validation, and that every seeded function in gossip, topology,
+"""The shared checks in tinydtl.core.validation, and that every seeded function in gossip, topology,
 partition and compression goes through them (same seed, same numbers; bad seeds named)."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tinydtl import compression, gossip, partition, topology
-from tinydtl._validation import MIXING_TOL, as_rng, check_mixing_matrix, check_seed
+from tinydtl.core import compression
+from tinydtl.core.validation import MIXING_TOL, as_rng, check_mixing_matrix, check_seed
+from tinydtl.data import partition
+from tinydtl.networks import gossip, topology
 
 Y = np.arange(40) % 4
 

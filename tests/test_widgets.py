@@ -1,6 +1,6 @@
 import ipywidgets
 
-from tinydtl.widgets import interact
+from tinydtl.lab.widgets import interact
 
 
 def test_headless_calls_once_with_the_defaults(monkeypatch):
@@ -28,7 +28,7 @@ def test_live_uses_ipywidgets(monkeypatch):
 
 
 def test_trial_values_read_controls_as_interact_does():
-    from tinydtl.widgets import trial_values
+    from tinydtl.lab.widgets import trial_values
 
     # a checkbox (widget or plain bool): both states, the default first
     assert trial_values(True) == [True, False]
@@ -48,7 +48,7 @@ def test_trial_values_read_controls_as_interact_does():
 def test_trial_values_reject_a_reversed_range():
     import pytest
 
-    from tinydtl.widgets import trial_values
+    from tinydtl.lab.widgets import trial_values
 
     with pytest.raises(ValueError, match="min <= max"):
         trial_values((9, 1))

@@ -1,0 +1,169 @@
+"""A one-hidden-layer MLP for the simulation core: the non-convex learner next to the softmax head.
+
+``logits = act(x W1 + b1) W2 + b2`` with ``act`` ReLU or tanh, trained by minibatch SGD on the mean
+softmax cross-entropy. It implements the core's model interface (see ``docs/architecture.md``):
+:meth:`MLPModel.init`, :meth:`MLPModel.local_update` (every client of a round plan at once, as batched
+matrix products), :meth:`MLPModel.evaluate`, :meth:`MLPModel.arrays` and
+:meth:`MLPModel.loss_and_gradient`. Parameters are one flat float32 row ``[W1, b1, W2, b2]``, so
+communication and aggregation move and average rows exactly as for the softmax learner.
+
+Where the softmax learner's loss is convex, this one's is not: FedAvg and gossip averaging of models
+that drifted apart no longer average to a model as good as the centralised one, which is why lessons
+compare decentralised schemes on both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinydtl.core.validation import check_number, scaled
+from tinydtl.learners.functional import (
+    cross_entropy,
+    glorot_uniform,
+    softmax_cross_entropy_grad,
+)
+
+__all__ = ["ACTIVATIONS", "MLPModel"]
+
+ACTIVATIONS = ("relu", "tanh")
+
+
+class MLPModel:
+    """``softmax(act(x W1 + b1) W2 + b2)``; ``W1 (F, H)``, ``W2 (H, C)``; Glorot-uniform weights, zero biases."""
+
+    def __init__(self, n_features: int, hidden: int, n_classes: int, *, activation: str = "relu"):
+        check_number("n_features", n_features, low=1, integer=True)
+        check_number("hidden", hidden, low=1, integer=True)
+        check_number("n_classes", n_classes, low=2, integer=True)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
+        self.n_features, self.hidden, self.n_classes = int(n_features), int(hidden), int(n_classes)
+        self.activation = activation
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def shapes(self):
+        F, H, C = self.n_features, self.hidden, self.n_classes
+        return [(F, H), (H,), (H, C), (C,)]
+
+    @property
+    def n_params(self) -> int:
+        F, H, C = self.n_features, self.hidden, self.n_classes
+        return F * H + H + H * C + C
+
+    def nbytes(self) -> int:
+        return self.n_params * np.dtype(np.float32).itemsize
+
+    def init(self, seed=0) -> np.ndarray:
+        rng = np.random.default_rng([seed, 7919, 2])
+        W1 = glorot_uniform(self.n_features, self.hidden, rng)
+        W2 = glorot_uniform(self.hidden, self.n_classes, rng)
+        return self.flatten(W1, np.zeros(self.hidden, np.float32), W2, np.zeros(self.n_classes, np.float32))
+
+    def flatten(self, W1, b1, W2, b2) -> np.ndarray:
+        return np.concatenate([np.asarray(a, np.float32).ravel() for a in (W1, b1, W2, b2)])
+
+    def unflatten(self, params):
+        """Views ``(W1, b1, W2, b2)`` of a flat row, or of a stack of rows (leading axes kept)."""
+        params = np.asarray(params)
+        lead, out, start = params.shape[:-1], [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            out.append(params[..., start : start + size].reshape(lead + shape))
+            start += size
+        return tuple(out)
+
+    def arrays(self, params) -> list[np.ndarray]:
+        """The arrays a device holds for this model (memory accounting)."""
+        return list(self.unflatten(params))
+
+    def _check_params(self, params, rows=None):
+        want = (self.n_params,) if rows is None else (rows, self.n_params)
+        if np.shape(params) != want:
+            raise ValueError(f"params must have shape {want} (n_params = F*H + H + H*C + C), got {np.shape(params)}")
+
+    # ------------------------------------------------------------------ maths
+    def _act(self, z):
+        return np.maximum(z, 0, out=z) if self.activation == "relu" else np.tanh(z, out=z)
+
+    def _act_grad(self, a):
+        """d act / d z from the activation's output ``a``."""
+        return (a > 0).astype(np.float32) if self.activation == "relu" else 1.0 - a * a
+
+    def _forward(self, params, X):
+        W1, b1, W2, b2 = self.unflatten(params)
+        h = self._act(X @ W1 + b1)
+        return h, h @ W2 + b2
+
+    def loss_and_gradient(self, params, X, y):
+        """Mean cross-entropy on ``(X, y)`` and its gradient, both for one flat row of parameters."""
+        self._check_params(params)
+        X = scaled(np.asarray(X)) if np.asarray(X).dtype == np.uint8 else np.asarray(X, np.float32)
+        y = np.asarray(y)
+        W1, b1, W2, b2 = self.unflatten(np.asarray(params, np.float32))
+        h, logits = self._forward(params, X)
+        loss = float(np.mean(cross_entropy(logits, y)))
+        g = softmax_cross_entropy_grad(logits, y)
+        dh = (g @ W2.T) * self._act_grad(h)
+        return loss, self.flatten(X.T @ dh, dh.sum(axis=0), h.T @ g, g.sum(axis=0))
+
+    def evaluate(self, params, X, y, chunk: int = 8192):
+        """Mean cross-entropy and accuracy on ``(X, y)``."""
+        self._check_params(params)
+        if len(X) == 0:
+            raise ValueError("X must hold at least one sample to evaluate on")
+        loss, correct = 0.0, 0
+        for s in range(0, len(X), chunk):
+            xs = np.asarray(X[s : s + chunk])
+            xs = scaled(xs) if xs.dtype == np.uint8 else xs.astype(np.float32, copy=False)
+            _, logits = self._forward(params, xs)
+            ys = np.asarray(y[s : s + chunk])
+            loss += float(cross_entropy(logits, ys).sum())
+            correct += int((logits.argmax(axis=1) == ys).sum())
+        return loss / len(X), correct / len(X)
+
+    def local_update(self, X, y, params, plan, lr, *, copy=True):
+        """Minibatch SGD on every client of ``plan``, all clients at once (batched matrix products).
+
+        Client ``plan.clients[i]`` starts from row ``params[i]`` and follows its batches in ``plan``
+        (clients that run out of batches stop). Returns ``(params, n_examples, loss_sum, correct)``,
+        rows in plan order, like :meth:`tinydtl.learners.softmax.SoftmaxModel.local_update`.
+        """
+        K, B = len(plan.clients), plan.batch_size
+        self._check_params(params, K)
+        P = np.array(params, dtype=np.float32, copy=True)
+        W1, b1, W2, b2 = self.unflatten(P)
+        batches = [plan.batches(i) for i in range(K)]
+        S = max((len(b) for b in batches), default=0)
+        lr = np.float32(lr)
+        n = np.zeros(K)
+        loss_sum = correct = 0.0
+        for s in range(S):
+            active = np.array([i for i in range(K) if s < len(batches[i])])
+            idx = np.zeros((len(active), B), dtype=np.intp)
+            mask = np.zeros((len(active), B), dtype=np.float32)
+            for r, i in enumerate(active):
+                b = batches[i][s]
+                idx[r, : len(b)], mask[r, : len(b)] = b, 1.0
+            x = np.take(X, idx.reshape(-1), axis=0)
+            x = (scaled(x) if x.dtype == np.uint8 else x.astype(np.float32, copy=False)).reshape(len(active), B, -1)
+            ys = np.asarray(y)[idx]
+            h = self._act(np.matmul(x, W1[active]) + b1[active][:, None, :])
+            logits = np.matmul(h, W2[active]) + b2[active][:, None, :]
+            logits -= logits.max(axis=2, keepdims=True)
+            rows, cols = np.arange(len(active))[:, None], np.arange(B)[None, :]
+            true = logits[rows, cols, ys]
+            correct += float(((logits.argmax(axis=2) == ys) * mask).sum())
+            p = np.exp(logits)
+            z = p.sum(axis=2, keepdims=True)
+            loss_sum += float(((np.log(z[..., 0]) - true) * mask).sum())
+            p /= z
+            p[rows, cols, ys] -= 1.0
+            p *= (mask / np.maximum(mask.sum(axis=1, keepdims=True), 1.0))[..., None]  # mean over real samples
+            dh = np.matmul(p, W2[active].transpose(0, 2, 1)) * self._act_grad(h)
+            W2[active] -= lr * np.matmul(h.transpose(0, 2, 1), p)
+            b2[active] -= lr * p.sum(axis=1)
+            W1[active] -= lr * np.matmul(x.transpose(0, 2, 1), dh)
+            b1[active] -= lr * dh.sum(axis=1)
+            n[active] += mask.sum(axis=1)
+        return P, n, loss_sum, correct
