@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tinydtl.algorithms.fedavg import N_CLASSES, fedavg  # noqa: E402
+from tinydtl.algorithms.fedavg import N_CLASSES, run_fedavg  # noqa: E402
 from tinydtl.data.datasets import load_mnist  # noqa: E402
 from tinydtl.data.partition import iid  # noqa: E402
 
@@ -71,15 +71,15 @@ def main(argv=None):
     common = dict(x_test=xt, y_test=yt, rounds=args.rounds, local_epochs=1, batch_size=args.batch_size, client_lr=0.02, seed=0)
 
     t0 = time.perf_counter()
-    h_tff = fedavg(x, y, parts, engine="tff", **common)
+    h_tff = run_fedavg(x, y, parts, engine="tff", **common)
     tff_total = time.perf_counter() - t0
-    h_np = fedavg(x, y, parts, engine="numpy", threads=args.threads, **common)
-    h_np_long = fedavg(x, y, parts, engine="numpy", threads=args.threads, **{**common, "rounds": args.numpy_rounds})
+    h_np = run_fedavg(x, y, parts, engine="numpy", threads=args.threads, **common)
+    h_np_long = run_fedavg(x, y, parts, engine="numpy", threads=args.threads, **{**common, "rounds": args.numpy_rounds})
     np_cpu = float(np.median(h_np_long.column("cpu_seconds", initial=False)))
     W_tff, W_np = h_tff.weights[0], h_np.weights[0]
 
-    tff_round = float(np.median(h_tff.seconds[1:]))
-    np_round = float(np.median(h_np_long.seconds))
+    tff_round = float(np.median(h_tff.column("seconds", initial=False)[1:]))
+    np_round = float(np.median(h_np_long.column("seconds", initial=False)))
     n, features = len(x), int(np.prod(x.shape[1:]))
     flops = 4.0 * n * features * N_CLASSES  # forward x@W and backward x^T@g, 2 FLOPs per multiply-add
     peak = matmul_flops_per_second()
@@ -87,16 +87,16 @@ def main(argv=None):
     res = {
         "setup": f"MNIST softmax, {n} samples, {args.clients} IID clients, E=1, B={args.batch_size}, lr=0.02",
         "tff_seconds_per_round": tff_round,
-        "tff_first_round_seconds": h_tff.seconds[0],
+        "tff_first_round_seconds": h_tff.column("seconds", initial=False)[0],
         "tff_total_seconds_incl_build": tff_total,
         "numpy_seconds_per_round": np_round,
         "numpy_cpu_seconds_per_round": np_cpu,
         "ratio_tff_over_numpy": tff_round / np_round,
-        "tff_test_accuracy": h_tff.test_accuracy[-1],
-        "numpy_test_accuracy": h_np.test_accuracy[-1],
+        "tff_test_accuracy": h_tff.column("accuracy", initial=False)[-1],
+        "numpy_test_accuracy": h_np.column("accuracy", initial=False)[-1],
         "numpy_threads": args.threads,
         "max_weight_difference": float(np.abs(W_tff - W_np).max()),
-        "max_accuracy_difference": float(np.max(np.abs(np.subtract(h_tff.test_accuracy, h_np.test_accuracy)))),
+        "max_accuracy_difference": float(np.max(np.abs(np.subtract(h_tff.column("accuracy", initial=False), h_np.column("accuracy", initial=False))))),
         "gflop_per_round": flops / 1e9,
         "peak_gemm_gflops": peak / 1e9,
         "engine_shape_gemm_gflops": small / 1e9,
@@ -104,10 +104,10 @@ def main(argv=None):
         "bound_seconds_at_engine_shape_rate": flops / small,
     }
     print(res["setup"])
-    print(f"  TFF    {tff_round:8.3f} s/round (first round {h_tff.seconds[0]:.2f} s; build+{args.rounds} rounds {tff_total:.1f} s)"
-          f"   test accuracy after {args.rounds} rounds {h_tff.test_accuracy[-1]:.4f}")
+    print(f"  TFF    {tff_round:8.3f} s/round (first round {h_tff.column("seconds", initial=False)[0]:.2f} s; build+{args.rounds} rounds {tff_total:.1f} s)"
+          f"   test accuracy after {args.rounds} rounds {h_tff.column("accuracy", initial=False)[-1]:.4f}")
     print(f"  numpy  {np_round:8.3f} s/round (median of {args.numpy_rounds}; {np_cpu:.3f} s CPU per round)"
-          f"                     test accuracy after {args.rounds} rounds {h_np.test_accuracy[-1]:.4f}")
+          f"                     test accuracy after {args.rounds} rounds {h_np.column("accuracy", initial=False)[-1]:.4f}")
     print(f"  ratio TFF/numpy: {res['ratio_tff_over_numpy']:.1f}x   (max accuracy difference {res['max_accuracy_difference'] * 100:.2f} pp,"
           f" max weight difference {res['max_weight_difference']:.1e}; numpy threads {args.threads})")
     print(f"  FLOP bound: {flops / 1e9:.2f} GFLOP per round; at the machine's large-GEMM rate ({peak / 1e9:.0f} GFLOP/s) "

@@ -24,7 +24,7 @@ import time
 import networkx as nx
 import numpy as np
 
-from tinydtl.algorithms.decentralized import decentralized_train
+from tinydtl.algorithms.decentralized import run_decentralized
 from tinydtl.data.datasets import load_mnist
 from tinydtl.data.partition import iid
 from tinydtl.networks import gossip
@@ -84,8 +84,8 @@ def dpsgd_round(n, rounds):
     G = random_geometric(n, r, seed=0)
     require_connected(G)
     parts = iid(y, n, seed=0)
-    decentralized_train(x, y, parts, scheme="dpsgd", graph=G, rounds=1, seed=0)  # warm-up (allocations)
-    h = decentralized_train(x, y, parts, scheme="dpsgd", graph=G, rounds=rounds, seed=0)
+    run_decentralized(x, y, parts, scheme="dpsgd", graph=G, rounds=1, seed=0)  # warm-up (allocations)
+    h = run_decentralized(x, y, parts, scheme="dpsgd", graph=G, rounds=rounds, seed=0)
     df = h.to_frame().iloc[1:]
     wall, cpu = float(np.median(df["seconds"])), float(np.median(df["cpu_seconds"]))
     print(f"\nD-PSGD, {n:,} devices on MNIST ({len(y) // n} images each, batch 20), random geometric graph "

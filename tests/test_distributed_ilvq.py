@@ -4,8 +4,8 @@ import pytest
 
 from tinydtl.algorithms.ilvq_exchange import (
     merge_central,
-    neighbour_exchange,
     prototype_bytes,
+    run_ilvq_exchange,
     train_devices,
 )
 from tinydtl.data.datasets import make_sphere
@@ -48,7 +48,7 @@ def test_condensed_merge_is_smaller_and_still_meets_the_claim(setup):
 def test_ring_gossip_improves_every_round_zero_device(setup):
     X, y, Xt, yt, parts = setup
     devices = train_devices(X, y, parts, seed=0)
-    hist = neighbour_exchange(devices, nx.cycle_graph(10), rounds=3, X_test=Xt, y_test=yt, seed=0)
+    hist = run_ilvq_exchange(devices, nx.cycle_graph(10), rounds=3, x_test=Xt, y_test=yt, seed=0)
     acc, total = hist.column("accuracy"), hist.cumulative("bytes_up")
     assert len(acc) == 4 and total[0] == 0 and hist.column("round") == [0, 1, 2, 3]
     assert acc[-1] > acc[0] + 0.03
@@ -70,6 +70,6 @@ def test_bad_inputs(setup):
         train_devices(X, y, [parts[0], np.array([], dtype=int)])
     devices = train_devices(X, y, parts[:3], seed=0)
     with pytest.raises(ValueError, match="graph nodes must be 0..2"):
-        neighbour_exchange(devices, nx.cycle_graph(4), rounds=1, X_test=Xt, y_test=yt)
+        run_ilvq_exchange(devices, nx.cycle_graph(4), rounds=1, x_test=Xt, y_test=yt)
     with pytest.raises(ValueError, match="models must hold at least one"):
         merge_central([])

@@ -129,7 +129,7 @@ def test_threshold_exercise_answer_is_what_the_from_scratch_rule_computes():
 
 
 def test_round_bytes_check_measures_the_ring(capsys):
-    from tinydtl.algorithms.ilvq_exchange import neighbour_exchange, train_devices
+    from tinydtl.algorithms.ilvq_exchange import run_ilvq_exchange, train_devices
     from tinydtl.data.datasets import make_sphere
     from tinydtl.data.partition import iid
 
@@ -137,7 +137,7 @@ def test_round_bytes_check_measures_the_ring(capsys):
     parts = iid(y, 4, seed=0)
     devices = train_devices(X, y, parts, n_epochs=1, seed=0)
     before = sum(m.n_prototypes_ for m in devices)
-    history = neighbour_exchange(devices, nx.cycle_graph(4), rounds=1, X_test=X, y_test=y, seed=0)
+    history = run_ilvq_exchange(devices, nx.cycle_graph(4), rounds=1, x_test=X, y_test=y, seed=0)
     truth = 2 * before * 3 * 4  # each device sends its set to both ring neighbours, 3 float32 coordinates each
     ns = {}
     exec(exercise_cell(STEM, "# Exercise 4"), ns)  # unanswered: needs no lesson state, prints feedback

@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="module")
 def softmax_keras():
-    from tinydtl.algorithms.fedavg import keras_model
+    from tinydtl.algorithms.fedavg_tff import keras_model
 
     return keras_model()
 

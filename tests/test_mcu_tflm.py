@@ -9,7 +9,7 @@ import os
 import pytest
 from support import require
 
-from tinydtl.algorithms.fedavg import keras_model
+from tinydtl.algorithms.fedavg_tff import keras_model
 from tinydtl.devices.mcu import (
     keras_mlp,
     profile,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinydtl.algorithms.split import split_bytes_per_epoch, split_train
+from tinydtl.algorithms.split import run_split_learning, split_bytes_per_epoch
 from tinydtl.algorithms.swarm import swarm_consensus
 from tinydtl.core.compression import Compressor, ErrorFeedback, quantize, top_k
 from tinydtl.core.robust import (
@@ -59,27 +59,27 @@ def test_median_ignores_a_minority_of_arbitrary_updates():
 
 
 def test_fedavg_with_compression_and_attackers():
-    from tinydtl.algorithms.fedavg import fedavg
+    from tinydtl.algorithms.fedavg import run_fedavg
     from tinydtl.data.partition import iid
 
     (x, y), (xt, yt) = load_mnist()
     x, y, xt, yt = x[:4000], y[:4000], xt[:1000], yt[:1000]
     parts = iid(y, 8, seed=0)
-    plain = fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3)
-    q2 = fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, compression="q2")
-    assert sum(q2.bytes_up) < sum(plain.bytes_up) / 15
-    assert q2.test_accuracy[-1] > plain.test_accuracy[-1] - 0.03
-    attacked = fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, attackers=2)
-    robust = fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, attackers=2, aggregator="median")
-    assert attacked.test_accuracy[-1] < 0.5 < plain.test_accuracy[-1] - 0.05 < robust.test_accuracy[-1]
+    plain = run_fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3)
+    q2 = run_fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, compression="q2")
+    assert sum(q2.column("bytes_up", initial=False)) < sum(plain.column("bytes_up", initial=False)) / 15
+    assert q2.column("accuracy", initial=False)[-1] > plain.column("accuracy", initial=False)[-1] - 0.03
+    attacked = run_fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, attackers=2)
+    robust = run_fedavg(x, y, parts, x_test=xt, y_test=yt, rounds=3, attackers=2, aggregator="median")
+    assert attacked.column("accuracy", initial=False)[-1] < 0.5 < plain.column("accuracy", initial=False)[-1] - 0.05 < robust.column("accuracy", initial=False)[-1]
     with pytest.raises(ValueError, match="numpy' only"):
-        fedavg(x, y, parts, engine="tff", compression="q8")
+        run_fedavg(x, y, parts, engine="tff", compression="q8")
 
 
 def test_split_learning_learns_and_counts_bytes():
     (x, y), (xt, yt) = load_mnist()
-    h = split_train(x[:6000], y[:6000], hidden=32, epochs=2, x_test=xt[:2000], y_test=yt[:2000])
-    assert h.test_accuracy[-1] > 0.85
+    h = run_split_learning(x[:6000], y[:6000], hidden=32, epochs=2, x_test=xt[:2000], y_test=yt[:2000])
+    assert h.column("accuracy", initial=False)[-1] > 0.85
     sent = h.cumulative("bytes_up") + h.cumulative("bytes_down")
     assert list(sent) == [0, split_bytes_per_epoch(6000, 32), 2 * split_bytes_per_epoch(6000, 32)]
 

@@ -11,46 +11,40 @@ on the samples it sees. Two ways to combine what they learned:
 
 Communication is counted as the payload of float32 prototype coordinates,
 ``n_prototypes × n_features × 4`` bytes per message (labels, one byte each, are not counted), with
-the package's one rule (:mod:`tinydtl.networks.transport`): a set sent to k neighbours is k transmissions.
+the package's one rule (:mod:`tinydtl.core.traffic`): a set sent to k neighbours is k transmissions.
 The exchange runs on :func:`tinydtl.core.simulation.simulate` and returns its
 :class:`~tinydtl.core.history.History` (row 0 = the devices before any exchange).
 """
 
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from tinydtl.core.history import History
 from tinydtl.core.simulation import Algorithm, simulate
-from tinydtl.core.traffic import FLOAT32_BYTES, Traffic, star_traffic
-from tinydtl.core.validation import as_rng, check_int_seed
+from tinydtl.core.traffic import Traffic, payload_bytes, star_traffic
+from tinydtl.core.validation import as_rng, check_int_seed, check_number
 from tinydtl.learners.ilvq import ILVQ
 
 __all__ = [
-    "prototype_bytes",
-    "train_devices",
+    "MergeResult",
+    "exchange_algorithm",
     "merge_central",
     "neighbour_exchange",
-    "MergeResult",
-    "ExchangeHistory",
-    "exchange_algorithm",
+    "prototype_bytes",
+    "run_ilvq_exchange",
+    "train_devices",
 ]
-
-ExchangeHistory = History  # the one history type (old name kept)
-
 
 def prototype_bytes(n_prototypes: int, n_features: int) -> int:
     """Bytes of one prototype set sent as float32 coordinates."""
-    return int(n_prototypes) * int(n_features) * FLOAT32_BYTES
-
-
-def _stream_fit(model: ILVQ, X, y, classes, n_epochs: int, rng) -> ILVQ:
-    for _ in range(n_epochs):
-        order = rng.permutation(len(y))
-        model.partial_fit(X[order], y[order], classes=classes)
-    return model
+    check_number("n_prototypes", n_prototypes, low=0, integer=True)
+    check_number("n_features", n_features, low=1, integer=True)
+    return payload_bytes(int(n_prototypes) * int(n_features))
 
 
 def train_devices(X, y, parts, *, classes=None, n_epochs=2, seed=0, **ilvq_params) -> list[ILVQ]:
@@ -72,7 +66,7 @@ def train_devices(X, y, parts, *, classes=None, n_epochs=2, seed=0, **ilvq_param
             raise ValueError(f"device {i} has no samples (parts[{i}] is empty)")
         rng = np.random.default_rng([seed, i])
         model = ILVQ(**ilvq_params)
-        models.append(_stream_fit(model, X[idx], y[idx], classes, n_epochs, rng))
+        models.append(model.learn_passes(X[idx], y[idx], classes=classes, n_epochs=n_epochs, rng=rng))
     return models
 
 
@@ -115,26 +109,33 @@ def merge_central(models, *, condense=True, n_epochs=2, max_repeat=5, seed=0, **
     if condense:
         reps = np.minimum(np.maximum(M, 1), max_repeat).astype(int)
         Xs, ys = np.repeat(P, reps, axis=0), np.repeat(L, reps)
-        merged = _stream_fit(ILVQ(**ilvq_params), Xs, ys, classes, n_epochs, as_rng("seed", seed))
+        merged = ILVQ(**ilvq_params).learn_passes(Xs, ys, classes=classes, n_epochs=n_epochs, rng=as_rng("seed", seed))
     else:
         merged = ILVQ.from_prototypes(P, L, classes, win_counts=M, **ilvq_params)
     traffic = star_traffic(uploads, prototype_bytes(merged.n_prototypes_, d))
     return MergeResult(merged, union_size=len(P), bytes_up=traffic.bytes_up, bytes_down=traffic.bytes_down)
 
 
-def exchange_algorithm(models, graph, *, X_test, y_test, seed=0) -> Algorithm:
-    """Synchronous prototype gossip as an :class:`~tinydtl.core.simulation.Algorithm` (state: the models).
+def exchange_algorithm(models, graph, *, x_test, y_test, seed=0) -> Algorithm:
+    """Synchronous prototype gossip as an :class:`~tinydtl.core.simulation.Algorithm`.
 
-    Each round every device sends a snapshot of its prototypes to each neighbour, then absorbs the
-    sets it received (shuffled) with ``partial_fit``.
+    The state made by ``init`` is a deep copy of the caller's models and a generator seeded by
+    ``seed``, so the caller's models are never changed and simulating the algorithm twice gives the
+    same history. Each round every device sends a snapshot of its prototypes to each neighbour,
+    then absorbs the sets it received (shuffled) with ``partial_fit``.
     """
     n = len(models)
     classes = models[0].classes_
     d = models[0].n_features_in_
-    rng = as_rng("seed", seed)
+    check_int_seed("seed", seed)
     neighbours = [sorted(graph.neighbors(i)) for i in range(n)]
+    originals = [copy.deepcopy(m) for m in models]
 
-    def apply(models, r, settings):
+    def init():
+        return {"models": [copy.deepcopy(m) for m in originals], "rng": np.random.default_rng(seed)}
+
+    def apply(state, r, settings):
+        models, rng = state["models"], state["rng"]
         snapshot = [(m.prototypes_.copy(), m.prototype_labels_.copy()) for m in models]
         traffic = Traffic()
         for i in range(n):
@@ -147,21 +148,22 @@ def exchange_algorithm(models, graph, *, X_test, y_test, seed=0) -> Algorithm:
             traffic = traffic + Traffic(bytes_up=sent, messages=len(nbrs))
             order = rng.permutation(len(L))
             models[i].partial_fit(P[order], L[order], classes=classes)
-        return models, {**traffic.as_row(), "live_devices": n}
+        return state, {**traffic.as_row(), "live_devices": n}
 
-    def measure(models):
-        accs = [m.score(X_test, y_test) for m in models]
+    def measure(state):
+        accs = [m.score(x_test, y_test) for m in state["models"]]
         return {"accuracy": float(np.mean(accs)), "min_accuracy": float(np.min(accs)),
-                "prototypes": float(np.mean([m.n_prototypes_ for m in models]))}
+                "prototypes": float(np.mean([m.n_prototypes_ for m in state["models"]]))}
 
-    return Algorithm("ilvq-exchange", lambda: models, apply, measure, live_devices=n)
+    return Algorithm("ilvq-exchange", init, apply, measure, final=lambda state: state["models"], live_devices=n)
 
 
-def neighbour_exchange(models, graph, *, rounds, X_test, y_test, seed=0) -> History:
+def run_ilvq_exchange(models, graph, *, rounds, x_test, y_test, seed=0) -> History:
     """Synchronous gossip of prototype sets over ``graph`` (nodes ``0..N-1``, one per model).
 
     In each round every device sends a snapshot of its prototypes to each neighbour, then absorbs
-    the sets it received (shuffled) with ``partial_fit``. Models are updated in place.
+    the sets it received (shuffled) with ``partial_fit``. The caller's models are not changed: the
+    exchanged models are ``history.weights``.
 
     Returns the :class:`~tinydtl.core.history.History`: row 0 before any exchange, then per round the
     mean device ``accuracy``, ``min_accuracy``, mean ``prototypes`` per device, ``bytes_up`` and
@@ -172,7 +174,17 @@ def neighbour_exchange(models, graph, *, rounds, X_test, y_test, seed=0) -> Hist
         raise ValueError("models must hold at least one fitted ILVQ")
     if set(graph.nodes) != set(range(n)):
         raise ValueError(f"graph nodes must be 0..{n - 1} (one per model), got {sorted(graph.nodes)[:10]}…")
-    if not isinstance(rounds, (int, np.integer)) or isinstance(rounds, bool) or rounds < 0:
-        raise ValueError(f"rounds must be an integer >= 0, got {rounds!r}")
-    algorithm = exchange_algorithm(models, graph, X_test=X_test, y_test=y_test, seed=seed)
+    check_number("rounds", rounds, low=0, integer=True)
+    algorithm = exchange_algorithm(models, graph, x_test=x_test, y_test=y_test, seed=seed)
     return simulate(algorithm, int(rounds), config=dict(rounds=int(rounds), n_devices=n, seed=seed))
+
+
+def neighbour_exchange(models, graph, *, rounds, X_test, y_test, seed=0) -> History:
+    """Deprecated (removed in tinydtl 0.3): :func:`run_ilvq_exchange`. Kept with its old behaviour:
+    the caller's models are updated in place."""
+    warnings.warn("neighbour_exchange is deprecated and will be removed in tinydtl 0.3: use "
+                  "tinydtl.algorithms.ilvq_exchange.run_ilvq_exchange", DeprecationWarning, stacklevel=2)
+    h = run_ilvq_exchange(models, graph, rounds=rounds, x_test=X_test, y_test=y_test, seed=seed)
+    for mine, theirs in zip(models, h.weights):
+        mine.__dict__.update(theirs.__dict__)
+    return h

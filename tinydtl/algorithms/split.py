@@ -1,15 +1,22 @@
-"""Split learning: the model is cut between device and server; activations cross the link, not weights.
+"""Split learning: the model is cut between devices and a server; activations cross the link, not weights.
 
-The device holds layer 1 of an MLP ``F → h → C`` (``a = relu(x W1 + b1)``), the server layer 2 (the
+Each device holds layer 1 of an MLP ``F → h → C`` (``a = relu(x W1 + b1)``), the server layer 2 (the
 softmax learner on ``a``). Per minibatch the device sends the activations ``a`` (``B × h`` float32)
-and receives their gradient (``B × h``); it never sends its weights (Gupta & Raskar 2018; Vepakomma
-et al. 2018). Compare with FedAvg, which ships whole models each round: which is cheaper depends on
-``h``, the data size and the number of rounds.
+**and the labels** (``B`` bytes: the server computes the loss, so it learns every label — one of split
+learning's known leaks) and receives the gradient of ``a`` (``B × h``); it never sends its weights to
+the server (Gupta & Raskar 2018, "Distributed learning of deep neural network over multiple
+agents", Sec. 2; Vepakomma et al. 2018).
 
-Training runs on :func:`tinydtl.core.simulation.simulate` (one round = one epoch) and reuses the softmax
-cross-entropy gradient and the Glorot initialisation of :mod:`tinydtl.learners.softmax`. Bytes follow the
-package's one rule (:mod:`tinydtl.networks.transport`): activations are ``bytes_up``, their gradients
-``bytes_down``, one transmission each per minibatch.
+With several devices (``parts``) they train **in turn** in each epoch (Gupta & Raskar's multi-agent
+setting): a device trains on its data with the server, then hands its layer-1 weights to the next
+device (one payload of ``F·h + h`` floats). Compare with FedAvg on the same devices, which ships whole
+models every round: which is cheaper depends on ``h``, the data size and the number of rounds.
+
+Training runs on :func:`tinydtl.core.simulation.simulate` (one round = one epoch over every device)
+and reuses the softmax cross-entropy gradient and the Glorot initialisation of
+:mod:`tinydtl.learners.functional`. Bytes follow the package's one rule (:mod:`tinydtl.core.traffic`):
+activations and labels are ``bytes_up``, their gradients ``bytes_down``, the hand-over of layer 1
+between devices is ``bytes_up`` too (device to device).
 """
 
 from __future__ import annotations
@@ -18,51 +25,67 @@ import numpy as np
 
 from tinydtl.core.history import History
 from tinydtl.core.simulation import Algorithm, simulate
-from tinydtl.core.traffic import FLOAT32_BYTES, Traffic
+from tinydtl.core.traffic import Traffic, payload_bytes
 from tinydtl.core.validation import (
     as_features,
+    check_int_seed,
     check_labels,
-    check_seed,
+    check_number,
+    check_parts,
     check_test_set,
     n_classes_of,
     scaled,
 )
-from tinydtl.core.validation import check_number as _check_number
 from tinydtl.learners.functional import (
     cross_entropy,
     glorot_uniform,
     softmax_cross_entropy_grad,
 )
+from tinydtl.runtime.deprecation import deprecated_alias
 
-__all__ = ["SplitHistory", "split_train", "split_bytes_per_epoch", "split_algorithm"]
+__all__ = ["run_split_learning", "split_algorithm", "split_bytes_per_epoch", "split_train"]
 
-SplitHistory = History  # the one history type (old name kept)
-
-
-def split_bytes_per_epoch(n_samples: int, hidden: int) -> int:
-    """Bytes over the device-server link for one epoch: activations up and their gradients down."""
-    _check_number("n_samples", n_samples, low=1, integer=True)
-    _check_number("hidden", hidden, low=1, integer=True)
-    return 2 * int(n_samples) * int(hidden) * FLOAT32_BYTES
+LABEL_DTYPE = "uint8"  # one byte per label (up to 256 classes)
 
 
-def split_algorithm(X, y, n_classes, *, hidden, batch_size, lr, x_test=None, y_test=None, seed=0) -> Algorithm:
-    """Split learning of one device and one server as an :class:`~tinydtl.core.simulation.Algorithm`."""
-    rng = np.random.default_rng(seed)
+def split_bytes_per_epoch(n_samples: int, hidden: int, *, n_features: int = 784, n_devices: int = 1) -> int:
+    """Bytes over the links in one epoch: activations and labels up, activation gradients down, and
+    ``n_devices - 1`` hand-overs of layer 1 between devices."""
+    check_number("n_samples", n_samples, low=1, integer=True)
+    check_number("hidden", hidden, low=1, integer=True)
+    check_number("n_features", n_features, low=1, integer=True)
+    check_number("n_devices", n_devices, low=1, integer=True)
+    activations = 2 * payload_bytes(int(n_samples) * int(hidden)) + payload_bytes(n_samples, LABEL_DTYPE)
+    return activations + (int(n_devices) - 1) * payload_bytes(int(n_features) * int(hidden) + int(hidden))
+
+
+def split_algorithm(X, y, n_classes, parts, *, hidden, batch_size, lr, x_test=None, y_test=None, seed=0) -> Algorithm:
+    """Split learning of ``len(parts)`` devices (in turn) and one server as an
+    :class:`~tinydtl.core.simulation.Algorithm`; the state, generator included, is made by ``init``."""
     F = X.shape[1]
 
     def init():
-        return {"W1": glorot_uniform(F, hidden, rng), "b1": np.zeros(hidden, np.float32),  # device
-                "W2": glorot_uniform(hidden, n_classes, rng), "b2": np.zeros(n_classes, np.float32)}  # server
+        rng = np.random.default_rng(seed)
+        return {"W1": glorot_uniform(F, hidden, rng), "b1": np.zeros(hidden, np.float32),  # device side
+                "W2": glorot_uniform(hidden, n_classes, rng), "b2": np.zeros(n_classes, np.float32),  # server
+                "rng": rng}
 
     def apply(s, r, settings):
+        traffic = Traffic()
+        for k, idx in enumerate(parts):
+            if k:  # the previous device hands layer 1 to this one
+                handover = payload_bytes(s["W1"].size + s["b1"].size)
+                traffic = traffic + Traffic(bytes_up=handover, messages=1)
+            traffic = traffic + device_epoch(s, idx[s["rng"].permutation(len(idx))])
+        return s, {**traffic.as_row(), "live_devices": len(parts)}
+
+    def device_epoch(s, order) -> Traffic:
         W1, b1, W2, b2 = s["W1"], s["b1"], s["W2"], s["b2"]
-        order = rng.permutation(len(X))
-        up = batches = 0
-        for start in range(0, len(X), batch_size):
+        up = down = batches = 0
+        for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             xb, yb = scaled(X[idx]), y[idx]
-            a = np.maximum(xb @ W1 + b1, 0)  # device forward; a is sent
+            a = np.maximum(xb @ W1 + b1, 0)  # device forward; a and the labels are sent
             p = softmax_cross_entropy_grad(a @ W2 + b2, yb)  # server
             grad_a = p @ W2.T  # sent back to the device
             W2 -= lr * a.T @ p
@@ -70,9 +93,10 @@ def split_algorithm(X, y, n_classes, *, hidden, batch_size, lr, x_test=None, y_t
             grad_h = grad_a * (a > 0)
             W1 -= lr * xb.T @ grad_h
             b1 -= lr * grad_h.sum(axis=0)
-            up += a.size * FLOAT32_BYTES
+            up += payload_bytes(a.size) + payload_bytes(len(yb), LABEL_DTYPE)
+            down += payload_bytes(grad_a.size)
             batches += 1
-        return s, {**Traffic(up, up, 2 * batches).as_row(), "live_devices": 1}
+        return Traffic(up, down, 2 * batches)
 
     def measure(s):
         if x_test is None:
@@ -82,28 +106,39 @@ def split_algorithm(X, y, n_classes, *, hidden, batch_size, lr, x_test=None, y_t
         return {"accuracy": float((logits.argmax(axis=1) == y_test).mean()),
                 "loss": float(cross_entropy(logits, y_test).mean())}
 
-    return Algorithm("split", init, apply, measure, lambda s: s, live_devices=1)
+    def final(s):
+        return {k: v for k, v in s.items() if k != "rng"}
+
+    return Algorithm("split", init, apply, measure, final, live_devices=len(parts))
 
 
-def split_train(x_train, y_train, *, hidden=32, epochs=2, batch_size=20, lr=0.05, x_test=None, y_test=None,
-                n_classes=None, seed=0) -> History:
-    """Train the split MLP by minibatch SGD.
+def run_split_learning(x_train, y_train, parts=None, *, hidden=32, epochs=2, batch_size=20, lr=0.05, x_test=None,
+                       y_test=None, n_classes=None, seed=0) -> History:
+    """Train the split MLP by minibatch SGD; ``parts`` (default: one device holding everything) are
+    the devices, which train in turn each epoch.
 
-    Labels must be integers in ``[0, n_classes - 1]`` (default ``n_classes``: largest label + 1);
-    ``-1`` or any label out of range raises. Returns the :class:`~tinydtl.core.history.History`: row 0 is
-    the initial model, one row per epoch with test ``accuracy``/``loss``, ``bytes_up``
-    (activations), ``bytes_down`` (their gradients) and ``messages``; ``weights`` = the four arrays.
+    Labels must be integers in ``[0, n_classes - 1]`` (default ``n_classes``: largest label + 1).
+    Returns the :class:`~tinydtl.core.history.History`: row 0 is the initial model, one row per
+    epoch with test ``accuracy``/``loss``, ``bytes_up`` (activations, labels, hand-overs),
+    ``bytes_down`` (activation gradients) and ``messages``; ``weights`` = the four arrays.
     """
-    _check_number("hidden", hidden, low=1, integer=True)
-    _check_number("epochs", epochs, low=1, integer=True)
-    _check_number("batch_size", batch_size, low=1, integer=True)
-    _check_number("lr", lr, low=0, low_open=True)
-    check_seed("seed", seed)
+    check_number("hidden", hidden, low=1, integer=True)
+    check_number("epochs", epochs, low=1, integer=True)
+    check_number("batch_size", batch_size, low=1, integer=True)
+    check_number("lr", lr, low=0, low_open=True)
+    seed = check_int_seed("seed", seed)
     X = as_features(x_train, "x_train")
     y = check_labels(y_train, "y_train", len(X), n_classes)
+    parts = check_parts([np.arange(len(X))] if parts is None else parts, len(X))
     Xt, yt = check_test_set(x_test, y_test, X.shape[1], n_classes)
     C = n_classes_of(y, yt, n_classes=n_classes)
-    algorithm = split_algorithm(X, y, C, hidden=hidden, batch_size=batch_size, lr=np.float32(lr), x_test=Xt,
+    if C > 256:
+        raise ValueError(f"n_classes must be at most 256 (labels are sent as one byte), got {C}")
+    algorithm = split_algorithm(X, y, C, parts, hidden=hidden, batch_size=batch_size, lr=np.float32(lr), x_test=Xt,
                                 y_test=yt, seed=seed)
-    config = dict(hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr, n_classes=C, seed=seed)
+    config = dict(hidden=hidden, epochs=epochs, batch_size=batch_size, lr=lr, n_classes=C, seed=seed,
+                  n_devices=len(parts))
     return simulate(algorithm, epochs, config=config)
+
+
+split_train = deprecated_alias("split_train", run_split_learning)  # old name, one release

@@ -1,7 +1,5 @@
 """Aggregation: averaging models on a device, robust server aggregation and the server optimizer.
 
-* :func:`aggregate_updates` — the server's rule over a stack of client updates: weighted mean,
-  coordinate median or trimmed mean (with a settable trim; :mod:`tinydtl.core.robust`);
 * :class:`ServerOptimizer` — the server's SGD step on the pseudo-gradient ``-Δ`` with momentum
   (FedAvgM, Hsu et al. 2019; ``β = 0``, ``η_s = 1`` is plain FedAvg, McMahan et al. 2017, Alg. 1);
 * on a device, models averaged one by one:
@@ -22,7 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["StoreAllAggregator", "CumulativeFedAvg", "ServerOptimizer", "aggregate_updates", "AGGREGATOR_NAMES"]
+from tinydtl.core.validation import check_number
+
+__all__ = ["StoreAllAggregator", "CumulativeFedAvg", "ServerOptimizer"]
 
 
 def _as_arrays(weights):
@@ -106,33 +106,13 @@ class CumulativeFedAvg:
 
 
 # ----------------------------------------------------------------------------- server side
-AGGREGATOR_NAMES = ("mean", "median", "trimmed_mean")
-
-
-def aggregate_updates(updates, weights, method: str = "mean", *, trim: float = 0.2) -> np.ndarray:
-    """Combine a stack of client updates ``(K, n)``: ``"mean"`` (weighted by ``weights``),
-    ``"median"`` (coordinate-wise) or ``"trimmed_mean"`` (drop the ``trim`` fraction of largest and
-    smallest values per coordinate, Yin et al. 2018, Def. 2)."""
-    from tinydtl.core import robust
-
-    if method not in AGGREGATOR_NAMES:
-        raise ValueError(f"aggregator must be one of {list(AGGREGATOR_NAMES)}, got {method!r}")
-    if method == "mean":
-        return robust.weighted_mean(updates, weights)
-    if method == "median":
-        return robust.coordinate_median(updates, weights)
-    return robust.trimmed_mean(updates, weights, trim=trim)
-
-
 class ServerOptimizer:
     """Server SGD with momentum on the pseudo-gradient ``-Δ``: ``v ← β v - Δ``, ``w ← w - η_s v``
     (FedAvgM); with ``β = 0`` it is ``w ← w + η_s Δ``. float32, as TFF's ``build_sgdm``."""
 
     def __init__(self, lr: float = 1.0, momentum: float = 0.0):
-        from tinydtl.core.validation import check_number
-
         check_number("server_lr", lr, low=0, low_open=True)
-        check_number("server_momentum", momentum, low=0, high=0.999)
+        check_number("server_momentum", momentum, low=0, high=1, high_open=True)
         self.lr, self.beta = np.float32(lr), np.float32(momentum)
         self.velocity = None
 

@@ -18,11 +18,11 @@ import numbers
 
 import numpy as np
 
-from tinydtl.core.validation import as_rng
+from tinydtl.core.traffic import FLOAT32_BYTES, payload_bytes
+from tinydtl.core.validation import as_rng, check_bool
 
-__all__ = ["quantize", "top_k", "Compressor", "ErrorFeedback", "FLOAT32_BYTES"]
+__all__ = ["quantize", "top_k", "Compressor", "ErrorFeedback"]
 
-from tinydtl.core.traffic import FLOAT32_BYTES  # noqa: E402  (the one definition: payload bytes per float32
 
 
 def _check_update(x, name="x"):
@@ -90,43 +90,43 @@ class Compressor:
     def __init__(self, spec: str = "none", *, error_feedback: bool = False, seed=0):
         if not isinstance(spec, str):
             raise TypeError(f"spec must be a string ('none', 'q<bits>' or 'top<fraction>'), got {type(spec).__name__}")
-        if not isinstance(error_feedback, (bool, np.bool_)):
-            raise TypeError(f"error_feedback must be True or False, got {error_feedback!r}")
-        if error_feedback and spec == "none":
+        self.error_feedback = check_bool("error_feedback", error_feedback)
+        if error_feedback and spec == "none":  # the one place this rule is checked
             raise ValueError("error_feedback=True needs a compressing spec ('q<bits>' or 'top<fraction>'): "
                              "with spec='none' nothing is dropped, so there is no error to feed back")
         self.spec = spec
-        self.error_feedback = error_feedback
         self.rng = as_rng("seed", seed)
+        self.op = self.make_op(spec)
+        self.feedback: dict = {}  # client -> ErrorFeedback (its residual)
+
+    def make_op(self, spec):
+        """The operator ``op(x) -> (x_hat, nbytes)`` named by ``spec`` (``None`` for ``"none"``)."""
         if spec == "none":
-            self._op = None
-        elif spec.startswith("q") and spec[1:].isdigit():
+            return None
+        if spec.startswith("q") and spec[1:].isdigit():
             bits = int(spec[1:])
             quantize(np.zeros(1), bits)  # validates
-            self._op = lambda v: quantize(v, bits, self.rng)
-        elif spec.startswith("top"):
+            return lambda v: quantize(v, bits, self.rng)
+        if spec.startswith("top"):
             try:
                 frac = float(spec[3:])
             except ValueError:
                 frac = -1.0
             if not (0 < frac <= 1):
                 raise ValueError(f"top-k spec must be 'top<fraction>' with a fraction in (0, 1], got {spec!r}")
-            self._op = lambda v: top_k(v, max(1, int(round(frac * v.size))))
-        else:
-            raise ValueError(f"spec must be 'none', 'q<bits>' or 'top<fraction>', got {spec!r}")
-        self._memory: dict = {}
+            return lambda v: top_k(v, max(1, int(round(frac * v.size))))
+        raise ValueError(f"spec must be 'none', 'q<bits>' or 'top<fraction>', got {spec!r}")
 
     def __call__(self, update, client=0):
         """Compress one client's update; returns ``(reconstructed, nbytes)``."""
         update = _check_update(update, "update")
-        if self._op is None:
-            return update, update.size * FLOAT32_BYTES
+        if self.op is None:
+            return update, payload_bytes(update.size)
         if self.error_feedback:
-            corrected = update + self._memory.get(client, 0.0)
-            sent, nbytes = self._op(corrected)
-            self._memory[client] = corrected - sent
-            return sent, nbytes
-        return self._op(update)
+            if client not in self.feedback:
+                self.feedback[client] = ErrorFeedback(self.op)
+            return self.feedback[client](update)
+        return self.op(update)
 
 
 class ErrorFeedback:

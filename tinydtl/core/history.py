@@ -20,24 +20,25 @@ Standard columns (``NaN`` where a run has nothing to report, e.g. accuracy witho
 
 :func:`~tinydtl.core.simulation.simulate` adds ``cpu_seconds`` (CPU time of the round in this process).
 Algorithms may add columns (e.g. ``train_loss``, ``device_accuracy``, ``consensus_distance``).
-Column lists are read with :meth:`History.column`; the lessons' older attribute names
-(``test_accuracy``, ``device_accuracy``, ``bytes_up``, ``messages``, ``alive``, ...) are kept as
-read-only views of rounds ``1..R`` (what happened *after* each round; row 0 excluded).
+Columns are read with :meth:`History.column` (``initial=False`` drops row 0), :meth:`History.last`,
+:meth:`History.cumulative` or as a table with :meth:`History.to_frame`: one way, one meaning.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = ["STANDARD_COLUMNS", "History", "rounds_to_reach"]
 
-STANDARD_COLUMNS = ("round", "accuracy", "loss", "bytes_up", "bytes_down", "messages", "live_devices", "seconds")
+#: attribute names of tinydtl 0.1 -> column (deprecated views of rounds 1..R)
+LEGACY_ATTRIBUTES = {"test_accuracy": "accuracy", "test_loss": "loss", "alive": "live_devices",
+                     "clients": "participants"}
 
-# attribute names the lessons used before the core existed -> column
-_LEGACY = {"test_accuracy": "accuracy", "test_loss": "loss", "alive": "live_devices", "clients": "participants"}
+STANDARD_COLUMNS = ("round", "accuracy", "loss", "bytes_up", "bytes_down", "messages", "live_devices", "seconds")
 
 
 @dataclass
@@ -115,6 +116,19 @@ class History:
         hit = np.flatnonzero(values >= target)
         return int(self._columns["round"][hit[0]]) if hit.size else None
 
+    def __getattr__(self, name):
+        # only called when normal lookup fails: the old per-round lists (rounds 1..R), one release more
+        if name.startswith("_"):
+            raise AttributeError(name)
+        cols = self.__dict__.get("_columns", {})
+        key = LEGACY_ATTRIBUTES.get(name, name)
+        if key in cols:
+            warnings.warn(f"History.{name} (rounds 1..R) is deprecated and will be removed in tinydtl 0.3: use "
+                          f"History.column({key!r}, initial=False), or column({key!r}) with row 0",
+                          DeprecationWarning, stacklevel=2)
+            return list(cols[key][1:])
+        raise AttributeError(f"History has no attribute or column {name!r}")
+
     def to_frame(self, *, initial: bool = True):
         """The table as a pandas DataFrame indexed by ``round``."""
         import pandas as pd
@@ -122,22 +136,12 @@ class History:
         df = pd.DataFrame({c: v for c, v in self._columns.items()}).set_index("round")
         return df if initial else df.iloc[1:]
 
-    def __getattr__(self, name):
-        # only called when normal lookup fails: the lessons' per-round lists (rounds 1..R)
-        if name.startswith("_"):
-            raise AttributeError(name)
-        cols = self.__dict__.get("_columns", {})
-        key = _LEGACY.get(name, name)
-        if key in cols:
-            return list(cols[key][1:])
-        raise AttributeError(f"History has no attribute or column {name!r}")
-
 
 def rounds_to_reach(accuracy, target: float):
     """Rounds needed to reach ``target``; ``None`` if never.
 
     With a :class:`History`: :meth:`History.rounds_to_reach` (0 = the initial model already does).
-    With a plain sequence of per-round values *after* rounds 1, 2, ... (e.g. ``h.test_accuracy``):
+    With a plain sequence of per-round values *after* rounds 1, 2, ... (e.g. ``h.column("accuracy", initial=False)``):
     the 1-based round of the first value ``>= target`` — the same round number as the table's.
     """
     if isinstance(accuracy, History):

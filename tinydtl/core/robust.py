@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["AGGREGATORS", "aggregate", "weighted_mean", "coordinate_median", "trimmed_mean", "trimmed_count"]
+__all__ = ["AGGREGATORS", "aggregate", "check_trim", "weighted_mean", "coordinate_median", "trimmed_mean", "trimmed_count"]
 
 
 def _stack(updates):
@@ -72,7 +72,8 @@ def trimmed_count(m: int, trim: float) -> int:
     return int(math.floor(trim * m + 1e-12))  # 1e-12: 0.3 * 10 is 2.999... in floating point
 
 
-def _check_trim(trim, m):
+def check_trim(trim, m: int) -> int:
+    """``trim`` must be in ``[0, 0.5)`` and, if positive, drop at least one of ``m`` values per side; returns that count."""
     if not isinstance(trim, numbers.Real) or isinstance(trim, bool) or not (0 <= trim < 0.5):
         raise ValueError(f"trim must be in [0, 0.5) (a number), got {trim!r}")
     k = trimmed_count(m, trim)
@@ -96,7 +97,7 @@ def trimmed_mean(updates, weights=None, trim: float = 0.2):
     """
     U = _stack(updates)
     _weights(weights, len(U))
-    k = _check_trim(trim, len(U))
+    k = check_trim(trim, len(U))
     S = np.sort(U, axis=0)
     return S[k : len(U) - k].mean(axis=0)
 

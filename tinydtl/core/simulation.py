@@ -22,12 +22,16 @@ gossip, ILVQ prototype exchange, split learning, swarm consensus) is an ``Algori
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from tqdm.auto import tqdm
+
 from tinydtl.core.history import History
 from tinydtl.core.plans import PlanSettings
+from tinydtl.core.validation import check_number
 
 __all__ = ["Algorithm", "EarlyStopping", "StopTraining", "simulate"]
 
@@ -74,18 +78,21 @@ class EarlyStopping:
     (``mode="max"``) than the best value so far, row 0 (the initial model) included — the rule of
     Keras' ``EarlyStopping(patience=p, min_delta=0)``. The run stops after the round in which the
     stall reaches ``patience``; that round is recorded. ``best_round`` and ``best_value`` say which
-    row was best so far (an algorithm that keeps its best weights compares the same way).
+    row was best so far (an algorithm that keeps its best weights compares the same way). One
+    stopper may serve several runs: :func:`simulate` calls :meth:`reset` when a run starts.
     """
 
     def __init__(self, patience: int, column: str = "loss", mode: str = "min"):
-        from tinydtl.core.validation import check_number
-
         check_number("patience", patience, low=1, integer=True)
         if not isinstance(column, str):
             raise TypeError(f"column must be a History column name, got {type(column).__name__}")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.patience, self.column, self.mode = int(patience), column, mode
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous run (called by :func:`simulate` at the start of every run)."""
         self.best_round: int | None = None
         self.best_value = None
         self.checked = 0  # last row compared
@@ -115,14 +122,12 @@ def simulate(algorithm: Algorithm, rounds: int | None, *, settings: PlanSettings
     ``cpu_seconds`` the CPU time this process spent in it (all its threads; less sensitive to other
     jobs on a shared machine).
     A controller may end the run early by raising :class:`StopTraining`; with ``rounds=None`` the run
-    lasts until it does.
+    lasts until it does. A controller with a ``reset()`` method is reset when the run starts, so one
+    controller object can serve several runs.
+
+    Everything random and everything mutable of a run lives in the state ``algorithm.init()`` makes,
+    so simulating the same algorithm twice gives the same history (``tests/test_core.py``).
     """
-    import itertools
-
-    from tqdm.auto import tqdm
-
-    from tinydtl.core.validation import check_number
-
     if rounds is None:
         if controller is None:
             raise ValueError("rounds=None needs a controller that raises StopTraining")
@@ -136,6 +141,8 @@ def simulate(algorithm: Algorithm, rounds: int | None, *, settings: PlanSettings
     if not isinstance(settings, PlanSettings):
         raise TypeError(f"settings must be a PlanSettings, got {type(settings).__name__}")
     hist = History(algorithm=algorithm.name, config=dict(config or {}))
+    if callable(getattr(controller, "reset", None)):
+        controller.reset()  # a stateful controller (EarlyStopping, AdaptiveTau) starts every run afresh
     state = algorithm.init()
     measured = algorithm.evaluate(state) if algorithm.evaluate else {}
     hist.record(0, bytes_up=0, bytes_down=0, messages=0, live_devices=algorithm.live_devices, seconds=0.0,

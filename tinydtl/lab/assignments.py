@@ -303,7 +303,7 @@ def check_partitioner(fn, y, n_clients=10) -> Feedback:
 
 def check_breaks_fedavg(fn, x, y, x_test, y_test, *, n_clients=10, rounds=5, margin=0.05) -> Feedback:
     """FedAvg on the student's partition must lose at least ``margin`` accuracy against IID."""
-    from tinydtl.algorithms.fedavg import fedavg
+    from tinydtl.algorithms.fedavg import run_fedavg
     from tinydtl.data.partition import iid
 
     name = "breaking FedAvg"
@@ -311,8 +311,8 @@ def check_breaks_fedavg(fn, x, y, x_test, y_test, *, n_clients=10, rounds=5, mar
     if not first.passed:
         return Feedback(name, False, ["fix the partitioner first:"] + first.messages)
     parts, _ = _call(name, fn, np.asarray(y), n_clients, 0)
-    base = fedavg(x, y, iid(y, n_clients, seed=0), x_test=x_test, y_test=y_test, rounds=rounds).test_accuracy[-1]
-    mine = fedavg(x, y, [np.asarray(p, dtype=int) for p in parts], x_test=x_test, y_test=y_test, rounds=rounds).test_accuracy[-1]
+    base = run_fedavg(x, y, iid(y, n_clients, seed=0), x_test=x_test, y_test=y_test, rounds=rounds).test_accuracy[-1]
+    mine = run_fedavg(x, y, [np.asarray(p, dtype=int) for p in parts], x_test=x_test, y_test=y_test, rounds=rounds).test_accuracy[-1]
     if base - mine >= margin:
         return Feedback(name, True, [f"IID {base:.3f} → yours {mine:.3f}: FedAvg lost {100 * (base - mine):.1f} points"])
     return Feedback(name, False, [f"IID {base:.3f}, yours {mine:.3f}: only {100 * (base - mine):.1f} points lost "

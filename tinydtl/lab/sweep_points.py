@@ -47,7 +47,7 @@ def fedavg_mnist(
         ``final_accuracy`` and ``best_accuracy`` (test accuracy after the last round and the best
         round), ``megabytes`` (float32 weights sent up and down, all rounds) and ``train_seconds``.
     """
-    from tinydtl.algorithms.fedavg import fedavg
+    from tinydtl.algorithms.fedavg import run_fedavg
     from tinydtl.core.validation import check_number
     from tinydtl.data.partition import dirichlet
 
@@ -56,7 +56,7 @@ def fedavg_mnist(
     (x_train, y_train), (x_test, y_test) = _mnist()
     x_train, y_train = x_train[:train_size], y_train[:train_size]
     parts = dirichlet(np.asarray(y_train), clients, alpha, seed)
-    hist = fedavg(
+    hist = run_fedavg(
         x_train, y_train, parts, x_test=x_test[:test_size], y_test=y_test[:test_size], engine="numpy",
         rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, client_lr=client_lr, seed=seed,
     )

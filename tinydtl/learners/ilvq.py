@@ -51,6 +51,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tinydtl.core.validation import check_int as _check_int
+from tinydtl.core.validation import check_number
 
 __all__ = ["ILVQ"]
 
@@ -152,13 +153,19 @@ class ILVQ(ClassifierMixin, BaseEstimator):
         self._validate_params()
         X, y = validate_data(self, X, y, reset=True, dtype=np.float64)
         check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        self._reset(X.shape[1])
+        self.__dict__.pop("classes_", None)  # a new stream: the first partial_fit starts the model afresh
         rng = check_random_state(self.random_state)
-        for _ in range(self.n_epochs):
-            order = rng.permutation(len(y_enc)) if self.shuffle else np.arange(len(y_enc))
-            self._learn(X[order], y_enc[order])
-        return self._publish()
+        return self.learn_passes(X, y, classes=np.unique(y), n_epochs=self.n_epochs, rng=rng, shuffle=self.shuffle)
+
+    def learn_passes(self, X, y, *, classes, n_epochs: int, rng, shuffle: bool = True):
+        """``n_epochs`` passes of :meth:`partial_fit` over ``(X, y)``, each in a fresh order drawn from
+        ``rng`` (the one pass loop: :meth:`fit` and the distributed exchange both use it)."""
+        check_number("n_epochs", n_epochs, low=1, integer=True)
+        X, y = np.asarray(X), np.asarray(y)
+        for _ in range(n_epochs):
+            order = rng.permutation(len(y)) if shuffle else np.arange(len(y))
+            self.partial_fit(X[order], y[order], classes=classes)
+        return self
 
     def partial_fit(self, X, y, classes=None):
         """Learn from one more chunk of the stream, in the order given.

@@ -33,6 +33,7 @@ __all__ = [
     "components",
     "require_connected",
     "DisconnectedGraphError",
+    "bilayer_graph",
 ]
 
 
@@ -178,3 +179,24 @@ def require_connected(G) -> None:
             f"the graph has {len(comps)} connected components (sizes {shown}; {isolated} isolated devices): "
             "gossip cannot reach consensus across them. Increase the communication range or add links."
         )
+
+
+def bilayer_graph(positions, labels, heads, radius: float, head_radius: float | None = None) -> nx.Graph:
+    """The bilayer topology: intra-cluster links (same cluster, within ``radius``) plus links between
+    cluster heads within ``head_radius`` (default ``radius``; heads may have longer-range radios).
+
+    Node attributes: ``pos``, ``cluster``, ``head`` (bool). Edge attribute ``layer``: ``"intra"`` or ``"inter"``.
+    """
+    pos = np.asarray(positions, dtype=float)
+    labels = np.asarray(labels)
+    heads = [int(h) for h in heads if h >= 0]
+    A = geometric_adjacency(pos, radius).tocoo()
+    G = nx.Graph()
+    for i, p in enumerate(pos):
+        G.add_node(i, pos=p, cluster=int(labels[i]), head=i in set(heads))
+    same = labels[A.row] == labels[A.col]
+    G.add_edges_from(((int(i), int(j)) for i, j in zip(A.row[same], A.col[same]) if i < j), layer="intra")
+    hr = radius if head_radius is None else head_radius
+    H = geometric_adjacency(pos[heads], hr).tocoo()
+    G.add_edges_from(((heads[i], heads[j]) for i, j in zip(H.row, H.col) if i < j), layer="inter")
+    return G

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from tinydtl.core.aggregation import CumulativeFedAvg
 from tinydtl.core.traffic import Traffic, payload_bytes
 from tinydtl.core.validation import check_number
 from tinydtl.networks.gossip import adjacency, metropolis_weights
@@ -32,13 +33,13 @@ __all__ = [
 # ----------------------------------------------------------------------------- faults
 def live_devices(n: int, dropout: float, rng) -> np.ndarray:
     """Boolean mask of devices that take part this round (each drops out with probability ``dropout``)."""
-    check_number("dropout", dropout, low=0.0, high=0.999)
+    check_number("dropout", dropout, low=0.0, high=1.0, high_open=True)
     return rng.random(n) >= dropout if dropout else np.ones(n, dtype=bool)
 
 
 def surviving_links(A: sp.csr_matrix, alive, link_failure: float, rng) -> sp.csr_matrix:
     """Links whose two ends are alive, each kept with probability ``1 - link_failure`` (symmetric)."""
-    check_number("link_failure", link_failure, low=0.0, high=0.999)
+    check_number("link_failure", link_failure, low=0.0, high=1.0, high_open=True)
     A = sp.triu(A, k=1).tocoo()
     keep = alive[A.row] & alive[A.col]
     if link_failure:
@@ -128,8 +129,13 @@ class Bilayer:
         hops[~alive] = np.inf
         return hops
 
-    def round(self, values, weights, alive, *, g_intra: int, g_inter: int, link_failure: float, rng):
+    def round(self, values, weights, alive, A_live=None, *, g_intra: int, g_inter: int):
         """One bilayer round on the rows of ``values`` (float64 recommended), weighted by ``weights``.
+
+        ``A_live`` are the links that work this round (one draw per round, e.g.
+        :func:`surviving_links`; default: every link between live devices); the intra-cluster links,
+        the relay paths and the head-to-head links are all taken from it, so a link is either up for
+        the whole round or down for the whole round.
 
         1. ``g_intra`` gossip steps on live intra-cluster links;
         2. every reachable live member sends ``(n_i w_i, n_i)`` to its head over the shortest live path
@@ -142,6 +148,33 @@ class Bilayer:
         Devices that cannot reach their head keep their intra-cluster model. Returns
         ``(values, Traffic, unreachable)`` with ``unreachable`` the number of live devices cut off.
         """
+        values, weights, alive = self.check_round(values, weights, alive)
+        if A_live is None:
+            A_live = surviving_links(self.A, alive, 0.0, None)
+        A_live = sp.csr_matrix(A_live)
+        if A_live.shape != self.A.shape:
+            raise ValueError(f"A_live must be a ({self.n}, {self.n}) adjacency, got shape {A_live.shape}")
+        values, traffic = gossip(A_live.multiply(self.A_intra).tocsr(), values, g_intra)
+        hops = self.hops_to_heads(A_live, alive)
+        reach = np.isfinite(hops)
+        unreachable = int((alive & ~reach).sum())
+        live_heads = self.heads[alive[self.heads]]
+        if live_heads.size == 0:
+            return values, traffic, unreachable
+        pairs, t_up = self.gather_at_heads(values, weights, hops, reach, live_heads)
+        A_h = A_live.multiply(self.A_inter).tocsr()[live_heads][:, live_heads]
+        pairs, t_inter = gossip(sp.csr_matrix(A_h), pairs, g_inter)
+        models = pairs[:, :-1] / pairs[:, -1:]
+        down = 0
+        for h, model in zip(live_heads, models):
+            members = np.flatnonzero(reach & (self.clusters == self.clusters[h]))
+            values[members] = model
+            down += int(hops[members].sum())
+        t_down = Traffic(bytes_down=down * payload_bytes(values.shape[1]), messages=down)
+        return values, traffic + t_up + t_inter + t_down, unreachable
+
+    def check_round(self, values, weights, alive):
+        """The round's inputs as float64 values (a copy), float64 weights > 0 and a boolean mask."""
         values = np.array(values, dtype=np.float64, copy=True)
         weights = np.asarray(weights, dtype=np.float64)
         alive = np.asarray(alive, dtype=bool)
@@ -151,19 +184,12 @@ class Bilayer:
             raise ValueError(f"weights must be {self.n} finite numbers > 0 (e.g. sample counts)")
         if alive.shape != (self.n,):
             raise ValueError(f"alive must be a boolean mask of {self.n} devices, got shape {alive.shape}")
-        A_in = surviving_links(self.A_intra, alive, link_failure, rng)
-        values, traffic = gossip(A_in, values, g_intra)
-        A_live = surviving_links(self.A, alive, link_failure, rng)
-        hops = self.hops_to_heads(A_live, alive)
-        reach = np.isfinite(hops)
-        unreachable = int((alive & ~reach).sum())
-        row_bytes = payload_bytes(values.shape[1] + 1)  # the model and its weight
-        live_heads = self.heads[alive[self.heads]]
-        if live_heads.size == 0:
-            return values, traffic, unreachable
-        sums, totals = [], []
-        from tinydtl.core.aggregation import CumulativeFedAvg
+        return values, weights, alive
 
+    def gather_at_heads(self, values, weights, hops, reach, live_heads):
+        """Every reachable member's ``(n_i w_i, n_i)`` folded into its head's running sum (Cumulative
+        FedAvg), each relayed over ``hops`` transmissions. Returns ``(pairs (heads, P + 1), Traffic)``."""
+        sums, totals = [], []
         for h in live_heads:
             members = np.flatnonzero(reach & (self.clusters == self.clusters[h]))
             acc = CumulativeFedAvg(np.float64)
@@ -172,19 +198,9 @@ class Bilayer:
             sums.append(acc.sum[0])
             totals.append(acc.total)
         relay_msgs = int(hops[reach].sum())  # the head's own model travels 0 hops
-        traffic = traffic + Traffic(bytes_up=relay_msgs * row_bytes, messages=relay_msgs)
+        row_bytes = payload_bytes(values.shape[1] + 1)  # the model and its weight
         pairs = np.hstack([np.vstack(sums), np.array(totals)[:, None]])
-        A_h = surviving_links(self.A_inter, alive, link_failure, rng)[live_heads][:, live_heads]
-        pairs, t_inter = gossip(sp.csr_matrix(A_h), pairs, g_inter)
-        traffic = traffic + t_inter
-        models = pairs[:, :-1] / pairs[:, -1:]
-        down = 0
-        for h, model in zip(live_heads, models):
-            members = np.flatnonzero(reach & (self.clusters == self.clusters[h]))
-            values[members] = model
-            down += int(hops[members].sum())
-        traffic = traffic + Traffic(bytes_down=down * payload_bytes(values.shape[1]), messages=down)
-        return values, traffic, unreachable
+        return pairs, Traffic(bytes_up=relay_msgs * row_bytes, messages=relay_msgs)
 
 
 # ----------------------------------------------------------------------------- moving devices

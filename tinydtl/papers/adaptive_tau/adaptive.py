@@ -473,7 +473,7 @@ def adaptive_algorithm(model, nodes, budget: Budget, *, X_test, y_test, use_min_
     computes ``β̂, ρ̂, δ̂`` (:func:`aggregate_estimates`) and spends the round's resources. Its stats row
     adds ``tau, train_loss, beta, rho, delta, step_cost, aggregation_cost, spent`` to the core's columns.
     """
-    from tinydtl.core.aggregation import aggregate_updates
+    from tinydtl.core.robust import aggregate
     from tinydtl.core.simulation import Algorithm
     from tinydtl.core.traffic import payload_bytes, star_traffic
 
@@ -485,7 +485,7 @@ def adaptive_algorithm(model, nodes, budget: Budget, *, X_test, y_test, use_min_
     def apply(state, round_index, settings):
         reports, step_cost, agg_cost = nodes.round(state["w"], settings, round_index)
         sizes = np.array([r.size for r in reports], dtype=np.float64)
-        w_new = aggregate_updates(np.stack([r.w for r in reports]), sizes, "mean")
+        w_new = aggregate(np.stack([r.w for r in reports]), sizes, "mean")
         if not np.all(np.isfinite(w_new)):  # the authors' code keeps the previous model
             w_new = state["w"]
         weights = sizes / sizes.sum()

@@ -35,9 +35,9 @@ import math
 
 import numpy as np
 
-from tinydtl.core.aggregation import aggregate_updates
 from tinydtl.core.history import History
 from tinydtl.core.plans import PlanSettings, plan_from_settings
+from tinydtl.core.robust import aggregate
 from tinydtl.core.simulation import Algorithm, simulate
 from tinydtl.core.traffic import Traffic, payload_bytes
 from tinydtl.core.validation import as_features, check_int, check_labels, check_number
@@ -149,7 +149,7 @@ def run_sync_sgd(X, y, devices, network, *, epochs: int = 1, batch_size: int = 3
         if kept:
             stack = np.repeat(params[None, :], len(kept), axis=0)
             new, n, _, _ = model.local_update(X, y, stack, plan.subset(kept), lr)
-            params = aggregate_updates(new, n, "mean").astype(np.float32)
+            params = aggregate(new, n, "mean").astype(np.float32)
         t_end = max(ends)
         stats = {**traffic.as_row(), "live_devices": len(kept), "sim_seconds": t_end - state["t"], "time": t_end,
                  "staleness": 0 if kept else math.nan, "attempts": attempts, "flops": flops}
