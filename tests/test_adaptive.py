@@ -276,6 +276,79 @@ def test_real_mode_runs_separate_processes_and_leaves_none():
     assert leftovers == []
 
 
+def test_simulated_bytes_count_the_float64_values_the_svm_sends():
+    from tinydtl.core.traffic import payload_bytes
+
+    df = _train(seed=2).to_frame()
+    d, K = 20, 3  # features (= SVM parameters) and nodes of _train
+    up = K * (payload_bytes(2 * d, "float64") + payload_bytes(3, "float64") + payload_bytes(1, "int64"))
+    down = K * (payload_bytes(d, "float64") + payload_bytes(1, "int64"))  # model and tau to each node
+    assert (df["bytes_up"].iloc[1:] == up).all() and (df["bytes_down"].iloc[1:] == down).all()
+
+
+def test_real_mode_history_bytes_are_the_bytes_counted_on_the_sockets(monkeypatch):
+    import socket
+
+    from tinydtl.core.plans import PlanSettings
+    from tinydtl.core.simulation import simulate
+
+    counted = {"sent": 0, "received": 0}
+    sendall, recv = socket.socket.sendall, socket.socket.recv
+
+    def counting_sendall(self, data, *args):
+        counted["sent"] += len(data)
+        return sendall(self, data, *args)
+
+    def counting_recv(self, n, *args):
+        data = recv(self, n, *args)
+        counted["received"] += len(data)
+        return data
+
+    monkeypatch.setattr(socket.socket, "sendall", counting_sendall)
+    monkeypatch.setattr(socket.socket, "recv", counting_recv)
+    X, y = _toy(300, 10)
+    model, budget = ad.SmoothSVM(10), ad.Budget(0.5)
+    with ad.NodeProcesses(X, y, [np.arange(k, 300, 2) for k in range(2)], eta=0.1) as nodes:
+        setup = dict(counted)  # hello and init are not rounds
+        algorithm = ad.adaptive_algorithm(model, nodes, budget, x_test=X, y_test=y)
+        hist = simulate(algorithm, None, settings=PlanSettings(batch_size=30, local_steps=1),
+                        controller=ad.AdaptiveTau(budget, eta=0.1, phi=0.025))
+        df = hist.to_frame()
+        assert hist.rounds >= 2
+        assert int(df["bytes_down"].sum()) == counted["sent"] - setup["sent"]
+        assert int(df["bytes_up"].sum()) == counted["received"] - setup["received"]
+        assert nodes.bytes_sent == counted["sent"] and nodes.bytes_received == counted["received"]
+    assert (df["messages"].iloc[1:] == 4).all()
+
+
+def test_one_algorithm_simulated_twice_gives_the_same_history():
+    from tinydtl.core.plans import PlanSettings
+    from tinydtl.core.simulation import simulate
+
+    X, y = _toy()
+    parts = [np.arange(k, 600, 3) for k in range(3)]
+    model, budget = ad.SmoothSVM(20), ad.Budget(2.0)
+    nodes = ad.SimulatedNodes(model, X, y, parts, lr=0.1, costs=ad.CostModel(budget=(2.0,)), seed=3)  # random costs
+    algorithm = ad.adaptive_algorithm(model, nodes, budget, x_test=X, y_test=y)
+    controller = ad.AdaptiveTau(budget, eta=0.1, phi=0.025)
+    runs = [simulate(algorithm, None, settings=PlanSettings(batch_size=50, local_steps=1), controller=controller)
+            for _ in range(2)]
+    timing = ["seconds", "cpu_seconds"]
+    assert runs[0].rounds > 2
+    assert runs[0].to_frame().drop(columns=timing).equals(runs[1].to_frame().drop(columns=timing))
+    assert np.array_equal(runs[0].weights, runs[1].weights)
+
+
+def test_train_is_a_deprecated_alias_of_run_adaptive_tau():
+    X, y = _toy()
+    parts = [np.arange(k, 600, 3) for k in range(3)]
+    with pytest.warns(DeprecationWarning, match="run_adaptive_tau"):
+        old = ad.train(X, y, parts, X_test=X, y_test=y, costs=ad.CostModel(**FIXED, budget=(2.0,)), batch_size=50,
+                       eta=0.1, seed=2)
+    timing = ["seconds", "cpu_seconds"]
+    assert old.to_frame().drop(columns=timing).equals(_train(seed=2).to_frame().drop(columns=timing))
+
+
 def test_train_rejects_bad_input():
     X, y = _toy(60, 4)
     with pytest.raises(ValueError, match="-1 and \\+1"):

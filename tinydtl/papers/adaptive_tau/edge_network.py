@@ -128,7 +128,7 @@ class NodeProcesses:
         try:
             self._listener.bind(("127.0.0.1", 0))
             self._listener.listen(len(parts) + 8)
-            self._start(len(parts), self._listener.getsockname()[1], max_init)
+            self.start_nodes(len(parts), self._listener.getsockname()[1], max_init)
             self._accept(len(parts), time.monotonic() + connect_timeout)
             for k, (link, p) in enumerate(zip(self.links, parts)):
                 link.send("init", {"X": X[p], "y": y[p]}, eta=float(eta), lam=float(lam), delay=float(delay),
@@ -137,7 +137,8 @@ class NodeProcesses:
             self.close()
             raise
 
-    def _start(self, n: int, port: int, max_payload: int) -> None:
+    def start_nodes(self, n: int, port: int, max_payload: int) -> None:
+        """Start ``n`` node processes that connect to ``port``, with this run's token in their environment."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1", TOKEN_ENV: self.token}
         for _ in range(n):
             self.procs.append(subprocess.Popen([sys.executable, "-c", NODE_COMMAND, str(port), str(max_payload)],
