@@ -13,8 +13,9 @@ every message sent and received is counted on the socket (frame, header and payl
 Only 127.0.0.1 is used, but any local process may connect to the port. So the aggregator admits only
 connections whose first message is a ``hello`` with a random token made for this run and given to the
 node processes it starts (in their environment); any other connection is closed and does not count as
-a node. Every length a peer announces is bounded before anything is allocated (:func:`~tinydtl.papers.
-adaptive_tau.protocol.read_message`): a report can hold the model and one gradient, nothing bigger.
+a node. Every length a peer announces is bounded before anything is allocated
+(:func:`~tinydtl.papers.adaptive_tau.protocol.read_message`): a report can hold the model and one
+gradient, nothing bigger.
 
 :class:`NodeProcesses` starts the nodes and always stops them: on ``stop``, on an error, on Ctrl-C,
 and when garbage-collected, every node process it started is waited for and, if needed, killed.
