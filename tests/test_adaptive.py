@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tinydtl.papers.adaptive_tau import adaptive as ad
+import tinydtl.papers.adaptive_tau as ad
 
 # Hand-computed with β = δ = ρ = 1, η = 0.1, φ = 0.5, c = b = 1, R = 12 (min-loss mode):
 #   h(1) = 1.1 - 1 - 0.1 = 0;  h(2) = 1.21 - 1 - 0.2 = 0.01;  h(3) = 1.331 - 1 - 0.3 = 0.031
@@ -183,7 +183,7 @@ def _train(budget=2.0, **kw):
     X, y = _toy()
     parts = [np.arange(k, 600, 3) for k in range(3)]
     costs = ad.CostModel(**FIXED, budget=(budget,))
-    return ad.train(X, y, parts, X_test=X, y_test=y, costs=costs, batch_size=50, eta=0.1, **kw)
+    return ad.run_adaptive_tau(X, y, parts, x_test=X, y_test=y, costs=costs, batch_size=50, eta=0.1, **kw)
 
 
 def test_runs_on_the_core_with_one_history():
@@ -230,7 +230,7 @@ def test_min_loss_mode_returns_the_lowest_loss_model():
 def test_adaptive_tau_grows_when_nodes_agree():
     X, y = _toy()
     parts = [np.arange(600)] * 3  # replicated data, full batches: no divergence at all
-    h = ad.train(X, y, parts, X_test=X, y_test=y, batch_size=600, eta=0.1,
+    h = ad.run_adaptive_tau(X, y, parts, x_test=X, y_test=y, batch_size=600, eta=0.1,
                  costs=ad.CostModel(**FIXED, budget=(3.0,)))
     df = h.to_frame()
     assert df["tau"].max() >= 10
@@ -242,14 +242,14 @@ def test_delta_from_local_data_is_zero_on_replicated_data_while_minibatch_delta_
     differ between nodes only by sampling, so the authors' minibatch δ̂ is positive; the local-data δ̂ is 0."""
     X, y = _toy()
     parts = [np.arange(600)] * 3
-    common = dict(X_test=X, y_test=y, batch_size=50, eta=0.1, costs=ad.CostModel(**FIXED, budget=(3.0,)), seed=3)
-    noisy = ad.train(X, y, parts, **common).to_frame()["delta"].dropna()
-    exact = ad.train(X, y, parts, delta_from="local_data", **common).to_frame()
+    common = dict(x_test=X, y_test=y, batch_size=50, eta=0.1, costs=ad.CostModel(**FIXED, budget=(3.0,)), seed=3)
+    noisy = ad.run_adaptive_tau(X, y, parts, **common).to_frame()["delta"].dropna()
+    exact = ad.run_adaptive_tau(X, y, parts, delta_from="local_data", **common).to_frame()
     assert noisy.min() > 1e-3
     assert exact["delta"].dropna().max() < 1e-12
     assert exact["tau"].max() >= 10  # no divergence: τ* grows tenfold per round up to what the budget allows
     with pytest.raises(ValueError, match="delta_from must be 'minibatch' or 'local_data'"):
-        ad.train(X, y, parts, delta_from="full", **common)
+        ad.run_adaptive_tau(X, y, parts, delta_from="full", **common)
 
 
 def test_controller_is_not_tied_to_the_svm():
@@ -258,7 +258,7 @@ def test_controller_is_not_tied_to_the_svm():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 8)).astype(np.float32)
     y = (X[:, :3].argmax(axis=1)).astype(np.int64)
-    h = ad.train(X, y, [np.arange(k, 300, 3) for k in range(3)], X_test=X, y_test=y, model=SoftmaxModel(8, 3),
+    h = ad.run_adaptive_tau(X, y, [np.arange(k, 300, 3) for k in range(3)], x_test=X, y_test=y, model=SoftmaxModel(8, 3),
                  batch_size=30, eta=0.5, costs=ad.CostModel(**FIXED, budget=(3.0,)))
     assert h.config["final_accuracy"] > 0.8 and h.to_frame()["tau"].max() > 1
 
@@ -269,21 +269,94 @@ def test_real_mode_runs_separate_processes_and_leaves_none():
     X, y = _toy(300, 10)
     parts = [np.arange(k, 300, 2) for k in range(2)]
     me = psutil.Process()
-    h = ad.train(X, y, parts, X_test=X, y_test=y, batch_size=30, eta=0.1, budget=0.5, real=True)
+    h = ad.run_adaptive_tau(X, y, parts, x_test=X, y_test=y, batch_size=30, eta=0.1, budget=0.5, real=True)
     assert h.rounds >= 2 and h.config["final_accuracy"] > 0.7
     assert h.to_frame()["spent"].iloc[-1] > 0
     leftovers = [p for p in me.children(recursive=True) if "tinydtl.papers.adaptive_tau.edge_network" in " ".join(p.cmdline())]
     assert leftovers == []
 
 
+def test_simulated_bytes_count_the_float64_values_the_svm_sends():
+    from tinydtl.core.traffic import payload_bytes
+
+    df = _train(seed=2).to_frame()
+    d, K = 20, 3  # features (= SVM parameters) and nodes of _train
+    up = K * (payload_bytes(2 * d, "float64") + payload_bytes(3, "float64") + payload_bytes(1, "int64"))
+    down = K * (payload_bytes(d, "float64") + payload_bytes(1, "int64"))  # model and tau to each node
+    assert (df["bytes_up"].iloc[1:] == up).all() and (df["bytes_down"].iloc[1:] == down).all()
+
+
+def test_real_mode_history_bytes_are_the_bytes_counted_on_the_sockets(monkeypatch):
+    import socket
+
+    from tinydtl.core.plans import PlanSettings
+    from tinydtl.core.simulation import simulate
+
+    counted = {"sent": 0, "received": 0}
+    sendall, recv = socket.socket.sendall, socket.socket.recv
+
+    def counting_sendall(self, data, *args):
+        counted["sent"] += len(data)
+        return sendall(self, data, *args)
+
+    def counting_recv(self, n, *args):
+        data = recv(self, n, *args)
+        counted["received"] += len(data)
+        return data
+
+    monkeypatch.setattr(socket.socket, "sendall", counting_sendall)
+    monkeypatch.setattr(socket.socket, "recv", counting_recv)
+    X, y = _toy(300, 10)
+    model, budget = ad.SmoothSVM(10), ad.Budget(0.5)
+    with ad.NodeProcesses(X, y, [np.arange(k, 300, 2) for k in range(2)], eta=0.1) as nodes:
+        setup = dict(counted)  # hello and init are not rounds
+        algorithm = ad.adaptive_algorithm(model, nodes, budget, x_test=X, y_test=y)
+        hist = simulate(algorithm, None, settings=PlanSettings(batch_size=30, local_steps=1),
+                        controller=ad.AdaptiveTau(budget, eta=0.1, phi=0.025))
+        df = hist.to_frame()
+        assert hist.rounds >= 2
+        assert int(df["bytes_down"].sum()) == counted["sent"] - setup["sent"]
+        assert int(df["bytes_up"].sum()) == counted["received"] - setup["received"]
+        assert nodes.bytes_sent == counted["sent"] and nodes.bytes_received == counted["received"]
+    assert (df["messages"].iloc[1:] == 4).all()
+
+
+def test_one_algorithm_simulated_twice_gives_the_same_history():
+    from tinydtl.core.plans import PlanSettings
+    from tinydtl.core.simulation import simulate
+
+    X, y = _toy()
+    parts = [np.arange(k, 600, 3) for k in range(3)]
+    model, budget = ad.SmoothSVM(20), ad.Budget(2.0)
+    nodes = ad.SimulatedNodes(model, X, y, parts, lr=0.1, costs=ad.CostModel(budget=(2.0,)), seed=3)  # random costs
+    algorithm = ad.adaptive_algorithm(model, nodes, budget, x_test=X, y_test=y)
+    controller = ad.AdaptiveTau(budget, eta=0.1, phi=0.025)
+    runs = [simulate(algorithm, None, settings=PlanSettings(batch_size=50, local_steps=1), controller=controller)
+            for _ in range(2)]
+    timing = ["seconds", "cpu_seconds"]
+    assert runs[0].rounds > 2
+    assert runs[0].to_frame().drop(columns=timing).equals(runs[1].to_frame().drop(columns=timing))
+    assert np.array_equal(runs[0].weights, runs[1].weights)
+
+
+def test_train_is_a_deprecated_alias_of_run_adaptive_tau():
+    X, y = _toy()
+    parts = [np.arange(k, 600, 3) for k in range(3)]
+    with pytest.warns(DeprecationWarning, match="run_adaptive_tau"):
+        old = ad.train(X, y, parts, X_test=X, y_test=y, costs=ad.CostModel(**FIXED, budget=(2.0,)), batch_size=50,
+                       eta=0.1, seed=2)
+    timing = ["seconds", "cpu_seconds"]
+    assert old.to_frame().drop(columns=timing).equals(_train(seed=2).to_frame().drop(columns=timing))
+
+
 def test_train_rejects_bad_input():
     X, y = _toy(60, 4)
     with pytest.raises(ValueError, match="-1 and \\+1"):
-        ad.train(X, (y > 0).astype(float), [np.arange(60)], X_test=X, y_test=y)
+        ad.run_adaptive_tau(X, (y > 0).astype(float), [np.arange(60)], x_test=X, y_test=y)
     with pytest.raises(ValueError, match="parts\\[0\\]"):
-        ad.train(X, y, [np.arange(50, 70)], X_test=X, y_test=y)
+        ad.run_adaptive_tau(X, y, [np.arange(50, 70)], x_test=X, y_test=y)
     with pytest.raises(ValueError, match="delay"):
-        ad.train(X, y, [np.arange(60)], X_test=X, y_test=y, delay=-1.0)
+        ad.run_adaptive_tau(X, y, [np.arange(60)], x_test=X, y_test=y, delay=-1.0)
 
 
 def test_softmax_loss_and_gradient_matches_finite_differences():

@@ -179,7 +179,7 @@ EST07, COSTS07 = dict(beta=5.0, delta=0.5, rho=0.1), dict(c=0.0130, b=0.1316, R=
 
 
 def lesson07_exercise(first_line):
-    from tinydtl.papers.adaptive_tau import adaptive as ad
+    import tinydtl.papers.adaptive_tau as ad
 
     ns = {"ad": ad, "ETA": 0.01, "PHI": 0.025, "est": dict(EST07), "costs": dict(COSTS07)}
     exec(exercise_cell(STEM07, first_line), ns)
@@ -317,7 +317,7 @@ def test_lesson07_summary_shows_each_case_median_adaptive_tau_and_rounds():
 
 
 def test_lesson07_exercise4_check_measures_which_resource_stops_training(capsys):
-    from tinydtl.papers.adaptive_tau import adaptive as ad
+    import tinydtl.papers.adaptive_tau as ad
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 8))

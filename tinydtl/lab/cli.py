@@ -160,15 +160,15 @@ def _adaptive(args) -> int:
     import numpy as np
 
     from tinydtl.data.datasets import load_mnist
-    from tinydtl.papers.adaptive_tau import adaptive
+    from tinydtl.papers.adaptive_tau import data_case, even_odd, run_adaptive_tau
 
     (x, y), (xt, yt) = load_mnist()
     X, Xt = x.reshape(len(x), -1) / 255.0, xt.reshape(len(xt), -1) / 255.0
-    parts = adaptive.data_case(y.astype(np.int64), args.nodes, args.case)
+    parts = data_case(y.astype(np.int64), args.nodes, args.case)
     try:
-        hist = adaptive.train(X, adaptive.even_odd(y), parts, X_test=Xt, y_test=adaptive.even_odd(yt),
-                              tau=args.tau, budget=args.budget, delay=args.delay, real=args.real, seed=args.seed,
-                              progress=not args.no_progress)
+        hist = run_adaptive_tau(X, even_odd(y), parts, x_test=Xt, y_test=even_odd(yt),
+                                tau=args.tau, budget=args.budget, delay=args.delay, real=args.real, seed=args.seed,
+                                progress=not args.no_progress)
     except KeyboardInterrupt:
         print("tinydtl adaptive: interrupted; every node process was stopped", file=sys.stderr)
         return 130
