@@ -195,6 +195,6 @@ def run_adaptive_tau(x_train, y_train, parts, *, x_test, y_test, tau=None, budge
 
 def train(X, y, parts, *, X_test, y_test, **kwargs):
     """Deprecated alias of :func:`run_adaptive_tau` (``X_test`` is now ``x_test``); removed in tinydtl 0.3."""
-    warnings.warn("tinydtl.papers.adaptive_tau.train is deprecated: use run_adaptive_tau(x_train, y_train, parts, "
-                  "x_test=..., y_test=...)", DeprecationWarning, stacklevel=2)
+    warnings.warn("tinydtl.papers.adaptive_tau.train is deprecated and will be removed in tinydtl 0.3: use "
+                  "run_adaptive_tau(x_train, y_train, parts, x_test=..., y_test=...)", DeprecationWarning, stacklevel=2)
     return run_adaptive_tau(X, y, parts, x_test=X_test, y_test=y_test, **kwargs)
