@@ -14,7 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["cross_entropy", "glorot_uniform", "logsumexp", "softmax", "softmax_cross_entropy_grad"]
+__all__ = ["DivergenceError", "check_converging", "cross_entropy", "glorot_uniform", "logsumexp", "softmax",
+           "softmax_cross_entropy_grad"]
+
+
+class DivergenceError(ValueError):
+    """Training produced NaN or infinite values (as scikit-learn's SGD raises instead of returning NaN
+    weights): lower the learning rate, or check the data's scale."""
+
+
+def check_converging(name: str, values, *, when: str = "") -> None:
+    """Raise :class:`DivergenceError` if ``values`` hold NaN or inf (a diverging optimiser)."""
+    arr = np.asarray(values)
+    if not np.isfinite(arr).all():
+        where = f" {when}" if when else ""
+        raise DivergenceError(f"{name} became NaN or infinite{where}: training diverged; lower the learning rate "
+                              "or check the data's scale")
 
 
 def logsumexp(logits) -> np.ndarray:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydtl.core.validation import check_int, check_number
+from tinydtl.core.traffic import payload_bytes
+from tinydtl.core.validation import check_bool, check_int, check_number
+from tinydtl.learners.functional import check_converging
 
 __all__ = ["Adam", "dequantize_blockwise", "dynamic_tree_map", "quantize_blockwise"]
 
@@ -80,11 +82,14 @@ class Adam:
 
     def __init__(self, shape, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, quantized=False, block_size=256):
         check_number("lr", lr, low=0, low_open=True)
-        check_number("beta1", beta1, low=0, high=1)
-        check_number("beta2", beta2, low=0, high=1)
-        check_number("eps", eps, low=0)
+        check_number("beta1", beta1, low=0, high=1, high_open=True)  # β1 = 1: m never moves, 1 - β1^t = 0
+        check_number("beta2", beta2, low=0, high=1, high_open=True)
+        check_number("eps", eps, low=0, low_open=True)  # ε = 0 divides 0 by 0 where v is 0
+        check_bool("quantized", quantized)
         check_int("block_size", block_size, 1)
-        self.shape = tuple(shape)
+        self.shape = tuple(int(s) for s in np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+        for s in self.shape:
+            check_number("shape", s, low=1, integer=True)
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.quantized = bool(quantized)
         self.block_size = block_size
@@ -104,7 +109,7 @@ class Adam:
         """Bytes of optimizer state on a device (float32 m, v; or uint8 codes + float32 scales)."""
         if self.quantized:
             return int(self.m_codes.nbytes + self.v_codes.nbytes + self.m_absmax.nbytes + self.v_absmax.nbytes)
-        return int(2 * 4 * np.prod(self.shape))
+        return payload_bytes(2 * int(np.prod(self.shape)), "float32")
 
     def _moments(self):
         if not self.quantized:
@@ -114,14 +119,22 @@ class Adam:
         return m.astype(np.float64), v.astype(np.float64)
 
     def step(self, param: np.ndarray, grad: np.ndarray) -> None:
-        """One bias-corrected Adam step on ``param`` in place."""
+        """One bias-corrected Adam step on ``param`` in place; raises
+        :class:`~tinydtl.learners.functional.DivergenceError` instead of writing NaN or inf."""
+        grad = np.asarray(grad)
+        if grad.shape != self.shape or np.shape(param) != self.shape:
+            raise ValueError(f"param and grad must have the optimizer's shape {self.shape}, got "
+                             f"{np.shape(param)} and {grad.shape}")
+        check_converging("the gradient", grad, when=f"at Adam step {self.t + 1}")
         self.t += 1
         m, v = self._moments()
         m = self.beta1 * m + (1 - self.beta1) * grad
         v = self.beta2 * v + (1 - self.beta2) * grad * grad
         m_hat = m / (1 - self.beta1**self.t)
         v_hat = v / (1 - self.beta2**self.t)
-        param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        new = param - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        check_converging("the parameters", new, when=f"at Adam step {self.t}")
+        param[...] = new
         if self.quantized:
             self.m_codes, self.m_absmax = quantize_blockwise(m, SIGNED_MAP, self.block_size)
             self.v_codes, self.v_absmax = quantize_blockwise(v, UNSIGNED_MAP, self.block_size)

@@ -42,8 +42,8 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from tinydtl.core.plans import PlanSettings
 from tinydtl.core.simulation import Algorithm, EarlyStopping, simulate
 from tinydtl.core.traffic import Traffic, payload_bytes
-from tinydtl.core.validation import check_int, check_number
-from tinydtl.learners.functional import softmax
+from tinydtl.core.validation import check_finite_array, check_int, check_number
+from tinydtl.learners.functional import check_converging, cross_entropy, softmax
 from tinydtl.learners.minirocket import (
     KERNEL_LENGTH,
     N_KERNELS,
@@ -112,7 +112,7 @@ class Int8Quantiser:
     std_: float = field(default=np.nan, init=False)
 
     def fit(self, X):
-        X = np.asarray(X, dtype=np.float64)
+        X = check_finite_array("X", X, allow_empty=False)
         self.offset_ = float(X.mean())
         self.scale_ = float(np.percentile(np.abs(X - self.offset_), self.percentile)) or 1.0
         q = self.quantise(X).astype(np.float64)
@@ -356,7 +356,7 @@ class RockNetClassifier(ClassifierMixin, BaseEstimator):
         batch = self.batch_size or min(128, len(fit_rows))
         step = series_traffic(length, C, self.n_devices)  # one series: broadcast + partial logits
         series = len(fit_rows) + len(val_rows)  # every training and validation series, every epoch
-        algorithm = self._algorithm(rng, F_fit, Y_fit, F_val, y_val, step, series)
+        algorithm = self._algorithm(rng.get_state(), F_fit, Y_fit, F_val, y_val, step, series)
         stopper = EarlyStopping(self.patience, column="loss")
 
         def control(epoch_done, history, settings):
@@ -373,29 +373,38 @@ class RockNetClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = history
         return self
 
-    def _algorithm(self, rng, F_fit, Y_fit, F_val, y_val, step, series) -> Algorithm:
+    def _algorithm(self, rng_state, F_fit, Y_fit, F_val, y_val, step, series) -> Algorithm:
         """One epoch of distributed training as an :class:`~tinydtl.core.simulation.Algorithm`.
 
-        The state is the devices themselves (their weight slices and Adam moments change in place)
-        plus the best validation loss so far and the devices' weights at that epoch, which ``final``
-        returns as ``(best_epoch, states)`` (the weights early stopping restores).
+        ``init`` puts every device back to its initial head (fresh Adam moments) and makes the epoch
+        generator from ``rng_state``, so the algorithm can be simulated again and gives the same
+        history. The devices' weight slices and Adam moments then change in place; the state also
+        keeps the best validation loss so far and the devices' weights at that epoch, which ``final``
+        returns as ``(best_epoch, states)`` (the weights early stopping restores). A validation loss
+        that is NaN or infinite raises :class:`~tinydtl.learners.functional.DivergenceError`
+        (the untrained head is never kept silently).
         """
         devices = self.devices_
+        initial = [dev.state() for dev in devices]
 
         def snapshot():
             return [dev.state() for dev in devices]
 
         def init():
-            return {"epoch": 0, "best_loss": None, "best_epoch": 0, "best": None}
+            for dev, (W, _) in zip(devices, initial):
+                dev.init_head(W)
+            rng = np.random.RandomState()
+            rng.set_state(rng_state)
+            return {"epoch": 0, "best_loss": None, "best_epoch": 0, "best": None, "rng": rng}
 
         def apply(state, epoch, settings):
-            order = rng.permutation(len(Y_fit))
+            order = state["rng"].permutation(len(Y_fit))
             train_loss = 0.0
             for s in range(0, len(order), settings.batch_size):
                 rows = order[s : s + settings.batch_size]
-                p = softmax(self._logits(F_fit, rows))
-                train_loss += -np.log(np.maximum(p[np.arange(len(rows)), Y_fit[rows].argmax(1)], 1e-300)).sum()
-                G = (p - Y_fit[rows]) / len(rows)
+                z = self._logits(F_fit, rows)
+                train_loss += float(cross_entropy(z, Y_fit[rows].argmax(1)).sum())
+                G = (softmax(z) - Y_fit[rows]) / len(rows)
                 for dev, F in zip(devices, F_fit):
                     dev.update(F[rows], G)
             stats = dict(train_loss=train_loss / len(order), bytes_up=step.bytes_up * series, bytes_down=0,
@@ -404,11 +413,12 @@ class RockNetClassifier(ClassifierMixin, BaseEstimator):
 
         def validate(state):
             """Validation accuracy and loss of the summed partial logits; remembers the best epoch's weights."""
-            pv = softmax(self._logits(F_val))
-            loss = float(-np.log(np.maximum(pv[np.arange(len(y_val)), y_val], 1e-300)).mean())
+            zv = self._logits(F_val)
+            loss = float(cross_entropy(zv, y_val).mean())
+            check_converging("the validation loss", loss, when=f"after epoch {state['epoch']}")
             if state["best_loss"] is None or loss < state["best_loss"]:  # EarlyStopping's rule (strictly lower)
                 state.update(best_loss=loss, best_epoch=state["epoch"], best=snapshot())
-            return {"accuracy": float((pv.argmax(1) == y_val).mean()), "loss": loss}
+            return {"accuracy": float((zv.argmax(1) == y_val).mean()), "loss": loss}
 
         return Algorithm(f"rocknet/D={len(devices)}", init, apply, validate,
                          final=lambda state: (state["best_epoch"], state["best"]), live_devices=len(devices))
