@@ -15,19 +15,23 @@ from sklearn.utils.multiclass import (
 from tinydtl.data.datasets import load_mnist
 from tinydtl.devices.mcu import load_boards
 from tinydtl.networks.netsim import Link, make_network
-from tinydtl.papers.globe2train.g2t import decode, encode, run_g2t_d, threshold
-from tinydtl.papers.globe2train.ovo import (
+from tinydtl.papers.globe2train import (
     Device,
     DistributedOneVsOne,
     MomentumLogisticRegression,
     assign_problems,
     class_pairs,
+    decode,
     device_capacity,
+    encode,
     make_devices,
     n_problems,
     ovo_decision,
+    run_async_sgd,
+    run_g2t_d,
+    run_sync_sgd,
+    threshold,
 )
-from tinydtl.papers.globe2train.sgd_baselines import run_async_sgd, run_sync_sgd
 
 
 @pytest.fixture(scope="module")

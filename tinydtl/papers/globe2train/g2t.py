@@ -13,7 +13,7 @@ with network quality ``q_k`` trains the binary problems the cloud gave it, one a
 
 Fewer, larger messages on poor links pay the latency, congestion and drop-timeouts fewer times. The
 cloud side runs in rounds: it assigns pending problems to the devices online
-(:func:`tinydtl.papers.globe2train.ovo.assign_problems`), and a problem whose result has not *arrived* when its device
+(:func:`tinydtl.papers.globe2train.fleet.assign_problems`), and a problem whose result has not *arrived* when its device
 drops out (unfinished, waiting in the buffer, or in flight) goes back to the pool and is reassigned
 in the next round — no finished problem is lost for good.
 
@@ -34,6 +34,7 @@ from tinydtl.core.history import History
 from tinydtl.core.simulation import Algorithm, StopTraining, simulate
 from tinydtl.core.traffic import FLOAT32_BYTES, Traffic, payload_bytes
 from tinydtl.core.validation import check_int, check_number
+from tinydtl.papers.globe2train.fleet import assign_problems, check_devices
 
 __all__ = ["EncodedVector", "G2TResult", "decode", "encode", "model_vector", "run_g2t_d", "threshold"]
 
@@ -145,8 +146,8 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     train : callable ``p -> fitted binary estimator``
         Trains problem ``p`` (called when a device finishes training it).
     costs : array of floats
-        Floating-point operations of each problem (:func:`tinydtl.papers.globe2train.ovo.problem_costs`).
-    devices : list of :class:`tinydtl.papers.globe2train.ovo.Device`
+        Floating-point operations of each problem (:func:`tinydtl.papers.globe2train.fleet.problem_costs`).
+    devices : list of :class:`tinydtl.papers.globe2train.fleet.Device`
     network : :class:`tinydtl.networks.netsim.Network`
         One link per device.
     threshold_bytes : float > 0
@@ -166,8 +167,6 @@ def run_g2t_d(train, costs, devices, network, *, threshold_bytes: float, data_by
     Bytes follow the core's rule (:mod:`tinydtl.networks.transport`): payload bytes per transmission
     (here the encoded message), retransmissions not counted (they are in ``attempts``).
     """
-    from tinydtl.papers.globe2train.ovo import assign_problems, check_devices
-
     check_devices(devices)
     check_number("threshold_bytes", threshold_bytes, low=0, low_open=True)
     check_int("max_rounds", max_rounds, 1)

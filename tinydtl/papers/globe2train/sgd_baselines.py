@@ -8,7 +8,7 @@ moment it arrives — computed on parameters that may be several versions old.
 
 Both train the core's :class:`tinydtl.learners.softmax.SoftmaxModel` (``softmax(x W + b)``, K classes) on an
 IID split of the data across the devices, over a :class:`tinydtl.networks.netsim.Network` (latency,
-bandwidth, congestion, drops, churn), with the device compute model of :mod:`tinydtl.papers.globe2train.ovo`
+bandwidth, congestion, drops, churn), with the device compute model of :mod:`tinydtl.papers.globe2train.fleet`
 (``6`` flops per sample and weight for a minibatch step). A device's step: download the current
 parameters (one payload), take one minibatch SGD step with the core's
 :meth:`tinydtl.learners.softmax.SoftmaxModel.local_update` (``Δ = −η ∇ mean CE``), upload the update (one
@@ -42,13 +42,14 @@ from tinydtl.core.simulation import Algorithm, simulate
 from tinydtl.core.traffic import Traffic, payload_bytes
 from tinydtl.core.validation import as_features, check_int, check_labels, check_number
 from tinydtl.learners.softmax import SoftmaxModel
+from tinydtl.papers.globe2train.fleet import check_devices
 
 __all__ = ["iid_parts", "run_async_sgd", "run_sync_sgd", "step_flops"]
 
 
 def step_flops(model: SoftmaxModel, batch: int) -> float:
     """Flops of one minibatch step, ``6 × batch × (d + 1) × K`` (the compute model of
-    :func:`tinydtl.papers.globe2train.ovo.problem_costs`)."""
+    :func:`tinydtl.papers.globe2train.fleet.problem_costs`)."""
     return 6.0 * batch * (model.n_features + 1) * model.n_classes
 
 
@@ -62,8 +63,6 @@ def iid_parts(n_samples: int, n_devices: int, seed: int = 0) -> list[np.ndarray]
 
 
 def _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_classes, seed, eval_every):
-    from tinydtl.papers.globe2train.ovo import check_devices
-
     check_devices(devices)
     if len(network) != len(devices):
         raise ValueError(f"network has {len(network)} links for {len(devices)} devices")
