@@ -18,7 +18,9 @@ at the events of a Poisson process of rate ``churn_rate`` (per second) and comes
 later (:meth:`Network.next_dropout`, :meth:`Network.online`).
 
 Every random draw comes from a per-device, per-purpose generator seeded by ``(seed, k, purpose)``,
-so a run is reproducible and one device's traffic does not shift another's draws.
+so a run is reproducible and one device's traffic does not shift another's draws. A network's
+generators advance as it is used; :meth:`Network.fresh` gives the same network with its draws from
+the start (what a simulation's ``init()`` uses, so that running it twice gives the same history).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class Network:
         self.downtime_s = float(downtime_s)
         self.max_attempts = max_attempts
         self.seed = seed
+        self.dropouts = {}  # the scripted drop-outs, as given (a copy), for fresh()
         n = len(self.links)
         self._traffic = [np.random.default_rng([seed, k, 1]) for k in range(n)]
         self._churn = [np.random.default_rng([seed, k, 2]) for k in range(n)]
@@ -120,9 +123,17 @@ class Network:
                 raise ValueError(f"dropouts[{k}] must hold finite times >= 0, got {times}")
             self._leaves[k] = times
             self._scripted.add(int(k))
+            self.dropouts[int(k)] = list(times)
 
     def __len__(self):
         return len(self.links)
+
+    def fresh(self) -> Network:
+        """A new network with the same links, churn, scripted drop-outs and seed, its random draws
+        from the start. A simulation takes one in its ``init()``, so running the same algorithm
+        twice replays the same traffic and churn (and the network passed in is never advanced)."""
+        return Network(self.links, churn_rate=self.churn_rate, downtime_s=self.downtime_s,
+                       max_attempts=self.max_attempts, dropouts=self.dropouts, seed=self.seed)
 
     # ------------------------------------------------------------------ traffic
     def transmit(self, k: int, nbytes: int, t: float) -> Transfer:
