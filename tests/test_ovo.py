@@ -207,6 +207,14 @@ def test_board_capacities_follow_sram():
     caps = {name: device_capacity(b, 784) for name, b in boards.items()}
     assert caps["Arduino Uno"] == 0
     assert caps["STM32H743"] > caps["ESP32"] > caps["Arduino Nano 33 BLE Sense"] > 0
+    assert device_capacity("ESP32", 784) == caps["ESP32"]  # a board name works as in make_devices
+
+
+def test_make_devices_seed_is_deprecated_it_never_had_an_effect():
+    # making devices draws nothing at random: the seed used to be accepted and silently ignored
+    with pytest.warns(DeprecationWarning, match="seed.* no effect"):
+        seeded = make_devices(["ESP32", "STM32H743"], 22, qualities=[0.5, 1.0], seed=7)
+    assert seeded == make_devices(["ESP32", "STM32H743"], 22, qualities=[0.5, 1.0])
 
 
 # ----------------------------------------------------------------------------- bad input

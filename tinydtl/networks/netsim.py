@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinydtl.core.validation import check_int, check_number
+from tinydtl.core.validation import check_finite_array, check_int, check_number
 
 __all__ = ["Link", "Network", "Transfer", "link_for_quality", "make_network"]
 
@@ -54,7 +54,10 @@ class Link:
     def expected_seconds(self, nbytes) -> float:
         """Mean time to get ``nbytes`` through: ``latency·(1 + congestion) + n/bandwidth`` plus, for the
         ``p/(1 − p)`` expected drops, an acknowledgement timeout ``2·latency + n/bandwidth`` each."""
-        size = np.asarray(nbytes, dtype=float) / self.bandwidth_Bps
+        nbytes = check_finite_array("nbytes", nbytes)
+        if nbytes.size and nbytes.min() < 0:
+            raise ValueError(f"nbytes must be finite and >= 0, got {nbytes.min()!r}")
+        size = nbytes / self.bandwidth_Bps
         retries = self.drop_prob / (1 - self.drop_prob)
         return self.latency_s * (1 + self.congestion) + size + retries * (2 * self.latency_s + size)
 
@@ -63,8 +66,10 @@ def link_for_quality(quality: float, *, latency_s: float = 0.05, bandwidth_Bps: 
                      drop_prob: float = 0.2, congestion: float = 1.0) -> Link:
     """The :class:`Link` of a device with network quality ``quality`` ∈ (0, 1] (module docstring table)."""
     check_number("quality", quality, low=0, high=1, low_open=True)
+    check_number("latency_s", latency_s, low=0)
     check_number("bandwidth_Bps", bandwidth_Bps, low=0, low_open=True)
     check_number("drop_prob", drop_prob, low=0, high=1)
+    check_number("congestion", congestion, low=0)
     return Link(latency_s / quality, bandwidth_Bps * quality, drop_prob * (1 - quality), congestion * (1 / quality - 1))
 
 
@@ -116,7 +121,7 @@ class Network:
         self._leaves = [[] for _ in range(n)]  # drop-out times, generated lazily in order
         self._scripted = set()
         for k, times in (dropouts or {}).items():
-            if not isinstance(k, (int, np.integer)) or not 0 <= k < n:
+            if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k < n:
                 raise ValueError(f"dropouts keys must be device indices in [0, {n - 1}], got {k!r}")
             times = sorted(float(x) for x in times)
             if any(not np.isfinite(x) or x < 0 for x in times):
@@ -136,9 +141,22 @@ class Network:
                        max_attempts=self.max_attempts, dropouts=self.dropouts, seed=self.seed)
 
     # ------------------------------------------------------------------ traffic
+    def check_device(self, k) -> int:
+        """``k`` checked as a device index in ``[0, n − 1]`` (ValueError naming it and the range otherwise)."""
+        if not isinstance(k, (int, np.integer)) or isinstance(k, (bool, np.bool_)) or not 0 <= k < len(self.links):
+            raise ValueError(f"device must be a device index in [0, {len(self.links) - 1}], got {k!r}")
+        return int(k)
+
+    @staticmethod
+    def check_time(t) -> float:
+        """``t`` checked as a finite time ``>= 0`` (an infinite one would never be reached: churn up to it never ends)."""
+        check_number("t", t, low=0)
+        return float(t)
+
     def transmit(self, k: int, nbytes: int, t: float) -> Transfer:
         """Send ``nbytes`` between device ``k`` and the cloud starting at ``t`` (either direction)."""
-        check_int("nbytes", int(nbytes), 0)
+        k, t = self.check_device(k), self.check_time(t)
+        check_number("nbytes", nbytes, low=0, integer=True)
         link, rng = self.links[k], self._traffic[k]
         size = nbytes / link.bandwidth_Bps
         now, attempts = float(t), 0
@@ -165,6 +183,7 @@ class Network:
 
     def online(self, k: int, t: float) -> bool:
         """Is device ``k`` online at time ``t``?"""
+        k, t = self.check_device(k), self.check_time(t)
         for leave in self._leave_times_until(k, t):
             if leave <= t < leave + self.downtime_s:
                 return False
@@ -172,6 +191,7 @@ class Network:
 
     def next_dropout(self, k: int, t: float) -> float:
         """The first time ``>= t`` device ``k`` leaves (``inf`` without churn)."""
+        k, t = self.check_device(k), self.check_time(t)
         for leave in self._leave_times_until(k, t):
             if leave >= t:
                 return leave
@@ -179,6 +199,7 @@ class Network:
 
     def next_online(self, k: int, t: float) -> float:
         """The first time ``>= t`` device ``k`` is online."""
+        k, t = self.check_device(k), self.check_time(t)
         for leave in self._leave_times_until(k, t):
             if leave <= t < leave + self.downtime_s:
                 return leave + self.downtime_s
@@ -191,9 +212,11 @@ def make_network(qualities, *, churn_rate: float = 0.0, downtime_s: float = 60.0
 
     ``link_kwargs``: ``latency_s``, ``bandwidth_Bps``, ``drop_prob``, ``congestion`` at quality 1.
     """
-    qualities = [float(q) for q in np.atleast_1d(qualities)]
+    qualities = [qualities] if np.ndim(qualities) == 0 else list(qualities)
     if not qualities:
         raise ValueError("qualities must list one network quality per device")
+    for k, q in enumerate(qualities):
+        check_number(f"qualities[{k}]", q, low=0, high=1, low_open=True)
     links = []
     for k, q in enumerate(qualities):
         try:

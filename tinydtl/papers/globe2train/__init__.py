@@ -33,9 +33,11 @@ from tinydtl.papers.globe2train.g2t import (
     G2TResult,
     decode,
     encode,
+    g2t_algorithm,
     model_vector,
     run_g2t_d,
     threshold,
+    until_delivered,
 )
 from tinydtl.papers.globe2train.mcu_learner import MomentumLogisticRegression, linear_scores
 from tinydtl.papers.globe2train.ovo import (
@@ -45,7 +47,14 @@ from tinydtl.papers.globe2train.ovo import (
     n_problems,
     ovo_decision,
 )
-from tinydtl.papers.globe2train.sgd_baselines import iid_parts, run_async_sgd, run_sync_sgd, step_flops
+from tinydtl.papers.globe2train.sgd_baselines import (
+    async_sgd_algorithm,
+    iid_parts,
+    run_async_sgd,
+    run_sync_sgd,
+    step_flops,
+    sync_sgd_algorithm,
+)
 
 __all__ = [
     "FLOPS_PER_CYCLE",
@@ -56,12 +65,14 @@ __all__ = [
     "G2TResult",
     "MomentumLogisticRegression",
     "assign_problems",
+    "async_sgd_algorithm",
     "binary_confidence",
     "check_devices",
     "class_pairs",
     "decode",
     "device_capacity",
     "encode",
+    "g2t_algorithm",
     "iid_parts",
     "linear_scores",
     "make_devices",
@@ -73,5 +84,7 @@ __all__ = [
     "run_g2t_d",
     "run_sync_sgd",
     "step_flops",
+    "sync_sgd_algorithm",
     "threshold",
+    "until_delivered",
 ]

@@ -39,8 +39,8 @@ from tinydtl.core.history import History
 from tinydtl.core.plans import PlanSettings
 from tinydtl.core.simulation import Algorithm, StopTraining, simulate
 from tinydtl.core.traffic import FLOAT32_BYTES, Traffic, payload_bytes
-from tinydtl.core.validation import check_int, check_number
-from tinydtl.papers.globe2train.fleet import assign_problems, check_devices
+from tinydtl.core.validation import check_bool, check_int, check_number
+from tinydtl.papers.globe2train.fleet import assign_problems, check_costs, check_devices
 
 __all__ = [
     "EncodedVector",
@@ -193,6 +193,16 @@ class DeviceRun:
     started: dict = field(default_factory=dict)  # problem -> its slot's version when training started
 
 
+def check_data_bytes(data_bytes, n_problems: int) -> np.ndarray:
+    """Bytes of each problem's data: ``n_problems`` whole numbers ``>= 0``, as int64."""
+    db = check_costs(data_bytes, "data_bytes")
+    if db.shape != (n_problems,):
+        raise ValueError(f"data_bytes must have shape ({n_problems},), one size per problem, got {db.shape}")
+    if np.any(db != np.floor(db)):
+        raise ValueError("data_bytes must hold whole numbers of bytes")
+    return db.astype(np.int64)
+
+
 def until_delivered(round_done, history, settings):
     """Controller: stop once no problem is pending (each arrives once: a delivered problem leaves the
     pool). A run still pending after ``max_rounds`` raises in ``apply``."""
@@ -213,16 +223,20 @@ class G2TSimulation:
 
     def __init__(self, train, costs, devices, network, *, threshold_bytes: float, data_bytes=None,
                  max_rounds: int = 10_000, ship_data: bool = True):
+        if not callable(train):
+            raise TypeError(f"train must be callable as train(problem) -> fitted binary estimator, got "
+                            f"{type(train).__name__}")
         check_devices(devices)
         check_number("threshold_bytes", threshold_bytes, low=0, low_open=True)
         check_int("max_rounds", max_rounds, 1)
+        check_bool("ship_data", ship_data)
         if len(network) != len(devices):
             raise ValueError(f"network has {len(network)} links for {len(devices)} devices")
         self.train, self.devices, self.network = train, list(devices), network
-        self.costs = np.asarray(costs, dtype=float)
+        self.costs = check_costs(costs)  # flops: finite, >= 0 (a negative cost ran the clock backwards)
         self.n_problems = P = len(self.costs)
-        self.data_bytes = np.zeros(P, dtype=np.int64) if data_bytes is None else np.asarray(data_bytes, dtype=np.int64)
-        self.threshold_bytes, self.max_rounds, self.ship_data = threshold_bytes, max_rounds, ship_data
+        self.data_bytes = np.zeros(P, dtype=np.int64) if data_bytes is None else check_data_bytes(data_bytes, P)
+        self.threshold_bytes, self.max_rounds, self.ship_data = threshold_bytes, max_rounds, bool(ship_data)
         self.thresholds = [threshold(dev.quality, threshold_bytes) for dev in self.devices]  # W_t per device
 
     def init(self) -> dict:

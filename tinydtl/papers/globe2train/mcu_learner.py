@@ -102,20 +102,25 @@ class MomentumLogisticRegression(ClassifierMixin, BaseEstimator):
         lr, mom, alpha = np.float32(self.learning_rate), np.float32(self.momentum), np.float32(self.alpha)
         rng = np.random.default_rng(self.random_state)
         B = self.batch_size
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
             order = rng.permutation(n)
-            for s in range(0, n, B):
-                idx = order[s : s + B]
-                xb = X[idx]
-                z = xb @ w + b
-                p = np.float32(1.0) / (np.float32(1.0) + np.exp(-np.clip(z, -30, 30)))
-                err = (p - t[idx]) / np.float32(len(idx))
-                gw = xb.T @ err + alpha * w
-                gb = err.sum(dtype=np.float32)
-                vw = mom * vw + gw
-                vb = mom * vb + gb
-                w = w - lr * vw
-                b = np.float32(b - lr * vb)
+            with np.errstate(over="ignore", invalid="ignore"):  # a blow-up is reported below, by name
+                for s in range(0, n, B):
+                    idx = order[s : s + B]
+                    xb = X[idx]
+                    z = xb @ w + b
+                    p = np.float32(1.0) / (np.float32(1.0) + np.exp(-np.clip(z, -30, 30)))
+                    err = (p - t[idx]) / np.float32(len(idx))
+                    gw = xb.T @ err + alpha * w
+                    gb = err.sum(dtype=np.float32)
+                    vw = mom * vw + gw
+                    vb = mom * vb + gb
+                    w = w - lr * vw
+                    b = np.float32(b - lr * vb)
+            if not (np.isfinite(w).all() and np.isfinite(b)):
+                raise ValueError(f"MomentumLogisticRegression diverged in epoch {epoch + 1} (float32 weights overflowed "
+                                 f"to inf/NaN): lower learning_rate ({self.learning_rate!r}) or momentum, or scale "
+                                 "the features (e.g. StandardScaler)")
         self.coef_ = w[None, :]
         self.intercept_ = np.array([b], dtype=np.float32)
         self.n_iter_ = self.epochs

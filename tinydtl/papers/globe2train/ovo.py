@@ -29,8 +29,6 @@ are reassigned, never lost.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -43,7 +41,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tinydtl.core.traffic import FLOAT32_BYTES
-from tinydtl.core.validation import check_int, check_number
+from tinydtl.core.validation import check_bool, check_int, check_number
 from tinydtl.networks.netsim import make_network
 from tinydtl.papers.globe2train.fleet import check_devices, make_devices, problem_costs
 from tinydtl.papers.globe2train.g2t import run_g2t_d
@@ -88,6 +86,11 @@ def ovo_decision(predictions, confidences, n_classes: int) -> np.ndarray:
             f"predictions and confidences must both have shape (n_samples, {len(pairs)}) for n_classes={n_classes}, "
             f"got {predictions.shape} and {confidences.shape}"
         )
+    if not np.isin(predictions, (0, 1)).all():
+        raise ValueError(f"predictions must hold 0 or 1 (the pair's first or second class), got values "
+                         f"{np.unique(predictions[~np.isin(predictions, (0, 1))])[:5].tolist()}")
+    if not np.isfinite(confidences).all():
+        raise ValueError("confidences must be finite: found NaN or infinite decision values")
     n = predictions.shape[0]
     votes = np.zeros((n, n_classes))
     sums = np.zeros((n, n_classes))
@@ -180,17 +183,19 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return MomentumLogisticRegression() if self.estimator is None else self.estimator
 
     def _make_devices(self, n_features):
+        check_int("n_devices", self.n_devices, 1)
         if self.devices is not None:
             devices = list(self.devices)
             check_devices(devices)
             return devices
-        check_int("n_devices", self.n_devices, 1)
         boards = list(self.boards) if self.boards is not None else list(self.DEFAULT_BOARDS)
         if not boards:
             raise ValueError("boards must list at least one board name")
         boards = [boards[k % len(boards)] for k in range(self.n_devices)]
         q = self.qualities
-        if q is None or isinstance(q, numbers.Real):
+        if q is None or np.ndim(q) == 0:
+            if q is not None:
+                check_number("qualities", q, low=0, high=1, low_open=True)
             q = np.full(self.n_devices, 1.0 if q is None else float(q))
         return make_devices(boards, n_features, qualities=q)
 
@@ -202,6 +207,7 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_number("churn_rate", self.churn_rate, low=0)
         check_int("random_state", self.random_state, 0)
         check_int("feature_bytes", self.feature_bytes, 1)
+        check_bool("ship_data", self.ship_data)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)

@@ -133,6 +133,8 @@ class SGDProblem:
         check_number("lr", lr, low=0, low_open=True)
         check_int("seed", seed, 0)
         check_int("eval_every", eval_every, 1)
+        if n_classes is not None:
+            check_int("n_classes", n_classes, 2)
         x = as_features(x_train, "x_train")
         y = check_labels(y_train, "y_train", len(x), n_classes)
         model = SoftmaxModel(x.shape[1], n_classes or max(int(y.max()) + 1, 2))
