@@ -86,9 +86,10 @@ def ovo_decision(predictions, confidences, n_classes: int) -> np.ndarray:
             f"predictions and confidences must both have shape (n_samples, {len(pairs)}) for n_classes={n_classes}, "
             f"got {predictions.shape} and {confidences.shape}"
         )
-    if not np.isin(predictions, (0, 1)).all():
+    binary = (predictions == 0) | (predictions == 1)
+    if not binary.all():
         raise ValueError(f"predictions must hold 0 or 1 (the pair's first or second class), got values "
-                         f"{np.unique(predictions[~np.isin(predictions, (0, 1))])[:5].tolist()}")
+                         f"{np.unique(predictions[~binary])[:5].tolist()}")
     if not np.isfinite(confidences).all():
         raise ValueError("confidences must be finite: found NaN or infinite decision values")
     n = predictions.shape[0]
