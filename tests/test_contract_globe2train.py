@@ -172,6 +172,7 @@ CASES = [
     (g2t, dict(data_bytes=[10, 2.5, 10]), ValueError, r"data_bytes must hold whole numbers of bytes"),
     (g2t, dict(ship_data="no"), TypeError, r"ship_data must be True or False, got str 'no'"),
     (g2t, dict(train=None), TypeError, r"train must be callable as train\(problem\) -> fitted binary estimator"),
+    (g2t, dict(network=[0.5, 0.5]), TypeError, r"network must be a tinydtl.networks.netsim.Network, got list"),
     # the one-vs-one classifier and its vote
     (ovo_fit, dict(devices=devices(), n_devices=0), ValueError, r"n_devices must be an integer >= 1, got 0"),
     (ovo_fit, dict(qualities=True), ValueError, r"qualities must be .*got True"),
@@ -184,6 +185,7 @@ CASES = [
     (mcu_fit, dict(learning_rate=1e30), ValueError, r"diverged"),
     # the SGD baselines
     (sync, dict(n_classes=2.5), ValueError, r"n_classes must be an integer >= 2, got 2.5"),
+    (sync, dict(network=[1.0, 0.5]), TypeError, r"network must be a tinydtl.networks.netsim.Network, got list"),
 ]
 
 

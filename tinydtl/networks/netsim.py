@@ -31,7 +31,7 @@ import numpy as np
 
 from tinydtl.core.validation import check_finite_array, check_int, check_number
 
-__all__ = ["Link", "Network", "Transfer", "link_for_quality", "make_network"]
+__all__ = ["Link", "Network", "Transfer", "check_network", "link_for_quality", "make_network"]
 
 
 @dataclass(frozen=True)
@@ -225,3 +225,12 @@ def make_network(qualities, *, churn_rate: float = 0.0, downtime_s: float = 60.0
             raise ValueError(f"device {k}: {err}") from None
     return Network(links, churn_rate=churn_rate, downtime_s=downtime_s, seed=seed, max_attempts=max_attempts,
                    dropouts=dropouts)
+
+
+def check_network(network, n_devices: int) -> Network:
+    """``network`` must be a :class:`Network` with one link per device (``n_devices``)."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a tinydtl.networks.netsim.Network, got {type(network).__name__}")
+    if len(network) != n_devices:
+        raise ValueError(f"network has {len(network)} links for {n_devices} devices")
+    return network

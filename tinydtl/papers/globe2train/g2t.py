@@ -40,6 +40,7 @@ from tinydtl.core.plans import PlanSettings
 from tinydtl.core.simulation import Algorithm, StopTraining, simulate
 from tinydtl.core.traffic import FLOAT32_BYTES, Traffic, payload_bytes
 from tinydtl.core.validation import check_bool, check_int, check_number
+from tinydtl.networks.netsim import check_network
 from tinydtl.papers.globe2train.fleet import assign_problems, check_costs, check_devices
 
 __all__ = [
@@ -230,8 +231,7 @@ class G2TSimulation:
         check_number("threshold_bytes", threshold_bytes, low=0, low_open=True)
         check_int("max_rounds", max_rounds, 1)
         check_bool("ship_data", ship_data)
-        if len(network) != len(devices):
-            raise ValueError(f"network has {len(network)} links for {len(devices)} devices")
+        check_network(network, len(devices))
         self.train, self.devices, self.network = train, list(devices), network
         self.costs = check_costs(costs)  # flops: finite, >= 0 (a negative cost ran the clock backwards)
         self.n_problems = P = len(self.costs)

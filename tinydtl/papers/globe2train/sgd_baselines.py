@@ -51,6 +51,7 @@ from tinydtl.core.simulation import Algorithm, simulate
 from tinydtl.core.traffic import Traffic, payload_bytes
 from tinydtl.core.validation import as_features, check_int, check_labels, check_number, check_test_set
 from tinydtl.learners.softmax import AugmentedFeatures, SoftmaxModel
+from tinydtl.networks.netsim import check_network
 from tinydtl.papers.globe2train.fleet import check_devices
 
 __all__ = [
@@ -126,8 +127,7 @@ class SGDProblem:
     def from_data(cls, x_train, y_train, devices, network, *, epochs, batch_size, lr, x_test, y_test, n_classes, seed,
                   eval_every) -> SGDProblem:
         check_devices(devices)
-        if len(network) != len(devices):
-            raise ValueError(f"network has {len(network)} links for {len(devices)} devices")
+        check_network(network, len(devices))
         check_int("epochs", epochs, 1)
         check_int("batch_size", batch_size, 1)
         check_number("lr", lr, low=0, low_open=True)
