@@ -20,10 +20,7 @@ import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.multiclass import OneVsOneClassifier
 
-from tinydtl.papers.globe2train.ovo import (
-    DistributedOneVsOne,
-    MomentumLogisticRegression,
-)
+from tinydtl.papers.globe2train import DistributedOneVsOne, MomentumLogisticRegression
 
 
 def best_of(repeats, fn):

@@ -12,22 +12,29 @@ from sklearn.utils.multiclass import (
     _ovr_decision_function,  # the reference rule (private in scikit-learn)
 )
 
+from tinydtl.core.simulation import simulate
 from tinydtl.data.datasets import load_mnist
 from tinydtl.devices.mcu import load_boards
 from tinydtl.networks.netsim import Link, make_network
-from tinydtl.papers.globe2train.g2t import decode, encode, run_g2t_d, threshold
-from tinydtl.papers.globe2train.ovo import (
+from tinydtl.papers.globe2train import (
     Device,
     DistributedOneVsOne,
     MomentumLogisticRegression,
     assign_problems,
     class_pairs,
+    decode,
     device_capacity,
+    encode,
     make_devices,
     n_problems,
     ovo_decision,
+    run_async_sgd,
+    run_g2t_d,
+    run_sync_sgd,
+    threshold,
 )
-from tinydtl.papers.globe2train.sgd_baselines import run_async_sgd, run_sync_sgd
+from tinydtl.papers.globe2train.g2t import g2t_algorithm, until_delivered
+from tinydtl.papers.globe2train.sgd_baselines import async_sgd_algorithm, sync_sgd_algorithm
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +207,14 @@ def test_board_capacities_follow_sram():
     caps = {name: device_capacity(b, 784) for name, b in boards.items()}
     assert caps["Arduino Uno"] == 0
     assert caps["STM32H743"] > caps["ESP32"] > caps["Arduino Nano 33 BLE Sense"] > 0
+    assert device_capacity("ESP32", 784) == caps["ESP32"]  # a board name works as in make_devices
+
+
+def test_make_devices_seed_is_deprecated_it_never_had_an_effect():
+    # making devices draws nothing at random: the seed used to be accepted and silently ignored
+    with pytest.warns(DeprecationWarning, match="seed.* no effect"):
+        seeded = make_devices(["ESP32", "STM32H743"], 22, qualities=[0.5, 1.0], seed=7)
+    assert seeded == make_devices(["ESP32", "STM32H743"], 22, qualities=[0.5, 1.0])
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -229,9 +244,9 @@ def test_baselines_count_payloads_and_staleness(mnist):
     devices = make_devices(["ESP32"] * 4, 784, qualities=[0.5] * 4)
     payload = (784 * 10 + 10) * 4
     sync = run_sync_sgd(X8, y[:1200], devices, make_network([0.5] * 4), epochs=1, batch_size=32, lr=0.5,
-                        X_test=Xt[:500], y_test=yt[:500])
+                        x_test=Xt[:500], y_test=yt[:500])
     asyn = run_async_sgd(X8, y[:1200], devices, make_network([0.5] * 4), epochs=1, batch_size=32, lr=0.5,
-                         X_test=Xt[:500], y_test=yt[:500])
+                         x_test=Xt[:500], y_test=yt[:500])
     for h in (sync, asyn):
         df = h.to_frame()
         assert df.bytes_up.sum() + df.bytes_down.sum() == payload * df.messages.sum()  # the core's byte rule
@@ -241,6 +256,69 @@ def test_baselines_count_payloads_and_staleness(mnist):
     s_async = asyn.to_frame().staleness.dropna()
     assert (s_sync == 0).all() and len(s_async) == 38  # ceil(1200 / 32) updates
     assert s_async.mean() > 0.5 and s_async.max() >= 3  # four devices in flight: updates computed on old versions
+
+
+# ----------------------------------------------------------------------------- reproducibility
+def same_history(a, b):
+    """Two histories hold the same rows (the host's wall and CPU seconds aside) and the same final weights."""
+    fa, fb = (h.to_frame().drop(columns=["seconds", "cpu_seconds"]) for h in (a, b))
+    assert fa.equals(fb)
+    wa, wb = a.weights, b.weights
+    assert np.array_equal(wa, wb) if isinstance(wa, np.ndarray) else wa == wb
+
+
+def churny_network():
+    return make_network([1.0, 0.4, 0.2], churn_rate=0.3, downtime_s=2.0, seed=2)
+
+
+def baseline_data():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(300, 22)).astype(np.uint8)
+    return X, rng.integers(0, 3, 300), rng.random((50, 22)), rng.integers(0, 3, 50)
+
+
+@pytest.mark.parametrize("builder", [sync_sgd_algorithm, async_sgd_algorithm])
+def test_a_baseline_algorithm_simulated_twice_gives_the_same_history(builder):
+    X, y, Xt, yt = baseline_data()
+    devices = make_devices(["ESP32"] * 3, 22, qualities=[1.0, 0.4, 0.2])
+    algorithm, rounds = builder(X, y, devices, churny_network(), batch_size=16, x_test=Xt, y_test=yt, eval_every=5)
+    first = simulate(algorithm, rounds)
+    assert len(first.to_frame().time.dropna().unique()) > 3  # the clock moved: traffic and churn were drawn
+    same_history(first, simulate(algorithm, rounds))
+
+
+@pytest.mark.parametrize("run", [run_sync_sgd, run_async_sgd])
+def test_a_baseline_does_not_advance_the_network_it_is_given(run):
+    X, y, _, _ = baseline_data()
+    devices, net = make_devices(["ESP32"] * 3, 22, qualities=[1.0, 0.4, 0.2]), churny_network()
+    same_history(run(X, y, devices, net, batch_size=16), run(X, y, devices, net, batch_size=16))
+
+
+def test_g2t_algorithm_simulated_twice_gives_the_same_history():
+    fake = MomentumLogisticRegression()
+    fake.coef_, fake.intercept_ = np.ones((1, 22), np.float32), np.ones(1, np.float32)
+    devices = make_devices(["ESP32", "Arduino Nano 33 BLE Sense", "ESP32"], 22, qualities=[1.0, 0.4, 0.2])
+    net = churny_network()
+    algorithm = g2t_algorithm(lambda p: fake, np.full(30, 2e6), devices, net, threshold_bytes=300,
+                              data_bytes=np.full(30, 500))
+    first = simulate(algorithm, None, controller=until_delivered)
+    assert first.rounds > 1 and sum(first.column("reassigned")) > 0  # churn lost problems: draws were made
+    same_history(first, simulate(algorithm, None, controller=until_delivered))
+    # the front end on the same (unadvanced) network gives the same rows again
+    same_history(first, run_g2t_d(lambda p: fake, np.full(30, 2e6), devices, net, threshold_bytes=300,
+                                  data_bytes=np.full(30, 500)).history)
+
+
+def test_old_data_keywords_still_work_for_one_release():
+    X, y, Xt, yt = baseline_data()
+    devices = make_devices(["ESP32"] * 3, 22)
+    new = run_sync_sgd(X, y, devices, make_network([1.0] * 3), x_test=Xt, y_test=yt)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = run_sync_sgd(X=X, y=y, devices=devices, network=make_network([1.0] * 3), X_test=Xt, y_test=yt)
+    assert sorted(str(w.message).split("(")[1].split("=")[0] for w in caught) == ["X", "X_test", "y"]
+    same_history(new, old)
+    with pytest.raises(TypeError, match="both 'X_test'"):
+        run_async_sgd(X, y, devices, make_network([1.0] * 3), X_test=Xt, x_test=Xt, y_test=yt)
 
 
 # ----------------------------------------------------------------------------- properties

@@ -14,7 +14,7 @@ from tinydtl.core.simulation import Algorithm, EarlyStopping, StopTraining, simu
 from tinydtl.data.datasets import load_ucr
 from tinydtl.networks.netsim import make_network
 from tinydtl.papers.globe2train.g2t import run_g2t_d
-from tinydtl.papers.globe2train.ovo import MomentumLogisticRegression, make_devices
+from tinydtl.papers.globe2train import MomentumLogisticRegression, make_devices
 from tinydtl.papers.rocknet.classifier import RockNetClassifier
 
 

@@ -18,7 +18,9 @@ at the events of a Poisson process of rate ``churn_rate`` (per second) and comes
 later (:meth:`Network.next_dropout`, :meth:`Network.online`).
 
 Every random draw comes from a per-device, per-purpose generator seeded by ``(seed, k, purpose)``,
-so a run is reproducible and one device's traffic does not shift another's draws.
+so a run is reproducible and one device's traffic does not shift another's draws. A network's
+generators advance as it is used; :meth:`Network.fresh` gives the same network with its draws from
+the start (what a simulation's ``init()`` uses, so that running it twice gives the same history).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinydtl.core.validation import check_int, check_number
+from tinydtl.core.validation import check_finite_array, check_int, check_number
 
-__all__ = ["Link", "Network", "Transfer", "link_for_quality", "make_network"]
+__all__ = ["Link", "Network", "Transfer", "check_network", "link_for_quality", "make_network"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,10 @@ class Link:
     def expected_seconds(self, nbytes) -> float:
         """Mean time to get ``nbytes`` through: ``latency·(1 + congestion) + n/bandwidth`` plus, for the
         ``p/(1 − p)`` expected drops, an acknowledgement timeout ``2·latency + n/bandwidth`` each."""
-        size = np.asarray(nbytes, dtype=float) / self.bandwidth_Bps
+        nbytes = check_finite_array("nbytes", nbytes)
+        if nbytes.size and nbytes.min() < 0:
+            raise ValueError(f"nbytes must be finite and >= 0, got {nbytes.min()!r}")
+        size = nbytes / self.bandwidth_Bps
         retries = self.drop_prob / (1 - self.drop_prob)
         return self.latency_s * (1 + self.congestion) + size + retries * (2 * self.latency_s + size)
 
@@ -61,8 +66,10 @@ def link_for_quality(quality: float, *, latency_s: float = 0.05, bandwidth_Bps: 
                      drop_prob: float = 0.2, congestion: float = 1.0) -> Link:
     """The :class:`Link` of a device with network quality ``quality`` ∈ (0, 1] (module docstring table)."""
     check_number("quality", quality, low=0, high=1, low_open=True)
+    check_number("latency_s", latency_s, low=0)
     check_number("bandwidth_Bps", bandwidth_Bps, low=0, low_open=True)
     check_number("drop_prob", drop_prob, low=0, high=1)
+    check_number("congestion", congestion, low=0)
     return Link(latency_s / quality, bandwidth_Bps * quality, drop_prob * (1 - quality), congestion * (1 / quality - 1))
 
 
@@ -107,27 +114,49 @@ class Network:
         self.downtime_s = float(downtime_s)
         self.max_attempts = max_attempts
         self.seed = seed
+        self.dropouts = {}  # the scripted drop-outs, as given (a copy), for fresh()
         n = len(self.links)
         self._traffic = [np.random.default_rng([seed, k, 1]) for k in range(n)]
         self._churn = [np.random.default_rng([seed, k, 2]) for k in range(n)]
         self._leaves = [[] for _ in range(n)]  # drop-out times, generated lazily in order
         self._scripted = set()
         for k, times in (dropouts or {}).items():
-            if not isinstance(k, (int, np.integer)) or not 0 <= k < n:
+            if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k < n:
                 raise ValueError(f"dropouts keys must be device indices in [0, {n - 1}], got {k!r}")
             times = sorted(float(x) for x in times)
             if any(not np.isfinite(x) or x < 0 for x in times):
                 raise ValueError(f"dropouts[{k}] must hold finite times >= 0, got {times}")
             self._leaves[k] = times
             self._scripted.add(int(k))
+            self.dropouts[int(k)] = list(times)
 
     def __len__(self):
         return len(self.links)
 
+    def fresh(self) -> Network:
+        """A new network with the same links, churn, scripted drop-outs and seed, its random draws
+        from the start. A simulation takes one in its ``init()``, so running the same algorithm
+        twice replays the same traffic and churn (and the network passed in is never advanced)."""
+        return Network(self.links, churn_rate=self.churn_rate, downtime_s=self.downtime_s,
+                       max_attempts=self.max_attempts, dropouts=self.dropouts, seed=self.seed)
+
     # ------------------------------------------------------------------ traffic
+    def check_device(self, k) -> int:
+        """``k`` checked as a device index in ``[0, n − 1]`` (ValueError naming it and the range otherwise)."""
+        if not isinstance(k, (int, np.integer)) or isinstance(k, (bool, np.bool_)) or not 0 <= k < len(self.links):
+            raise ValueError(f"device must be a device index in [0, {len(self.links) - 1}], got {k!r}")
+        return int(k)
+
+    @staticmethod
+    def check_time(t) -> float:
+        """``t`` checked as a finite time ``>= 0`` (an infinite one would never be reached: churn up to it never ends)."""
+        check_number("t", t, low=0)
+        return float(t)
+
     def transmit(self, k: int, nbytes: int, t: float) -> Transfer:
         """Send ``nbytes`` between device ``k`` and the cloud starting at ``t`` (either direction)."""
-        check_int("nbytes", int(nbytes), 0)
+        k, t = self.check_device(k), self.check_time(t)
+        check_number("nbytes", nbytes, low=0, integer=True)
         link, rng = self.links[k], self._traffic[k]
         size = nbytes / link.bandwidth_Bps
         now, attempts = float(t), 0
@@ -154,6 +183,7 @@ class Network:
 
     def online(self, k: int, t: float) -> bool:
         """Is device ``k`` online at time ``t``?"""
+        k, t = self.check_device(k), self.check_time(t)
         for leave in self._leave_times_until(k, t):
             if leave <= t < leave + self.downtime_s:
                 return False
@@ -161,6 +191,7 @@ class Network:
 
     def next_dropout(self, k: int, t: float) -> float:
         """The first time ``>= t`` device ``k`` leaves (``inf`` without churn)."""
+        k, t = self.check_device(k), self.check_time(t)
         for leave in self._leave_times_until(k, t):
             if leave >= t:
                 return leave
@@ -168,6 +199,7 @@ class Network:
 
     def next_online(self, k: int, t: float) -> float:
         """The first time ``>= t`` device ``k`` is online."""
+        k, t = self.check_device(k), self.check_time(t)
         for leave in self._leave_times_until(k, t):
             if leave <= t < leave + self.downtime_s:
                 return leave + self.downtime_s
@@ -180,9 +212,11 @@ def make_network(qualities, *, churn_rate: float = 0.0, downtime_s: float = 60.0
 
     ``link_kwargs``: ``latency_s``, ``bandwidth_Bps``, ``drop_prob``, ``congestion`` at quality 1.
     """
-    qualities = [float(q) for q in np.atleast_1d(qualities)]
+    qualities = [qualities] if np.ndim(qualities) == 0 else list(qualities)
     if not qualities:
         raise ValueError("qualities must list one network quality per device")
+    for k, q in enumerate(qualities):
+        check_number(f"qualities[{k}]", q, low=0, high=1, low_open=True)
     links = []
     for k, q in enumerate(qualities):
         try:
@@ -191,3 +225,12 @@ def make_network(qualities, *, churn_rate: float = 0.0, downtime_s: float = 60.0
             raise ValueError(f"device {k}: {err}") from None
     return Network(links, churn_rate=churn_rate, downtime_s=downtime_s, seed=seed, max_attempts=max_attempts,
                    dropouts=dropouts)
+
+
+def check_network(network, n_devices: int) -> Network:
+    """``network`` must be a :class:`Network` with one link per device (``n_devices``)."""
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be a tinydtl.networks.netsim.Network, got {type(network).__name__}")
+    if len(network) != n_devices:
+        raise ValueError(f"network has {len(network)} links for {n_devices} devices")
+    return network

@@ -16,15 +16,10 @@ predicts by one-vs-one voting. This module holds the pieces:
   votes, so a confidence sum only breaks ties and never overturns a one-vote difference. This is
   exactly scikit-learn's ``_ovr_decision_function`` (``sklearn/utils/multiclass.py``), rewritten
   here because that name is private; the tests check the two agree bit for bit;
-* :class:`MomentumLogisticRegression` — a binary learner that fits on a microcontroller: logistic
-  regression by minibatch SGD with (heavy-ball) momentum in float32, ``v ← μ v + ∇L``, ``w ← w − η v``,
-  as on-MCU one-vs-one implementations train (weights, gradient and one momentum buffer: 3(d+1)
-  floats);
-* :func:`device_capacity` and :func:`assign_problems` — how many trained binary classifiers a board
-  can hold (from :func:`tinydtl.devices.mcu.profile`) and a capacity-aware, speed-aware assignment of
-  problems to the devices online in a round;
-* :class:`DistributedOneVsOne` — the scikit-learn classifier that runs all of it, with the device
-  side (G2T-D, :mod:`tinydtl.papers.globe2train.g2t`) and the network (:mod:`tinydtl.networks.netsim`) simulated.
+* :class:`DistributedOneVsOne` — the scikit-learn classifier that runs all of it: the binary
+  learner one device runs (:mod:`tinydtl.papers.globe2train.mcu_learner`), the devices and G2T-C's
+  scheduling (:mod:`tinydtl.papers.globe2train.fleet`), the device side (G2T-D,
+  :mod:`tinydtl.papers.globe2train.g2t`) and the network (:mod:`tinydtl.networks.netsim`), simulated.
 
 With a deterministic base estimator the assembled model predicts exactly what
 ``sklearn.multiclass.OneVsOneClassifier`` predicts (same binary problems, same labels 0/1, same
@@ -33,9 +28,6 @@ are reassigned, never lost.
 """
 
 from __future__ import annotations
-
-import numbers
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import (
@@ -49,21 +41,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from tinydtl.core.traffic import FLOAT32_BYTES
-from tinydtl.core.validation import check_int, check_number
+from tinydtl.core.validation import check_bool, check_int, check_number
+from tinydtl.networks.netsim import make_network
+from tinydtl.papers.globe2train.fleet import check_devices, make_devices, problem_costs
+from tinydtl.papers.globe2train.g2t import run_g2t_d
+from tinydtl.papers.globe2train.mcu_learner import MomentumLogisticRegression, linear_scores
 
-__all__ = [
-    "Device",
-    "DistributedOneVsOne",
-    "MomentumLogisticRegression",
-    "assign_problems",
-    "binary_confidence",
-    "class_pairs",
-    "device_capacity",
-    "make_devices",
-    "n_problems",
-    "ovo_decision",
-    "problem_costs",
-]
+__all__ = ["DistributedOneVsOne", "binary_confidence", "class_pairs", "n_problems", "ovo_decision"]
 
 # ----------------------------------------------------------------------------- decomposition
 def n_problems(n_classes: int) -> int:
@@ -102,6 +86,12 @@ def ovo_decision(predictions, confidences, n_classes: int) -> np.ndarray:
             f"predictions and confidences must both have shape (n_samples, {len(pairs)}) for n_classes={n_classes}, "
             f"got {predictions.shape} and {confidences.shape}"
         )
+    binary = (predictions == 0) | (predictions == 1)
+    if not binary.all():
+        raise ValueError(f"predictions must hold 0 or 1 (the pair's first or second class), got values "
+                         f"{np.unique(predictions[~binary])[:5].tolist()}")
+    if not np.isfinite(confidences).all():
+        raise ValueError("confidences must be finite: found NaN or infinite decision values")
     n = predictions.shape[0]
     votes = np.zeros((n, n_classes))
     sums = np.zeros((n, n_classes))
@@ -122,278 +112,12 @@ def binary_confidence(estimator, X) -> np.ndarray:
         return estimator.predict_proba(X)[:, 1]
 
 
-# ----------------------------------------------------------------------------- the MCU learner
-class MomentumLogisticRegression(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression trained by minibatch SGD with momentum, in float32, as on an MCU.
-
-    Per minibatch ``B`` the gradient of the mean log-loss plus ``alpha/2 ||w||²`` is
-    ``g = Xᵀ(σ(Xw + b) − y)/|B| + alpha w`` (bias: no penalty); heavy-ball momentum keeps one buffer,
-    ``v ← momentum · v + g``, ``w ← w − learning_rate · v``. Weights start at zero, so a feature that is
-    zero in every training sample keeps a weight of exactly zero (what G2T-D's encode step exploits).
-
-    Parameters
-    ----------
-    learning_rate : float > 0
-    momentum : float in [0, 1)
-    epochs : int >= 1
-    batch_size : int >= 1
-    alpha : float >= 0
-        L2 penalty.
-    random_state : int
-        Seed of the per-epoch shuffles (same seed, same weights).
-    """
-
-    def __init__(self, learning_rate=0.1, momentum=0.9, epochs=10, batch_size=32, alpha=1e-4, random_state=0):
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.alpha = alpha
-        self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
-
-    def _check_params(self):
-        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
-        check_number("momentum", self.momentum, low=0, high=1)
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        check_int("epochs", self.epochs, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_number("alpha", self.alpha, low=0)
-        check_int("random_state", self.random_state, 0)
-
-    def fit(self, X, y):
-        self._check_params()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) == 1:
-            raise ValueError(f"y holds 1 class ({self.classes_[0]!r}); MomentumLogisticRegression needs exactly 2")
-        if len(self.classes_) != 2:
-            raise ValueError(
-                f"Only binary classification is supported. MomentumLogisticRegression needs y with exactly 2 "
-                f"classes, got {len(self.classes_)} (wrap it in DistributedOneVsOne or OneVsOneClassifier for more)"
-            )
-        X = X.astype(np.float32)
-        t = (y == self.classes_[1]).astype(np.float32)
-        n, d = X.shape
-        w = np.zeros(d, dtype=np.float32)
-        b = np.float32(0.0)
-        vw = np.zeros(d, dtype=np.float32)
-        vb = np.float32(0.0)
-        lr, mom, alpha = np.float32(self.learning_rate), np.float32(self.momentum), np.float32(self.alpha)
-        rng = np.random.default_rng(self.random_state)
-        B = self.batch_size
-        for _ in range(self.epochs):
-            order = rng.permutation(n)
-            for s in range(0, n, B):
-                idx = order[s : s + B]
-                xb = X[idx]
-                z = xb @ w + b
-                p = np.float32(1.0) / (np.float32(1.0) + np.exp(-np.clip(z, -30, 30)))
-                err = (p - t[idx]) / np.float32(len(idx))
-                gw = xb.T @ err + alpha * w
-                gb = err.sum(dtype=np.float32)
-                vw = mom * vw + gw
-                vb = mom * vb + gb
-                w = w - lr * vw
-                b = np.float32(b - lr * vb)
-        self.coef_ = w[None, :]
-        self.intercept_ = np.array([b], dtype=np.float32)
-        self.n_iter_ = self.epochs
-        return self
-
-    def decision_function(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self._scores(X)
-
-    def _scores(self, X):
-        """``X w + b`` in float32 (as on the device), returned as float64; ``X`` already validated."""
-        return (X.astype(np.float32, copy=False) @ self.coef_[0] + self.intercept_[0]).astype(np.float64)
-
-    def predict_proba(self, X):
-        z = self.decision_function(X)
-        p1 = 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
-        return np.column_stack([1 - p1, p1])
-
-    def predict(self, X):
-        check_is_fitted(self)
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
-
-
-# ----------------------------------------------------------------------------- devices and capacity
-@dataclass(frozen=True)
-class Device:
-    """A device that can train binary problems.
-
-    ``capacity``: trained binary classifiers it can hold at once (its accumulation buffer, see
-    :func:`device_capacity`); ``flops``: floating-point operations per second it sustains;
-    ``availability``: the fraction of its time it lends to training (idle time), in (0, 1];
-    ``quality``: its network quality in (0, 1] (1 = good; see :mod:`tinydtl.networks.netsim`).
-    """
-
-    name: str
-    board: str
-    capacity: int
-    flops: float
-    availability: float = 1.0
-    quality: float = 1.0
-
-    @property
-    def speed(self) -> float:
-        """Effective floating-point operations per second lent to training."""
-        return self.flops * self.availability
-
-
-def device_capacity(board, n_features: int, *, batch_size: int = 32, usable_sram_fraction: float = 0.5,
-                    weights_per_problem: int | None = None) -> int:
-    """How many trained binary linear classifiers ``board`` can hold while training the next one.
-
-    Training needs the :func:`tinydtl.devices.mcu.profile` of a ``n_features → 1`` dense layer with the
-    momentum optimizer and ``batch_size`` samples (weights, gradients, one momentum buffer, the
-    activations and the input batch, float32); every finished classifier waiting in the
-    accumulation buffer needs ``(n_features + 1) × 4`` bytes. With ``S`` = usable SRAM
-    (``usable_sram_fraction`` of the board's; the rest is stack, RTOS and radio), the capacity is
-    ``floor((S − training) / ((n_features + 1) × 4))``, 0 when training alone does not fit.
-    """
-    from tinydtl.core.traffic import payload_bytes
-    from tinydtl.devices.mcu import fits, mlp_layers, profile
-
-    check_int("n_features", n_features, 1)
-    check_int("batch_size", batch_size, 1)
-    check_number("usable_sram_fraction", usable_sram_fraction, low=0, high=1, low_open=True)
-    prof = profile(mlp_layers([n_features, 1]), optimizer="momentum", batch_size=batch_size, comm_buffers=0,
-                   name="binary logistic regression")
-    fit = fits(prof, board, usable_sram_fraction=usable_sram_fraction)
-    per = payload_bytes(weights_per_problem if weights_per_problem is not None else n_features + 1)
-    free = fit.sram_available - fit.sram_needed
-    return max(0, free // per) if fit.flash_headroom >= 0 else 0
-
-
-def make_devices(boards, n_features: int, *, qualities=None, availability=None, flops_per_cycle: float = 0.25,
-                 batch_size: int = 32, usable_sram_fraction: float = 0.5, max_capacity: int | None = None,
-                 seed: int = 0) -> list[Device]:
-    """Devices from a list of :class:`tinydtl.devices.mcu.Board` (or board names, read by :func:`tinydtl.devices.mcu.load_boards`).
-
-    Speed: ``clock_hz × flops_per_cycle`` (0.25: a float multiply-add every ~8 cycles with loads and
-    stores, a rough figure for a Cortex-M4F running plain C loops; a modelling assumption, the same
-    for every algorithm compared). ``qualities`` and ``availability`` default to 1; ``max_capacity``
-    caps what a device accepts per round. Raises ValueError naming a device that cannot hold even
-    one binary classifier.
-    """
-    from tinydtl.devices.mcu import load_boards
-
-    boards = list(boards)
-    if not boards:
-        raise ValueError("boards must list at least one board")
-    known = None
-    resolved = []
-    for b in boards:
-        if isinstance(b, str):
-            known = known or load_boards()
-            if b not in known:
-                raise ValueError(f"unknown board {b!r}; known: {sorted(known)}")
-            b = known[b]
-        resolved.append(b)
-    n = len(resolved)
-    qualities = np.ones(n) if qualities is None else np.asarray(qualities, dtype=float)
-    availability = np.ones(n) if availability is None else np.asarray(availability, dtype=float)
-    if qualities.shape != (n,) or availability.shape != (n,):
-        raise ValueError(f"qualities and availability must have one entry per board ({n}), "
-                         f"got shapes {qualities.shape} and {availability.shape}")
-    check_number("flops_per_cycle", flops_per_cycle, low=0, low_open=True)
-    devices = []
-    for k, (board, q, a) in enumerate(zip(resolved, qualities, availability)):
-        check_number(f"qualities[{k}]", float(q), low=0, high=1, low_open=True)
-        check_number(f"availability[{k}]", float(a), low=0, high=1, low_open=True)
-        cap = device_capacity(board, n_features, batch_size=batch_size, usable_sram_fraction=usable_sram_fraction)
-        if max_capacity is not None:
-            cap = min(cap, max_capacity)
-        speed = board.clock_hz * flops_per_cycle
-        devices.append(Device(f"device {k}", board.name, int(cap), speed, float(a), float(q)))
-    check_devices(devices)
-    return devices
-
-
-def check_devices(devices) -> None:
-    """Every device must be able to hold at least one binary classifier and compute at a positive speed."""
-    if not devices:
-        raise ValueError("devices must list at least one Device")
-    for d in devices:
-        if not isinstance(d, Device):
-            raise TypeError(f"devices must be tinydtl.papers.globe2train.ovo.Device objects, got {type(d).__name__}")
-        if d.capacity < 1:
-            raise ValueError(
-                f"{d.name} ({d.board}) has no capacity: it cannot hold a single binary classifier "
-                "while training (capacity must be >= 1; pick a larger board or fewer features)"
-            )
-        check_number(f"{d.name}: flops", d.flops, low=0, low_open=True)
-        check_number(f"{d.name}: availability", d.availability, low=0, high=1, low_open=True)
-        check_number(f"{d.name}: quality", d.quality, low=0, high=1, low_open=True)
-
-
-def problem_costs(y_codes, pairs, n_features: int, epochs: int) -> np.ndarray:
-    """Floating-point operations to train each binary problem: ``epochs × n_ij × (d + 1) × 6``.
-
-    ``n_ij`` is the number of samples of classes ``i`` and ``j``; per sample and weight SGD with
-    momentum does a multiply-add forward, one backward and one momentum update (≈ 6 flops).
-    """
-    counts = np.bincount(np.asarray(y_codes), minlength=int(np.max(pairs)) + 1)
-    n_ij = counts[pairs[:, 0]] + counts[pairs[:, 1]]
-    return epochs * n_ij.astype(float) * (n_features + 1) * 6.0
-
-
-def assign_problems(pending, costs, devices, online=None, *, data_bytes=None, links=None) -> dict[int, list[int]]:
-    """Capacity-aware greedy assignment of ``pending`` problems to the devices ``online``.
-
-    Longest problem first (LPT); each goes to the online device with spare capacity that would
-    finish it earliest, ties to the lower device index. Problem ``p`` keeps device ``k`` busy for
-    ``cost_p / speed_k`` seconds (speed includes availability), plus, when ``links``
-    (:class:`tinydtl.networks.netsim.Link` per device) and ``data_bytes`` are given, the time to receive its
-    data, :meth:`tinydtl.networks.netsim.Link.expected_seconds` (latency, congestion, bandwidth and expected
-    retransmissions) — so devices on poor networks get less to do.
-    A device receives at most ``capacity`` problems (it must hold all of them until they are sent).
-    Problems that find no device stay unassigned (the next round takes them).
-
-    Returns ``{device index: [problem indices in training order]}``.
-    """
-    pending = [int(p) for p in pending]
-    costs = np.asarray(costs, dtype=float)
-    online = list(range(len(devices))) if online is None else [int(k) for k in online]
-    extra = np.zeros((len(costs), len(devices)))
-    if links is not None and data_bytes is not None:
-        db = np.asarray(data_bytes, dtype=float)
-        for k in online:
-            extra[:, k] = links[k].expected_seconds(db)
-    load = {k: 0.0 for k in online}
-    plan: dict[int, list[int]] = {k: [] for k in online}
-    order = sorted(pending, key=lambda p: (-costs[p], p))
-    for p in order:
-        best, best_t = None, np.inf
-        for k in online:
-            if len(plan[k]) >= devices[k].capacity:
-                continue
-            t = load[k] + costs[p] / devices[k].speed + extra[p, k]
-            if t < best_t:
-                best, best_t = k, t
-        if best is None:
-            continue
-        plan[best].append(p)
-        load[best] = best_t
-    return {k: v for k, v in plan.items() if v}
-
-
 # ----------------------------------------------------------------------------- the classifier
 class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Globe2Train: a one-vs-one classifier whose binary problems are trained by simulated IoT devices.
 
     ``fit`` decomposes the K classes into K(K−1)/2 binary problems (G2T-C), assigns them round by
-    round to the devices online with :func:`assign_problems`, and simulates each device training its
+    round to the devices online with :func:`tinydtl.papers.globe2train.fleet.assign_problems`, and simulates each device training its
     problems, accumulating the trained weights until they exceed its threshold ``W_t`` and sending
     them encoded (G2T-D, :func:`tinydtl.papers.globe2train.g2t.run_g2t_d`) over a simulated network
     (:class:`tinydtl.networks.netsim.Network`). Problems a device did not deliver before dropping out return
@@ -402,7 +126,7 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     estimator : scikit-learn binary classifier
-        Cloned once per problem; e.g. :class:`MomentumLogisticRegression` (the MCU learner) or
+        Cloned once per problem; e.g. :class:`~tinydtl.papers.globe2train.mcu_learner.MomentumLogisticRegression` (the MCU learner) or
         ``LogisticRegression(solver="lbfgs")``.
     n_devices : int >= 1
         Number of devices (used when ``devices`` is None).
@@ -411,7 +135,7 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         ``data/boards.toml``).
     qualities : float or list of floats in (0, 1], optional
         Network quality of each device (default 1, a good network).
-    devices : list of :class:`Device`, optional
+    devices : list of :class:`tinydtl.papers.globe2train.fleet.Device`, optional
         Overrides ``n_devices``/``boards``/``qualities``.
     threshold_bytes : float > 0
         ``W_0``, G2T-D's threshold at quality 1; a device of quality ``q`` uses ``W_t = W_0 / q``.
@@ -460,24 +184,23 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return MomentumLogisticRegression() if self.estimator is None else self.estimator
 
     def _make_devices(self, n_features):
+        check_int("n_devices", self.n_devices, 1)
         if self.devices is not None:
             devices = list(self.devices)
             check_devices(devices)
             return devices
-        check_int("n_devices", self.n_devices, 1)
         boards = list(self.boards) if self.boards is not None else list(self.DEFAULT_BOARDS)
         if not boards:
             raise ValueError("boards must list at least one board name")
         boards = [boards[k % len(boards)] for k in range(self.n_devices)]
         q = self.qualities
-        if q is None or isinstance(q, numbers.Real):
+        if q is None or np.ndim(q) == 0:
+            if q is not None:
+                check_number("qualities", q, low=0, high=1, low_open=True)
             q = np.full(self.n_devices, 1.0 if q is None else float(q))
         return make_devices(boards, n_features, qualities=q)
 
     def fit(self, X, y):
-        from tinydtl.networks.netsim import make_network
-        from tinydtl.papers.globe2train.g2t import run_g2t_d
-
         base = self._estimator()
         if not is_classifier(base):
             raise TypeError(f"estimator must be a scikit-learn classifier, got {type(base).__name__}")
@@ -485,6 +208,7 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_number("churn_rate", self.churn_rate, low=0)
         check_int("random_state", self.random_state, 0)
         check_int("feature_bytes", self.feature_bytes, 1)
+        check_bool("ship_data", self.ship_data)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -543,7 +267,7 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         conf = np.empty((X.shape[0], len(self.estimators_)))
         for k, est in enumerate(self.estimators_):
             if type(est) is MomentumLogisticRegression:
-                conf[:, k] = est._scores(X)
+                conf[:, k] = linear_scores(est, X)
                 preds[:, k] = est.classes_[(conf[:, k] > 0).astype(int)]
             else:
                 preds[:, k] = est.predict(X)
@@ -558,9 +282,6 @@ class DistributedOneVsOne(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         quality, ``W_t`` or the number of devices without refitting. Returns a
         :class:`tinydtl.papers.globe2train.g2t.G2TResult`; the fitted model is unchanged.
         """
-        from tinydtl.networks.netsim import make_network
-        from tinydtl.papers.globe2train.g2t import run_g2t_d
-
         check_is_fitted(self)
         devices = self.devices_ if devices is None else list(devices)
         check_devices(devices)

@@ -8,12 +8,12 @@ moment it arrives — computed on parameters that may be several versions old.
 
 Both train the core's :class:`tinydtl.learners.softmax.SoftmaxModel` (``softmax(x W + b)``, K classes) on an
 IID split of the data across the devices, over a :class:`tinydtl.networks.netsim.Network` (latency,
-bandwidth, congestion, drops, churn), with the device compute model of :mod:`tinydtl.papers.globe2train.ovo`
+bandwidth, congestion, drops, churn), with the device compute model of :mod:`tinydtl.papers.globe2train.fleet`
 (``6`` flops per sample and weight for a minibatch step). A device's step: download the current
 parameters (one payload), take one minibatch SGD step with the core's
 :meth:`tinydtl.learners.softmax.SoftmaxModel.local_update` (``Δ = −η ∇ mean CE``), upload the update (one
 payload); the server adds it (synchronous: the mean of the round's updates, weighted by samples, via
-:func:`tinydtl.core.aggregation.aggregate_updates` — FedAvg with one local step is synchronous SGD).
+:func:`tinydtl.core.robust.weighted_mean` — FedAvg with one local step is synchronous SGD).
 Both run through the core's loop :func:`tinydtl.core.simulation.simulate` and stop after the same
 training budget, ``epochs`` passes over the data (synchronous: ``ceil(budget / devices)`` rounds).
 
@@ -26,29 +26,69 @@ extra column ``attempts``. Each returns a :class:`tinydtl.core.history.History`,
 (row 0 the initial model; ``seconds`` and ``cpu_seconds`` are the host's, as everywhere in the core),
 with the extra columns ``sim_seconds`` (simulated duration of the row), ``time`` (simulated clock at
 the row's end), ``staleness`` and ``flops``.
+
+Each front end (:func:`run_sync_sgd`, :func:`run_async_sgd`) builds an
+:class:`~tinydtl.core.simulation.Algorithm` (:func:`sync_sgd_algorithm`, :func:`async_sgd_algorithm`)
+whose ``init()`` holds everything a run changes — the parameters, the clock, the network's random
+draws (:meth:`tinydtl.networks.netsim.Network.fresh`), each device's step count — so simulating the
+same algorithm twice gives the same history.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from tinydtl.core.history import History
 from tinydtl.core.plans import PlanSettings, plan_from_settings
-from tinydtl.core.robust import aggregate
+from tinydtl.core.robust import weighted_mean
 from tinydtl.core.simulation import Algorithm, simulate
 from tinydtl.core.traffic import Traffic, payload_bytes
-from tinydtl.core.validation import as_features, check_int, check_labels, check_number
-from tinydtl.learners.softmax import SoftmaxModel
+from tinydtl.core.validation import as_features, check_int, check_labels, check_number, check_test_set
+from tinydtl.learners.softmax import AugmentedFeatures, SoftmaxModel
+from tinydtl.networks.netsim import check_network
+from tinydtl.papers.globe2train.fleet import check_devices
 
-__all__ = ["iid_parts", "run_async_sgd", "run_sync_sgd", "step_flops"]
+__all__ = [
+    "SGDProblem",
+    "async_sgd_algorithm",
+    "iid_parts",
+    "run_async_sgd",
+    "run_sync_sgd",
+    "step_flops",
+    "sync_sgd_algorithm",
+    "update_budget",
+]
+
+#: keywords of the 0.1 front ends -> their names now (accepted for one release, with a DeprecationWarning)
+RENAMED_KEYWORDS = {"X": "x_train", "y": "y_train", "X_test": "x_test"}
+
+
+def accepts_renamed_keywords(front_end):
+    """Let ``front_end`` still take the old keywords of :data:`RENAMED_KEYWORDS` (DeprecationWarning)."""
+
+    @functools.wraps(front_end)
+    def wrapper(*args, **kwargs):
+        for old, new in RENAMED_KEYWORDS.items():
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{front_end.__name__}() got both {old!r} (the old name) and {new!r}")
+                warnings.warn(f"{front_end.__name__}({old}=...) is deprecated and will be removed in tinydtl 0.3: "
+                              f"use {new}=...", DeprecationWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+        return front_end(*args, **kwargs)
+
+    return wrapper
 
 
 def step_flops(model: SoftmaxModel, batch: int) -> float:
     """Flops of one minibatch step, ``6 × batch × (d + 1) × K`` (the compute model of
-    :func:`tinydtl.papers.globe2train.ovo.problem_costs`)."""
+    :func:`tinydtl.papers.globe2train.fleet.problem_costs`)."""
     return 6.0 * batch * (model.n_features + 1) * model.n_classes
 
 
@@ -61,150 +101,191 @@ def iid_parts(n_samples: int, n_devices: int, seed: int = 0) -> list[np.ndarray]
     return [np.sort(p) for p in np.array_split(perm, n_devices)]
 
 
-def _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test, n_classes, seed, eval_every):
-    from tinydtl.papers.globe2train.ovo import check_devices
-
-    check_devices(devices)
-    if len(network) != len(devices):
-        raise ValueError(f"network has {len(network)} links for {len(devices)} devices")
-    check_int("epochs", epochs, 1)
-    check_int("batch_size", batch_size, 1)
-    check_number("lr", lr, low=0, low_open=True)
-    check_int("seed", seed, 0)
-    check_int("eval_every", eval_every, 1)
-    X = as_features(X, "X")
-    y = check_labels(y, "y", len(X), n_classes)
-    model = SoftmaxModel(X.shape[1], n_classes or max(int(y.max()) + 1, 2))
-    test = None
-    if X_test is not None:
-        Xt = as_features(X_test, "X_test")
-        test = (Xt, check_labels(y_test, "y_test", len(Xt), model.n_classes))
-    parts = iid_parts(len(X), len(devices), seed)
-    budget = math.ceil(epochs * len(X) / batch_size)  # minibatch updates the server applies
-    return model.prepare(X), y, model, test, parts, budget  # features prepared once for every local update
+def update_budget(n_samples: int, epochs: int, batch_size: int) -> int:
+    """The training budget of both baselines: ``ceil(epochs × n_samples / batch_size)`` minibatch updates."""
+    return math.ceil(epochs * n_samples / batch_size)
 
 
-def _evaluator(model, test, eval_every, last):
-    def evaluate(state):
-        if test is None or (state["updates"] % eval_every and state["updates"] < last):
-            return {}
-        loss, acc = model.evaluate(state["params"], *test)
-        return {"loss": loss, "accuracy": acc}
+@dataclass
+class SGDProblem:
+    """A baseline's validated inputs: the data split over the devices, the model, the network, the budget."""
 
-    return evaluate
+    x: AugmentedFeatures  # the training features, prepared once for every local update
+    y: np.ndarray
+    model: SoftmaxModel
+    test: tuple | None
+    parts: list
+    devices: list
+    network: object
+    lr: float
+    seed: int
+    eval_every: int
+    budget: int  # minibatch updates the server applies
+    settings: PlanSettings
+
+    @classmethod
+    def from_data(cls, x_train, y_train, devices, network, *, epochs, batch_size, lr, x_test, y_test, n_classes, seed,
+                  eval_every) -> SGDProblem:
+        check_devices(devices)
+        check_network(network, len(devices))
+        check_int("epochs", epochs, 1)
+        check_int("batch_size", batch_size, 1)
+        check_number("lr", lr, low=0, low_open=True)
+        check_int("seed", seed, 0)
+        check_int("eval_every", eval_every, 1)
+        if n_classes is not None:
+            check_int("n_classes", n_classes, 2)
+        x = as_features(x_train, "x_train")
+        y = check_labels(y_train, "y_train", len(x), n_classes)
+        model = SoftmaxModel(x.shape[1], n_classes or max(int(y.max()) + 1, 2))
+        xt, yt = check_test_set(x_test, y_test, x.shape[1], model.n_classes)
+        return cls(model.prepare(x), y, model, None if xt is None else (xt, yt), iid_parts(len(x), len(devices), seed),
+                   list(devices), network, lr, seed, eval_every, update_budget(len(x), epochs, batch_size),
+                   PlanSettings(batch_size=batch_size, local_steps=1))
+
+    @property
+    def payload(self) -> int:
+        """Bytes of one parameter transfer (the whole model, float32)."""
+        return payload_bytes(self.model.n_params)
+
+    def evaluator(self, last: int):
+        """``evaluate(state)``: test loss and accuracy every ``eval_every`` updates and after the ``last``."""
+
+        def evaluate(state):
+            if self.test is None or (state["updates"] % self.eval_every and state["updates"] < last):
+                return {}
+            loss, acc = self.model.evaluate(state["params"], *self.test)
+            return {"loss": loss, "accuracy": acc}
+
+        return evaluate
+
+    def algorithm(self, name: str, init, apply, last: int) -> Algorithm:
+        return Algorithm(name, init, apply, self.evaluator(last), final=lambda s: s["params"],
+                         live_devices=len(self.devices))
 
 
-def _step(model, X, y, params, parts, k, index, settings, seed, lr):
-    """Device ``k``'s ``index``-th minibatch step from ``params``: ``(update, samples)`` (the core's local update)."""
-    plan = plan_from_settings(parts, index, settings, seed=seed).subset([k])
-    new, n, _, _ = model.local_update(X, y, params[None, :], plan, lr)
-    return new[0] - params, float(n[0])
+# ----------------------------------------------------------------------------- synchronous SGD
+def sync_device(prob: SGDProblem, network, k: int, t: float, plan, tally: dict) -> tuple[float, bool]:
+    """Device ``k``'s part of a synchronous round started at ``t``: download, step, upload (traffic,
+    attempts and flops added to ``tally``). Returns ``(when its update arrived, True)``, or ``(when it
+    left, False)`` if it dropped out first (the server stops waiting for it then)."""
+    leave = network.next_dropout(k, t)
+    down = network.transmit(k, prob.payload, t)
+    tally["traffic"] += Traffic(bytes_down=prob.payload, messages=1)
+    tally["attempts"] += down.attempts
+    f = step_flops(prob.model, plan.n_examples(k))
+    ready = down.arrival + f / prob.devices[k].speed
+    if ready > leave:
+        return leave, False
+    tally["flops"] += f
+    up = network.transmit(k, prob.payload, ready)
+    tally["traffic"] += Traffic(bytes_up=prob.payload, messages=1)
+    tally["attempts"] += up.attempts
+    return (leave, False) if up.arrival > leave else (up.arrival, True)
 
 
-def run_sync_sgd(X, y, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5, X_test=None,
-                 y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0, progress: bool = False) -> History:
+def sync_sgd_algorithm(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
+                       x_test=None, y_test=None, n_classes=None, eval_every: int = 10,
+                       seed: int = 0) -> tuple[Algorithm, int]:
+    """Synchronous SGD (:func:`run_sync_sgd`, same parameters) as ``(Algorithm, rounds)``. Its rounds
+    use the algorithm's own plan (``batch_size``, one local step), whatever settings ``simulate`` passes."""
+    prob = SGDProblem.from_data(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size, lr=lr,
+                                x_test=x_test, y_test=y_test, n_classes=n_classes, seed=seed, eval_every=eval_every)
+    rounds = math.ceil(prob.budget / len(devices))
+
+    def init():
+        return {"params": prob.model.init(seed), "t": 0.0, "updates": 0, "network": network.fresh()}
+
+    def apply(state, r, settings):
+        net, t0 = state["network"], state["t"]
+        t, online = first_online(net, len(devices), t0)
+        plan = plan_from_settings(prob.parts, r, prob.settings, seed=seed)
+        tally = {"traffic": Traffic(), "attempts": 0, "flops": 0.0}
+        ends = [sync_device(prob, net, k, t, plan, tally) for k in online]
+        kept = [k for k, (_, ok) in zip(online, ends) if ok]
+        params = state["params"]
+        if kept:
+            stack = np.repeat(params[None, :], len(kept), axis=0)
+            new, n, _, _ = prob.model.local_update(prob.x, prob.y, stack, plan.subset(kept), lr)
+            params = weighted_mean(new, n).astype(np.float32)
+        t_end = max(end for end, _ in ends)
+        stats = {**tally["traffic"].as_row(), "live_devices": len(kept), "sim_seconds": t_end - t0, "time": t_end,
+                 "staleness": 0 if kept else math.nan, "attempts": tally["attempts"], "flops": tally["flops"]}
+        return {**state, "params": params, "t": t_end, "updates": state["updates"] + 1}, stats
+
+    return prob.algorithm("sync-sgd", init, apply, rounds), rounds
+
+
+def first_online(network, n_devices: int, t: float) -> tuple[float, list[int]]:
+    """The first time ``>= t`` at which some device is online, and the devices online then."""
+    online = [k for k in range(n_devices) if network.online(k, t)]
+    while not online:
+        t = min(network.next_online(k, t) for k in range(n_devices))
+        online = [k for k in range(n_devices) if network.online(k, t)]
+    return t, online
+
+
+@accepts_renamed_keywords
+def run_sync_sgd(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
+                 x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
+                 progress: bool = False) -> History:
     """Synchronous SGD: every round each live device sends one update; the server waits for all.
 
     A device that drops out before its update arrives is left out of the round (the server stops
     waiting when it notices the drop-out); when no device is online the round waits for the first
-    to return.
+    to return. ``network`` is not advanced (the run uses :meth:`~tinydtl.networks.netsim.Network.fresh`).
     """
-    X, y, model, test, parts, budget = _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test,
-                                              n_classes, seed, eval_every)
-    rounds = math.ceil(budget / len(devices))
-    P = payload_bytes(model.n_params)
-    settings = PlanSettings(batch_size=batch_size, local_steps=1)
-
-    def init():
-        return {"params": model.init(seed), "t": 0.0, "updates": 0}
-
-    def apply(state, r, settings):
-        t = state["t"]
-        online = [k for k in range(len(devices)) if network.online(k, t)]
-        while not online:
-            t = min(network.next_online(k, t) for k in range(len(devices)))
-            online = [k for k in range(len(devices)) if network.online(k, t)]
-        plan = plan_from_settings(parts, r, settings, seed=seed)
-        traffic, attempts, flops, kept, ends = Traffic(), 0, 0.0, [], []
-        for k in online:
-            leave = network.next_dropout(k, t)
-            down = network.transmit(k, P, t)
-            traffic += Traffic(bytes_down=P, messages=1)
-            attempts += down.attempts
-            f = step_flops(model, plan.n_examples(k))
-            ready = down.arrival + f / devices[k].speed
-            if ready > leave:
-                ends.append(leave)
-                continue
-            flops += f
-            up = network.transmit(k, P, ready)
-            traffic += Traffic(bytes_up=P, messages=1)
-            attempts += up.attempts
-            if up.arrival > leave:
-                ends.append(leave)
-                continue
-            kept.append(k)
-            ends.append(up.arrival)
-        params = state["params"]
-        if kept:
-            stack = np.repeat(params[None, :], len(kept), axis=0)
-            new, n, _, _ = model.local_update(X, y, stack, plan.subset(kept), lr)
-            params = aggregate(new, n, "mean").astype(np.float32)
-        t_end = max(ends)
-        stats = {**traffic.as_row(), "live_devices": len(kept), "sim_seconds": t_end - state["t"], "time": t_end,
-                 "staleness": 0 if kept else math.nan, "attempts": attempts, "flops": flops}
-        return {"params": params, "t": t_end, "updates": state["updates"] + 1}, stats
-
-    algo = Algorithm("sync-sgd", init, apply, _evaluator(model, test, eval_every, rounds),
-                     final=lambda s: s["params"], live_devices=len(devices))
-    return simulate(algo, rounds, settings=settings, progress=progress,
+    algo, rounds = sync_sgd_algorithm(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size, lr=lr,
+                                      x_test=x_test, y_test=y_test, n_classes=n_classes, eval_every=eval_every,
+                                      seed=seed)
+    return simulate(algo, rounds, progress=progress,
                     config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed))
 
 
-def run_async_sgd(X, y, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5, X_test=None,
-                  y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0, progress: bool = False) -> History:
-    """Asynchronous SGD: the server applies each update when it arrives; one row per applied update.
+# ----------------------------------------------------------------------------- asynchronous SGD
+def async_start(prob: SGDProblem, state: dict, k: int, t: float) -> None:
+    """Device ``k`` fetches the current parameters at ``t`` and works on an update until one arrives
+    (a drop-out loses the update; the device starts again when it is back)."""
+    net = state["network"]
+    while True:
+        t = net.next_online(k, t)
+        leave = net.next_dropout(k, t)
+        down = net.transmit(k, prob.payload, t)
+        state["traffic"] += Traffic(bytes_down=prob.payload, messages=1)
+        state["attempts"] += down.attempts
+        plan = plan_from_settings(prob.parts, state["steps"][k], prob.settings, seed=prob.seed).subset([k])
+        new, n, _, _ = prob.model.local_update(prob.x, prob.y, state["params"][None, :], plan, prob.lr)
+        update = new[0] - state["params"]
+        state["steps"][k] += 1
+        f = step_flops(prob.model, int(n[0]))
+        ready = down.arrival + f / prob.devices[k].speed
+        if ready > leave:
+            t = leave
+            continue
+        state["flops"] += f
+        up = net.transmit(k, prob.payload, ready)
+        state["traffic"] += Traffic(bytes_up=prob.payload, messages=1)
+        state["attempts"] += up.attempts
+        if up.arrival > leave:
+            t = leave
+            continue
+        heapq.heappush(state["events"], (up.arrival, k, state["updates"], update))
+        return
 
-    Device ``k`` downloads the parameters of version ``v``, takes a minibatch step, uploads the
-    update; it is applied at version ``v'`` (staleness ``v' − v``) and the device starts again at
-    once. A device that drops out loses the update it was working on and restarts when it is back.
-    """
-    X, y, model, test, parts, budget = _setup(X, y, devices, network, epochs, batch_size, lr, X_test, y_test,
-                                              n_classes, seed, eval_every)
-    P = payload_bytes(model.n_params)
-    settings = PlanSettings(batch_size=batch_size, local_steps=1)
-    steps = [0] * len(devices)  # minibatch steps each device has started (its plan index)
 
-    def start(state, k, t):
-        """Device k fetches the current parameters at t and works on an update (until one arrives)."""
-        while True:
-            t = network.next_online(k, t)
-            leave = network.next_dropout(k, t)
-            down = network.transmit(k, P, t)
-            state["traffic"] += Traffic(bytes_down=P, messages=1)
-            state["attempts"] += down.attempts
-            update, n = _step(model, X, y, state["params"], parts, k, steps[k], settings, seed, lr)
-            steps[k] += 1
-            f = step_flops(model, int(n))
-            ready = down.arrival + f / devices[k].speed
-            if ready > leave:
-                t = leave
-                continue
-            state["flops"] += f
-            up = network.transmit(k, P, ready)
-            state["traffic"] += Traffic(bytes_up=P, messages=1)
-            state["attempts"] += up.attempts
-            if up.arrival > leave:
-                t = leave
-                continue
-            heapq.heappush(state["events"], (up.arrival, k, state["updates"], update))
-            return
+def async_sgd_algorithm(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
+                        x_test=None, y_test=None, n_classes=None, eval_every: int = 10,
+                        seed: int = 0) -> tuple[Algorithm, int]:
+    """Asynchronous SGD (:func:`run_async_sgd`, same parameters) as ``(Algorithm, rounds)``: one round
+    per applied update; each device's step uses the algorithm's own plan (``batch_size``, one step)."""
+    prob = SGDProblem.from_data(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size, lr=lr,
+                                x_test=x_test, y_test=y_test, n_classes=n_classes, seed=seed, eval_every=eval_every)
 
     def init():
-        state = {"params": model.init(seed), "t": 0.0, "updates": 0, "events": [], "traffic": Traffic(),
-                 "attempts": 0, "flops": 0.0}
+        state = {"params": prob.model.init(seed), "t": 0.0, "updates": 0, "events": [], "traffic": Traffic(),
+                 "attempts": 0, "flops": 0.0, "network": network.fresh(), "steps": [0] * len(devices)}
         for k in range(len(devices)):
-            start(state, k, 0.0)
+            async_start(prob, state, k, 0.0)
         return state
 
     def apply(state, r, settings):
@@ -215,11 +296,26 @@ def run_async_sgd(X, y, devices, network, *, epochs: int = 1, batch_size: int = 
         stats = {**state["traffic"].as_row(), "live_devices": 1, "sim_seconds": t - state["t"], "time": t,
                  "staleness": staleness, "attempts": state["attempts"], "flops": state["flops"]}
         state.update(t=t, traffic=Traffic(), attempts=0, flops=0.0)
-        if state["updates"] < budget:
-            start(state, k, t)
+        if state["updates"] < prob.budget:
+            async_start(prob, state, k, t)
         return state, stats
 
-    algo = Algorithm("async-sgd", init, apply, _evaluator(model, test, eval_every, budget),
-                     final=lambda s: s["params"], live_devices=len(devices))
-    return simulate(algo, budget, settings=settings, progress=progress,
+    return prob.algorithm("async-sgd", init, apply, prob.budget), prob.budget
+
+
+@accepts_renamed_keywords
+def run_async_sgd(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
+                  x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
+                  progress: bool = False) -> History:
+    """Asynchronous SGD: the server applies each update when it arrives; one row per applied update.
+
+    Device ``k`` downloads the parameters of version ``v``, takes a minibatch step, uploads the
+    update; it is applied at version ``v'`` (staleness ``v' − v``) and the device starts again at
+    once. A device that drops out loses the update it was working on and restarts when it is back.
+    ``network`` is not advanced (the run uses :meth:`~tinydtl.networks.netsim.Network.fresh`).
+    """
+    algo, rounds = async_sgd_algorithm(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size,
+                                       lr=lr, x_test=x_test, y_test=y_test, n_classes=n_classes,
+                                       eval_every=eval_every, seed=seed)
+    return simulate(algo, rounds, progress=progress,
                     config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed))
