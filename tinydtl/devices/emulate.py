@@ -4,7 +4,7 @@ The C program in ``mcu/softmax_round.c`` does one SGD step of the softmax learne
 then averages ``neighbours`` received models, either by storing them all (``"store_all"``) or by
 Cumulative FedAvg (``"cumulative"``: one running weighted sum). It is sized by compile-time
 constants (``-DN_FEATURES=... -DBATCH=... -DNEIGHBOURS=...``) and lays its memory out the way
-:func:`tinydtl.devices.mcu.profile` models it: persistent weights, and one buffer shared by the train
+:func:`tinydtl.devices.memory.profile` models it: persistent weights, and one buffer shared by the train
 phase and the exchange phase (a C ``union``).
 
 :func:`emulate_round` builds it with ``arm-none-eabi-gcc`` for the Cortex-M4F (``-mcpu=cortex-m4
@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from tinydtl.core.validation import check_int, check_number
-from tinydtl.devices.mcu import MemoryProfile, mlp_layers, profile
+from tinydtl.devices.memory import MemoryProfile, mlp_layers, profile
 from tinydtl.runtime.paths import repo_path
 
 __all__ = [
@@ -157,7 +157,7 @@ def reference_round(data: RoundData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predicted_profile(n_features=784, n_classes=10, batch_size=1, neighbours=1, aggregation="cumulative") -> MemoryProfile:
-    """What :func:`tinydtl.devices.mcu.profile` predicts for the emulated program (float32, SGD, 2 message buffers)."""
+    """What :func:`tinydtl.devices.memory.profile` predicts for the emulated program (float32, SGD, 2 message buffers)."""
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got {aggregation!r}")
     return profile(mlp_layers([n_features, n_classes]), dtype="float32", optimizer="sgd", batch_size=batch_size,
