@@ -38,7 +38,7 @@ import numpy as np
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.core.validation import check_int, check_number
 from tinydtl.devices import Board, as_board, step_cost
-from tinydtl.devices.assumptions import usable_fraction, usable_sram_bytes
+from tinydtl.devices.assumptions import usable_sram_bytes
 from tinydtl.papers.rocknet.classifier import (
     biases_per_kernel,
     check_n_devices,
@@ -89,7 +89,7 @@ def device_costs(length: int, n_classes: int, n_devices: int, board: Board | str
     check_int("batch_size", batch_size, 1)
     d = check_n_devices(n_devices)
     check_number("cycles_per_op", cycles_per_op, low=0, low_open=True)
-    usable = usable_sram_bytes(board.sram_bytes, usable_fraction(usable_sram_fraction))
+    usable = usable_sram_bytes(board.sram_bytes, usable_sram_fraction)
     n_dil = len(rocknet_dilations(length))
     nb = biases_per_kernel(n_dil, num_features)
     bounds = split_kernels(d)
