@@ -7,14 +7,14 @@
  *                  AGG_STORE_ALL = 1: storing every received model, then averaging, or
  *                  AGG_STORE_ALL = 0: Cumulative FedAvg, one running weighted sum updated on arrival.
  *
- * Memory is laid out as tinydtl.mcu.profile() models it: the weights persist; the train phase's
+ * Memory is laid out as tinydtl.devices.profile() models it: the weights persist; the train phase's
  * buffers (gradients, logits, error, input batch) and the exchange phase's buffers (send and
  * receive messages, the aggregation store) never coexist, so they share one union. Sizes are
  * compile-time constants (-D); everything is static, so the ELF's .data + .bss is the RAM the
  * program needs besides its stack.
  *
  * The "sensor" and the "radio" are read-only tables in flash written by the Python driver
- * (tinydtl.mcu_emulate), which reproduces the round with numpy and compares the final weights.
+ * (tinydtl.devices.emulate), which reproduces the round with numpy and compares the final weights.
  */
 #include <math.h>
 #include <stdint.h>

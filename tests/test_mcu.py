@@ -7,12 +7,15 @@ from hypothesis import strategies as st
 
 from tinydtl.core.aggregation import CumulativeFedAvg, StoreAllAggregator
 from tinydtl.data.datasets import make_sphere
-from tinydtl.devices.mcu import (
+from tinydtl.devices import (
+    ASSUMPTIONS,
     Board,
+    DeviceAssumptions,
     Cost,
     Layer,
     fit_table,
     fits,
+    kib,
     largest_mlp_width,
     load_boards,
     mlp_layers,
@@ -43,6 +46,21 @@ def test_boards_file(boards):
     assert boards["Arduino Uno"].sram_bytes == 2048
     assert boards["Arduino Nano 33 BLE Sense"].sram_bytes == 256 * 1024
     assert all(b.source for b in boards.values())
+
+
+def test_one_set_of_device_assumptions(boards):
+    """Usable SRAM, the memory unit and radio rates are defined once (tinydtl.devices.assumptions)."""
+    assert ASSUMPTIONS.usable_sram_fraction == 0.75 and DeviceAssumptions() == ASSUMPTIONS
+    assert kib(262_144) == 256.0 == ASSUMPTIONS.kib(262_144) and ASSUMPTIONS.KIB == 1024
+    assert ASSUMPTIONS.usable_sram_bytes(boards["Arduino Nano 33 BLE Sense"].sram_bytes) == 196_608
+    rates = {r.name: r.bitrate_bps for r in ASSUMPTIONS.radios}
+    assert rates == {"BLE 1M": 1_000_000, "IEEE 802.15.4": 250_000} and all(r.source for r in ASSUMPTIONS.radios)
+    # every rate the board file quotes currents at is a named radio's rate
+    assert {b.radio_bitrate_bps for b in boards.values() if b.radio_bitrate_bps} <= set(rates.values())
+    assert ASSUMPTIONS.bitrate_bps("BLE 1M") == boards["Arduino Nano 33 BLE Sense"].radio_bitrate_bps
+    with pytest.raises(ValueError, match="radio must be one of"):
+        ASSUMPTIONS.bitrate_bps("LoRa")
+    assert DeviceAssumptions(usable_sram_fraction=0.5).usable_sram_bytes(2048) == 1024
 
 
 def test_survey_softmax_learner_exact_bytes(softmax_keras):
@@ -117,8 +135,12 @@ def test_the_survey_learner_with_10_neighbours(softmax_keras, boards):
     nano = boards["Arduino Nano 33 BLE Sense"]
     assert not fits(store, nano).fits and fits(cum, nano).fits
     assert not fits(cum, boards["Arduino Uno"]).fits
-    table = fit_table({"store": store, "cumulative": cum}, boards)
+    table = fit_table({"store": store, "cumulative": cum}, boards, usable_sram_fraction=1.0)
     assert table.loc["cumulative", "ESP32"] == pytest.approx((boards["ESP32"].sram_bytes - cum.sram_bytes) / 1024)
+    # by default a learner may use ASSUMPTIONS.usable_sram_fraction = 75 % of the SRAM
+    default = fit_table({"store": store, "cumulative": cum}, boards)
+    assert default.loc["cumulative", "ESP32"] == pytest.approx((532_480 * 3 // 4 - cum.sram_bytes) / 1024)
+    assert fits(cum, nano).sram_available == 196_608 == fits(cum, nano, usable_sram_fraction=0.75).sram_available
 
 
 def test_largest_mlp_width_is_the_boundary(boards):
@@ -156,7 +178,7 @@ def test_bad_models_and_files(tmp_path):
     bad.write_text('[boards."X"]\nmcu = "m"\ncore = "c"\nclock_hz = 1\nsram_bytes = -5\nflash_bytes = 1\nsource = "s"\n')
     with pytest.raises(ValueError, match="board 'X': sram_bytes must be a positive integer"):
         load_boards(bad)
-    with pytest.raises(ValueError, match=r"usable_sram_fraction must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"usable_sram_fraction must be a number in \(0, 1\]"):
         fits(profile(mlp_layers([4, 2])), load_boards()["ESP32"], usable_sram_fraction=0)
     assert Layer("d", 6, 2, 2).parameters == 8
 
@@ -262,8 +284,11 @@ def test_step_cost_bad_arguments(kwargs, match, boards):
 
 
 def test_step_cost_needs_a_board():
-    with pytest.raises(TypeError, match="board must be a tinydtl.devices.mcu.Board"):
+    with pytest.raises(TypeError, match="board must be a tinydtl.devices.Board or a board name"):
+        step_cost(52840, cycles=1)
+    with pytest.raises(ValueError, match="board 'nRF52840' is not in .*known boards: Arduino Nano 33 BLE Sense"):
         step_cost("nRF52840", cycles=1)
+    assert step_cost("Arduino Nano 33 BLE Sense", cycles=64e6) == step_cost(load_boards()["Arduino Nano 33 BLE Sense"], cycles=64e6)
 
 
 def test_bad_energy_fields(tmp_path):

@@ -18,9 +18,9 @@ from tinydtl.devices.emulate import (
     reference_round,
     toolchain_problem,
 )
-from tinydtl.devices.mcu import load_boards
+from tinydtl.devices import load_boards
 
-# Measured RAM (.data + .bss + painted stack peak) minus tinydtl.devices.mcu.profile()'s prediction must lie in
+# Measured RAM (.data + .bss + painted stack peak) minus tinydtl.devices.profile()'s prediction must lie in
 # [0, RAM_MARGIN]. What the formula does not count, all small and independent of the model size:
 # the stack (~130 B: main, the SGD step, the semihosting writer), newlib-nano's reentrancy struct in
 # .data (104 B, pulled in by libm's errno), the semihosting line buffer and exit block (~100 B), the

@@ -1,4 +1,4 @@
-"""tinydtl.devices.mcu's inference memory against TensorFlow Lite Micro's interpreter (its recording allocator).
+"""tinydtl.devices' inference memory against TensorFlow Lite Micro's interpreter (its recording allocator).
 
 Needs ``tflite-micro`` (in the locked environment). Without it the tests skip, saying so; with the
 environment variable CI set they fail instead.
@@ -10,7 +10,7 @@ import pytest
 from support import require
 
 from tinydtl.algorithms.fedavg_tff import keras_model
-from tinydtl.devices.mcu import (
+from tinydtl.devices import (
     keras_mlp,
     profile,
     tflm_available,

@@ -8,7 +8,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.data.datasets import load_ucr
-from tinydtl.devices.mcu import load_boards
+from tinydtl.devices import load_boards
 from tinydtl.learners.minirocket import (
     KERNEL_INDICES,
     MiniRocket,

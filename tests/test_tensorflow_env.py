@@ -34,7 +34,7 @@ def test_tflite_conversion_is_quiet_but_real_errors_show(capfd):
     """The converter's routine lines (saved-model INFO, "Ignored output_format", the quantiser's settings,
     the int8 statistics warning, "Assets written to") are dropped; anything else written meanwhile stays."""
     code = ("import logging; logging.basicConfig();"
-            "from tinydtl.devices.mcu import keras_mlp, tflite_size; m = keras_mlp([784, 10]);"
+            "from tinydtl.devices import keras_mlp, tflite_size; m = keras_mlp([784, 10]);"
             "print(tflite_size(m, int8=True), tflite_size(m, int8=False))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

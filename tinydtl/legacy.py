@@ -41,6 +41,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "mobility": ("tinydtl.networks.mobility", "tinydtl.algorithms.swarm"),
     "mcu": ("tinydtl.devices",),
     "mcu_emulate": ("tinydtl.devices.emulate",),
+    # tinydtl.devices.mcu (the layered package's first cut) was split into devices.{boards,memory,costs,tflite}
+    "devices.mcu": ("tinydtl.devices",),
     "federated": ("tinydtl.algorithms.fedavg",),
     "decentralized": ("tinydtl.algorithms.decentralized", "tinydtl.algorithms.dk_means"),
     "split_learning": ("tinydtl.algorithms.split",),
@@ -96,11 +98,14 @@ class _LegacyLoader(importlib.abc.Loader):
 
     def create_module(self, spec):
         if len(self.targets) == 1:
-            return importlib.import_module(self.targets[0])  # the same module object: patching still works
+            target = importlib.import_module(self.targets[0])  # the same module object: patching still works
+            self.target_spec = target.__spec__  # the import system overwrites __spec__; exec_module restores it
+            return target
         return _LegacyModule(spec.name, self.targets)
 
     def exec_module(self, module):
-        pass
+        if getattr(self, "target_spec", None) is not None:
+            module.__spec__ = self.target_spec
 
 
 class _LegacyFinder(importlib.abc.MetaPathFinder):

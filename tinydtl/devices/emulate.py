@@ -4,7 +4,7 @@ The C program in ``mcu/softmax_round.c`` does one SGD step of the softmax learne
 then averages ``neighbours`` received models, either by storing them all (``"store_all"``) or by
 Cumulative FedAvg (``"cumulative"``: one running weighted sum). It is sized by compile-time
 constants (``-DN_FEATURES=... -DBATCH=... -DNEIGHBOURS=...``) and lays its memory out the way
-:func:`tinydtl.devices.mcu.profile` models it: persistent weights, and one buffer shared by the train
+:func:`tinydtl.devices.memory.profile` models it: persistent weights, and one buffer shared by the train
 phase and the exchange phase (a C ``union``).
 
 :func:`emulate_round` builds it with ``arm-none-eabi-gcc`` for the Cortex-M4F (``-mcpu=cortex-m4
@@ -45,8 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydtl.core.validation import check_int, check_number
-from tinydtl.devices.mcu import MemoryProfile, mlp_layers, profile
+from tinydtl.core.traffic import payload_bytes
+from tinydtl.core.validation import check_bool, check_int, check_number
+from tinydtl.devices.memory import MemoryProfile, mlp_layers, profile
 from tinydtl.runtime.paths import repo_path
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "RoundData",
     "TICK_INSTRUCTIONS",
     "LinkCheck",
+    "check_round_size",
     "ToolchainMissing",
     "emulate_round",
     "link_check",
@@ -112,15 +114,31 @@ class RoundData:
     own_samples: int = OWN_SAMPLES
 
 
-def make_round_data(n_features=784, n_classes=10, batch_size=1, neighbours=1, *, lr=0.1, seed=0) -> RoundData:
-    """Deterministic inputs for one round (same ``seed``, same numbers). Received models are the
-    initial model plus noise of scale 0.01, as if neighbours had trained from it."""
+def check_round_size(n_features, n_classes, batch_size, neighbours, aggregation=None) -> None:
+    """Check a round's sizes, and that its flash tables (and, given ``aggregation``, its predicted RAM)
+    fit the emulated board, by arithmetic alone: before anything is allocated or built."""
     check_int("n_features", n_features, 1)
     check_int("n_classes", n_classes, 2)
     if n_classes > 256:
         raise ValueError(f"n_classes must be an integer in [2, 256] (labels are uint8), got {n_classes}")
     check_int("batch_size", batch_size, 1)
     check_int("neighbours", neighbours, 1)
+    p = n_features * n_classes + n_classes
+    tables = (payload_bytes(p) + payload_bytes(batch_size * n_features) + payload_bytes(batch_size, "uint8")
+              + payload_bytes(neighbours * p) + payload_bytes(neighbours, "uint32"))
+    need = 0 if aggregation is None else predicted_profile(n_features, n_classes, batch_size, neighbours,
+                                                           aggregation).sram_bytes
+    if need + (16 << 10) > EMULATED_RAM_BYTES or tables + (64 << 10) > EMULATED_FLASH_BYTES:
+        ram = "" if aggregation is None else f"about {need:,} B of RAM and "
+        raise ValueError(f"this round needs {ram}{tables:,} B of flash tables; the emulated board has "
+                         f"{EMULATED_RAM_BYTES:,} B of each: use fewer features, neighbours or a smaller batch")
+
+
+def make_round_data(n_features=784, n_classes=10, batch_size=1, neighbours=1, *, lr=0.1, seed=0) -> RoundData:
+    """Deterministic inputs for one round (same ``seed``, same numbers). Received models are the
+    initial model plus noise of scale 0.01, as if neighbours had trained from it. The tables must fit
+    the emulated board's flash (:func:`check_round_size`)."""
+    check_round_size(n_features, n_classes, batch_size, neighbours)
     check_number("lr", lr, low=0, low_open=True)
     check_int("seed", seed, 0)
     rng = np.random.default_rng(seed)
@@ -157,7 +175,7 @@ def reference_round(data: RoundData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predicted_profile(n_features=784, n_classes=10, batch_size=1, neighbours=1, aggregation="cumulative") -> MemoryProfile:
-    """What :func:`tinydtl.devices.mcu.profile` predicts for the emulated program (float32, SGD, 2 message buffers)."""
+    """What :func:`tinydtl.devices.memory.profile` predicts for the emulated program (float32, SGD, 2 message buffers)."""
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got {aggregation!r}")
     return profile(mlp_layers([n_features, n_classes]), dtype="float32", optimizer="sgd", batch_size=batch_size,
@@ -245,12 +263,9 @@ def emulate_round(n_features=784, n_classes=10, batch_size=1, neighbours=1, aggr
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got {aggregation!r}")
     check_number("timeout", timeout, low=0, low_open=True)
+    check_bool("trace", trace)
+    check_round_size(n_features, n_classes, batch_size, neighbours, aggregation)
     data = make_round_data(n_features, n_classes, batch_size, neighbours, lr=lr, seed=seed)
-    need = predicted_profile(n_features, n_classes, batch_size, neighbours, aggregation).sram_bytes
-    tables = sum(a.nbytes for a in (data.initial, data.x, data.y, data.received, data.counts))
-    if need + (16 << 10) > EMULATED_RAM_BYTES or tables + (64 << 10) > EMULATED_FLASH_BYTES:
-        raise ValueError(f"this round needs about {need:,} B of RAM and {tables:,} B of flash tables; the emulated "
-                         f"board has {EMULATED_RAM_BYTES:,} B of each: use fewer features, neighbours or a smaller batch")
     problem = toolchain_problem()
     if problem:
         raise ToolchainMissing(problem)
@@ -319,6 +334,7 @@ def link_check(ram_bytes, n_features=784, n_classes=10, batch_size=1, neighbours
         raise ValueError(f"aggregation must be one of {list(AGGREGATIONS)}, got {aggregation!r}")
     check_int("ram_bytes", ram_bytes, 1)
     check_int("stack_reserve", stack_reserve, 8)
+    check_number("timeout", timeout, low=0, low_open=True)
     data = make_round_data(n_features, n_classes, batch_size, neighbours)
     problem = toolchain_problem()
     if problem:

@@ -4,7 +4,8 @@ A *training step* is one training series (RockNet processes series one at a time
 gradient; Adam runs once per batch). For D devices, device j owns ``k_j`` kernels (contiguous blocks,
 :func:`tinydtl.papers.rocknet.classifier.split_kernels`) and ``F_j = k_j · n_dil · n_biases`` features.
 
-**SRAM** (bytes; float32 = 4, as in the authors' firmware):
+**SRAM** (bytes, each ``payload_bytes(values, dtype)``; float32 as in the authors' firmware), set
+against the board's *usable* SRAM (:data:`tinydtl.devices.ASSUMPTIONS`, 75 % by default):
 
 * kernels: ``2 k_j`` (one uint16 bit mask each) + dilations ``4 n_dil`` + biases ``4 F_j``;
 * features of the current series ``4 F_j``;
@@ -25,7 +26,7 @@ per feature, the head ``C F_j`` forward + ``C F_j`` gradient, and Adam's ``≈ 1
 its C partial logits (``payload_bytes(C)``). Two counts are given:
 
 * ``bytes_on_air``: each broadcast once, as the radio (BLE/Mixer) sends it: ``L + D · 4C`` (0 for D = 1);
-  this is what time and energy are computed from (``tinydtl.devices.mcu.step_cost``: payload only, a lower bound);
+  this is what time and energy are computed from (``tinydtl.devices.step_cost``: payload only, a lower bound);
 * the package's communication rule (:mod:`tinydtl.networks.transport`: a broadcast to k receivers counts k
   transmissions): ``(D − 1) L + D (D − 1) · 4C`` bytes in ``(D − 1)(D + 1)`` messages.
 """
@@ -35,8 +36,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinydtl.core.traffic import payload_bytes
-from tinydtl.core.validation import check_int
-from tinydtl.devices.mcu import Board, step_cost
+from tinydtl.core.validation import check_int, check_number
+from tinydtl.devices import Board, as_board, step_cost
+from tinydtl.devices.assumptions import usable_sram_bytes
 from tinydtl.papers.rocknet.classifier import (
     biases_per_kernel,
     check_n_devices,
@@ -47,40 +49,47 @@ from tinydtl.papers.rocknet.classifier import (
 
 __all__ = ["ADAM_OPS_PER_PARAMETER", "cost_vs_devices", "device_costs"]
 
-FLOAT = np.dtype(np.float32).itemsize
 #: Operations of one Adam update per parameter (two moment updates, bias corrections, sqrt, divide, step).
 ADAM_OPS_PER_PARAMETER = 12
 QUANT_BLOCK = 256
 
 
 def _sram(k, F, n_dil, length, C, owner, quantized_adam):
+    """SRAM by component (see the module docstring); every size is ``payload_bytes(values, dtype)``."""
     params = C * F
-    if quantized_adam:
-        blocks = -(-params // QUANT_BLOCK)
-        optimizer = 2 * params + 2 * blocks * FLOAT
+    bias = payload_bytes(C) if owner else 0  # the class bias lives on device 0
+    if quantized_adam:  # uint8 m and v, one float32 absmax per block of each
+        optimizer = 2 * payload_bytes(params, "uint8") + 2 * payload_bytes(-(-params // QUANT_BLOCK))
     else:
-        optimizer = 2 * params * FLOAT
+        optimizer = 2 * payload_bytes(params)
     return {
-        "kernels": 2 * k + FLOAT * n_dil + FLOAT * F,
-        "features": FLOAT * F,
-        "weights": FLOAT * params + (FLOAT * C if owner else 0),
-        "gradients": FLOAT * params + (FLOAT * C if owner else 0),
-        "optimizer": optimizer + (2 * FLOAT * C if owner else 0),
-        "buffers": length + 4 * FLOAT * length + 2 * FLOAT * C,
+        "kernels": payload_bytes(k, "uint16") + payload_bytes(n_dil) + payload_bytes(F),
+        "features": payload_bytes(F),
+        "weights": payload_bytes(params) + bias,
+        "gradients": payload_bytes(params) + bias,
+        "optimizer": optimizer + 2 * bias,
+        "buffers": payload_bytes(length, "int8") + 4 * payload_bytes(length) + 2 * payload_bytes(C),
     }
 
 
-def device_costs(length: int, n_classes: int, n_devices: int, board: Board, *, quantized_adam=False,
-                 cycles_per_op: float = 4.0, batch_size: int = 128, num_features: int = 10_000):
-    """One row per device: its kernels, features, SRAM by component, operations, bytes, time and energy."""
+def device_costs(length: int, n_classes: int, n_devices: int, board: Board | str, *, quantized_adam=False,
+                 cycles_per_op: float = 4.0, batch_size: int = 128, num_features: int = 10_000,
+                 usable_sram_fraction: float | None = None):
+    """One row per device: its kernels, features, SRAM by component, operations, bytes, time and energy.
+
+    ``board``: a :class:`~tinydtl.devices.Board` or a board's name. ``usable_sram_bytes`` is the share
+    of the board's SRAM a learner may use (``usable_sram_fraction``, default
+    ``tinydtl.devices.ASSUMPTIONS.usable_sram_fraction``) and ``fits`` whether ``sram_bytes`` is within it.
+    """
     import pandas as pd
 
+    board = as_board(board)
     check_int("length", length, 9)
     check_int("n_classes", n_classes, 2)
     check_int("batch_size", batch_size, 1)
     d = check_n_devices(n_devices)
-    if not (isinstance(cycles_per_op, (int, float)) and cycles_per_op > 0):
-        raise ValueError(f"cycles_per_op must be a number > 0, got {cycles_per_op!r}")
+    check_number("cycles_per_op", cycles_per_op, low=0, low_open=True)
+    usable = usable_sram_bytes(board.sram_bytes, usable_sram_fraction)
     n_dil = len(rocknet_dilations(length))
     nb = biases_per_kernel(n_dil, num_features)
     bounds = split_kernels(d)
@@ -104,6 +113,7 @@ def device_costs(length: int, n_classes: int, n_devices: int, board: Board, *, q
             "devices": d, "device": j, "kernels": k, "features": F,
             **{f"sram_{name}": v for name, v in sram.items()},
             "sram_bytes": sum(sram.values()),
+            "usable_sram_bytes": usable, "fits": sum(sram.values()) <= usable,
             "ops_conv": ops_conv, "ops_ppv": ops_ppv, "ops_head": ops_head, "ops": ops,
             "tx_bytes": tx, "rx_bytes": rx,
             "compute_s": cost.compute_s, "radio_s": cost.radio_s, "seconds": cost.seconds,
@@ -112,10 +122,12 @@ def device_costs(length: int, n_classes: int, n_devices: int, board: Board, *, q
     return pd.DataFrame(rows)
 
 
-def cost_vs_devices(length: int, n_classes: int, board: Board, devices=range(1, 21), **kwargs):
-    """Per D: the busiest device's SRAM, operations, time, energy, and the step's bytes (both counts)."""
+def cost_vs_devices(length: int, n_classes: int, board: Board | str, devices=range(1, 21), **kwargs):
+    """Per D: the busiest device's SRAM (and whether it fits the usable SRAM), operations, time, energy,
+    and the step's bytes (both counts). ``kwargs`` go to :func:`device_costs`."""
     import pandas as pd
 
+    board = as_board(board)
     rows = []
     for d in devices:
         per = device_costs(length, n_classes, d, board, **kwargs)
@@ -123,6 +135,8 @@ def cost_vs_devices(length: int, n_classes: int, board: Board, devices=range(1, 
         rows.append({
             "devices": d,
             "sram_bytes": int(per["sram_bytes"].max()),
+            "usable_sram_bytes": int(per["usable_sram_bytes"].iloc[0]),
+            "fits": bool(per["fits"].all()),
             "ops": float(per["ops"].max()),
             "seconds": float(per["seconds"].max()),
             "compute_s": float(per["compute_s"].max()),
