@@ -16,7 +16,7 @@ import signal
 import numpy as np
 import pytest
 
-from tinydtl.devices.mcu import load_boards
+from tinydtl.devices import load_boards
 from tinydtl.networks.netsim import Network, link_for_quality, make_network
 from tinydtl.papers.globe2train import (
     Device,

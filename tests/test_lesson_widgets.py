@@ -160,7 +160,7 @@ def test_lesson06_prose_quotes_no_computed_numbers():
     import nbformat
     from support import NOTEBOOKS
 
-    from tinydtl.devices.mcu import load_boards
+    from tinydtl.devices import load_boards
 
     boards = load_boards().values()
     kib = {b.sram_bytes / 1024 for b in boards} | {b.flash_bytes / 1024 for b in boards}  # datasheets (KB = KiB)
@@ -181,7 +181,7 @@ def test_lesson06_prose_quotes_no_computed_numbers():
     assert not typed, f"computed numbers typed into lesson 06's prose (print them from code): {typed}"
 
 def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
-    from tinydtl.devices.mcu import mlp_layers, profile
+    from tinydtl.devices import mlp_layers, profile
     from tinydtl.networks.gossip import metropolis_weights, spectral_gap
     from tinydtl.networks.topology import ring
 

@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import (
 
 from tinydtl.core.simulation import simulate
 from tinydtl.data.datasets import load_mnist
-from tinydtl.devices.mcu import load_boards
+from tinydtl.devices import load_boards
 from tinydtl.networks.netsim import Link, make_network
 from tinydtl.papers.globe2train import (
     Device,

@@ -9,15 +9,8 @@ from sklearn.utils.estimator_checks import check_estimator
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.data.datasets import load_ucr
 from tinydtl.devices import load_boards
-from tinydtl.learners.minirocket import (
-    KERNEL_INDICES,
-    MiniRocket,
-    dilation_major_offsets,
-    fit_dilations,
-    kernel_weights,
-    minirocket_classifier,
-    quantiles,
-)
+from tinydtl.learners.minirocket import MiniRocket, minirocket_classifier
+from tinydtl.learners.minirocket_kernels import (KERNEL_INDICES, dilation_major_offsets, fit_dilations, kernel_weights, quantiles)
 from tinydtl.learners.quantized_adam import (
     SIGNED_MAP,
     UNSIGNED_MAP,
@@ -25,14 +18,8 @@ from tinydtl.learners.quantized_adam import (
     dequantize_blockwise,
     quantize_blockwise,
 )
-from tinydtl.papers.rocknet.classifier import (
-    RockNetClassifier,
-    biases_per_kernel,
-    nn_baseline,
-    rocknet_dilations,
-    series_traffic,
-    split_kernels,
-)
+from tinydtl.papers.rocknet.classifier import RockNetClassifier, nn_baseline
+from tinydtl.papers.rocknet.device import biases_per_kernel, rocknet_dilations, series_traffic, split_kernels
 from tinydtl.papers.rocknet.cost import cost_vs_devices, device_costs
 
 NRF = "Arduino Nano 33 BLE Sense"

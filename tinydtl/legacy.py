@@ -41,8 +41,6 @@ MOVED: dict[str, tuple[str, ...]] = {
     "mobility": ("tinydtl.networks.mobility", "tinydtl.algorithms.swarm"),
     "mcu": ("tinydtl.devices",),
     "mcu_emulate": ("tinydtl.devices.emulate",),
-    # tinydtl.devices.mcu (the layered package's first cut) was split into devices.{boards,memory,costs,tflite}
-    "devices.mcu": ("tinydtl.devices",),
     "federated": ("tinydtl.algorithms.fedavg",),
     "decentralized": ("tinydtl.algorithms.decentralized", "tinydtl.algorithms.dk_means"),
     "split_learning": ("tinydtl.algorithms.split",),

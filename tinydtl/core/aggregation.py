@@ -13,7 +13,7 @@ decentralised learning) can
   arrives; the average is ``S / n``. Memory is one accumulator plus the receive buffer, whatever
   ``N`` is.
 
-Both classes expose ``nbytes``, the bytes they actually hold, which :mod:`tinydtl.devices.mcu` must match.
+Both classes expose ``nbytes``, the bytes they actually hold, which :mod:`tinydtl.devices.memory` must match.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ know the layers: they move and average rows. The model object knows how to
 * ``local_update(X, y, params, plan, lr)``: minibatch SGD of every client of a
   :class:`~tinydtl.core.plans.RoundPlan`, all clients at once (batched matrix products);
 * ``evaluate(params, X, y)``: ``(loss, accuracy)``;
-* ``arrays(params)``: the arrays a device holds (for memory accounting, :mod:`tinydtl.devices.mcu`).
+* ``arrays(params)``: the arrays a device holds (for memory accounting, :mod:`tinydtl.devices.memory`).
 
 :class:`SoftmaxModel` is the survey's learner ``softmax(x W + b)`` for any number of features and
 classes (MNIST pixels, UCR time series, ...). The softmax cross-entropy gradient and the

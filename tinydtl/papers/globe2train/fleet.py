@@ -4,7 +4,7 @@ Globe2Train (Sudharsan, Breslin & Ali, IEEE SmartWorld 2021) trains on idle IoT 
 different sizes, speeds and networks. Its cloud component G2T-C must therefore know, for each device,
 
 * how many trained binary classifiers it can hold while training the next one — its *capacity*,
-  from the board's SRAM (:func:`device_capacity`, built on :func:`tinydtl.devices.mcu.profile`);
+  from the board's SRAM (:func:`device_capacity`, built on :func:`tinydtl.devices.profile`);
 * how fast it computes (``clock × flops per cycle × availability``, :class:`Device.speed`);
 * how good its network is (its quality ``q ∈ (0, 1]``, see :mod:`tinydtl.networks.netsim`).
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.core.validation import check_finite_array, check_int, check_number
-from tinydtl.devices.mcu import Board, fits, load_boards, mlp_layers, profile
+from tinydtl.devices import Board, fits, load_boards, mlp_layers, profile
 
 __all__ = [
     "FLOPS_PER_CYCLE",
@@ -79,7 +79,7 @@ class Device:
 
 
 def resolve_boards(boards) -> list[Board]:
-    """``boards`` as :class:`tinydtl.devices.mcu.Board` objects (names are read by :func:`load_boards`)."""
+    """``boards`` as :class:`tinydtl.devices.Board` objects (names are read by :func:`load_boards`)."""
     known, resolved = None, []
     for b in boards:
         if isinstance(b, str):
@@ -88,7 +88,7 @@ def resolve_boards(boards) -> list[Board]:
                 raise ValueError(f"unknown board {b!r}; known: {sorted(known)}")
             b = known[b]
         if not isinstance(b, Board):
-            raise TypeError(f"boards must be tinydtl.devices.mcu.Board objects or board names, got {type(b).__name__}")
+            raise TypeError(f"boards must be tinydtl.devices.Board objects or board names, got {type(b).__name__}")
         resolved.append(b)
     return resolved
 
@@ -97,14 +97,14 @@ def device_capacity(board, n_features: int, *, batch_size: int = 32, usable_sram
                     weights_per_problem: int | None = None) -> int:
     """How many trained binary linear classifiers ``board`` can hold while training the next one.
 
-    Training needs the :func:`tinydtl.devices.mcu.profile` of a ``n_features → 1`` dense layer with the
+    Training needs the :func:`tinydtl.devices.profile` of a ``n_features → 1`` dense layer with the
     momentum optimizer and ``batch_size`` samples (weights, gradients, one momentum buffer, the
     activations and the input batch, float32); every finished classifier waiting in the
     accumulation buffer needs ``(n_features + 1) × 4`` bytes (``weights_per_problem × 4`` if given).
     With ``S`` = usable SRAM (``usable_sram_fraction`` of the board's, default
     :data:`USABLE_SRAM_FRACTION`; the rest is stack, RTOS and radio), the capacity is
     ``floor((S − training) / ((n_features + 1) × 4))``, 0 when training alone does not fit.
-    ``board``: a :class:`tinydtl.devices.mcu.Board` or a board name.
+    ``board``: a :class:`tinydtl.devices.Board` or a board name.
     """
     (board,) = resolve_boards([board])
     check_int("n_features", n_features, 1)
@@ -135,7 +135,7 @@ def per_device(name: str, values, n: int) -> np.ndarray:
 def make_devices(boards, n_features: int, *, qualities=None, availability=None, flops_per_cycle: float = FLOPS_PER_CYCLE,
                  batch_size: int = 32, usable_sram_fraction: float = USABLE_SRAM_FRACTION, max_capacity: int | None = None,
                  seed=None) -> list[Device]:
-    """Devices from a list of :class:`tinydtl.devices.mcu.Board` (or board names, read by :func:`tinydtl.devices.mcu.load_boards`).
+    """Devices from a list of :class:`tinydtl.devices.Board` (or board names, read by :func:`tinydtl.devices.load_boards`).
 
     Speed: ``clock_hz × flops_per_cycle`` (:data:`FLOPS_PER_CYCLE`). ``qualities`` and
     ``availability`` default to 1; ``max_capacity`` caps what a device accepts per round. Raises
