@@ -110,7 +110,7 @@ CASES = [
      r"usable_sram_fraction must be a number in \(0, 1\], got True"),
     ("NaN default fraction", call("assumptions.DeviceAssumptions"), dict(usable_sram_fraction=math.nan), ValueError,
      r"usable_sram_fraction must be a number in \(0, 1\], got nan"),
-    ("bool byte count in KiB", call("kib"), dict(nbytes=True), ValueError, r"nbytes must be a number"),
+    ("bool byte count in KiB", call("kib"), dict(nbytes=True), ValueError, r"nbytes must be a (finite )?number"),
     # ------------------------------------------------------------------ time and energy
     ("unknown board, step cost", call("step_cost"), dict(board="nRF52840", cycles=1), ValueError,
      r"board 'nRF52840' is not in .*known boards: Arduino Nano 33 BLE Sense"),

@@ -29,11 +29,15 @@ def _as_arrays(weights):
     arrays = [np.asarray(w) for w in weights]
     if not arrays:
         raise ValueError("weights must be a non-empty list of arrays")
+    for a in arrays:
+        if a.dtype == bool or a.dtype.kind not in "iuf" or not np.isfinite(a).all():
+            raise ValueError("weights must be finite numeric arrays (a model with NaN or inf would poison the sum)")
     return arrays
 
 
 def _check_weight(n):
-    if not np.isfinite(n) or n <= 0:
+    ok = isinstance(n, (int, float, np.integer, np.floating)) and not isinstance(n, (bool, np.bool_))
+    if not ok or not np.isfinite(n) or n <= 0:
         raise ValueError(f"n (the model's weight, e.g. its sample count) must be a finite number > 0, got {n!r}")
 
 

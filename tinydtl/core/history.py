@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinydtl.core.validation import check_number
+
 __all__ = ["STANDARD_COLUMNS", "History", "rounds_to_reach"]
 
 #: attribute names of tinydtl 0.1 -> column (deprecated views of rounds 1..R)
@@ -110,8 +112,7 @@ class History:
 
     def rounds_to_reach(self, target: float, column: str = "accuracy"):
         """First round whose ``column`` is ``>= target`` (0 = the initial model); ``None`` if never."""
-        if not isinstance(target, (int, float, np.floating, np.integer)) or not np.isfinite(target):
-            raise ValueError(f"target must be a finite number, got {target!r}")
+        check_number("target", target, low=-np.inf)
         values = np.asarray(self.column(column), dtype=float)
         hit = np.flatnonzero(values >= target)
         return int(self._columns["round"][hit[0]]) if hit.size else None
@@ -146,8 +147,7 @@ def rounds_to_reach(accuracy, target: float):
     """
     if isinstance(accuracy, History):
         return accuracy.rounds_to_reach(target)
-    if not isinstance(target, (int, float, np.floating, np.integer)) or not np.isfinite(target):
-        raise ValueError(f"target must be a finite number, got {target!r}")
+    check_number("target", target, low=-np.inf)
     acc = np.asarray(accuracy, dtype=float)
     if acc.ndim != 1:
         raise ValueError(f"accuracy must be a 1-D sequence of per-round values, got shape {acc.shape}")

@@ -27,7 +27,10 @@ class Attackers:
     def __init__(self, ids, *, scale: float = 10.0, seed=0):
         check_number("scale", scale, low=0, low_open=True)
         check_seed("seed", seed)
-        self.ids = {int(i) for i in np.asarray(ids, dtype=int).ravel()}
+        ids = np.asarray(ids).ravel()
+        if ids.size and (ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0):
+            raise ValueError(f"ids must be integer client indices >= 0, got {ids.tolist()[:10]}")
+        self.ids = {int(i) for i in ids}
         self.scale = float(scale)
         self.rng = np.random.default_rng([seed, 31337]) if not isinstance(seed, np.random.Generator) else seed
 

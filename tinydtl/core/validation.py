@@ -58,9 +58,11 @@ def check_number(name, value, *, low, high=np.inf, low_open=False, high_open=Fal
     ok = ok and (isinstance(value, numbers.Integral) or bool(np.isfinite(value)))
     ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
-        lo = f"({low}" if low_open else f"[{low}"
-        hi = "∞)" if high == np.inf else (f"{high})" if high_open else f"{high}]")
         what = "an integer" if integer else "a number"
+        if low == -np.inf and high == np.inf:
+            raise ValueError(f"{name} must be a finite {what.split()[-1]}, got {value!r}")
+        lo = "(-∞" if low == -np.inf else (f"({low}" if low_open else f"[{low}")
+        hi = "∞)" if high == np.inf else (f"{high})" if high_open else f"{high}]")
         raise ValueError(f"{name} must be {what} in {lo}, {hi}, got {value!r}")
 
 
@@ -199,6 +201,8 @@ def scaled(x) -> np.ndarray:
 
 def check_labels(y, name: str, n: int, n_classes: int | None = None) -> np.ndarray:
     """``y`` must be ``n`` integer labels in ``[0, n_classes - 1]`` (``[0, ∞)`` if ``n_classes`` is None)."""
+    if n_classes is not None:
+        n_classes_of(n_classes=n_classes)  # checks it first: a bad n_classes is named as such
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) to match the samples, got {y.shape}")

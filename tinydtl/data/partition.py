@@ -34,6 +34,10 @@ def _check_clients(y, n_clients):
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-D array of labels, got shape {y.shape}")
+    if y.dtype == bool or y.dtype.kind == "c" or (y.dtype.kind == "f" and not (np.isfinite(y).all() and
+                                                                               np.array_equal(y, np.round(y)))):
+        raise ValueError("y must hold integer class labels (or strings); got non-integer or NaN values, which "
+                         "would be dropped or split into classes of their own")
     if not isinstance(n_clients, numbers.Integral) or isinstance(n_clients, bool) or n_clients < 1:
         raise ValueError(f"n_clients must be an integer >= 1, got {n_clients!r}")
     if n_clients > len(y):

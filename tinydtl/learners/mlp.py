@@ -131,7 +131,8 @@ class MLPModel:
         """
         K, B = len(plan.clients), plan.batch_size
         self._check_params(params, K)
-        P = np.array(params, dtype=np.float32, copy=True)
+        check_number("lr", lr, low=0, low_open=True)
+        P = np.array(params, dtype=np.float32, copy=copy)  # copy=False: a float32 C-contiguous params is updated in place
         W1, b1, W2, b2 = self.unflatten(P)
         batches = [plan.batches(i) for i in range(K)]
         S = max((len(b) for b in batches), default=0)

@@ -175,6 +175,8 @@ class SoftmaxModel:
         """
         K = len(plan.clients)
         self._check_params(params, rows=K)
+        check_number("lr", lr, low=0, low_open=True)
+        check_number("mu", mu, low=-np.inf)  # the front end refuses mu < 0; a test negates it on purpose
         X = self.prepare(X)
         if self.threads > 1 and K >= 2 * self.threads:
             return self._threaded_update(X, y, params, plan, lr, mu=mu, anchor=anchor)

@@ -18,7 +18,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from tinydtl.core.validation import as_rng, check_number, check_seed
+from tinydtl.core.validation import as_rng, check_finite_array, check_number, check_seed
 
 __all__ = [
     "place_devices",
@@ -187,9 +187,17 @@ def bilayer_graph(positions, labels, heads, radius: float, head_radius: float | 
 
     Node attributes: ``pos``, ``cluster``, ``head`` (bool). Edge attribute ``layer``: ``"intra"`` or ``"inter"``.
     """
-    pos = np.asarray(positions, dtype=float)
+    pos = check_finite_array("positions", positions, ndim=2)
     labels = np.asarray(labels)
+    if labels.shape != (len(pos),) or labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must hold one cluster per device: {len(pos)} integers, got {labels.dtype} "
+                         f"shape {labels.shape}")
+    heads = np.asarray(heads)
+    if heads.ndim != 1 or (heads.size and (not np.issubdtype(heads.dtype, np.integer) or heads.max() >= len(pos))):
+        raise ValueError(f"heads must be device indices in [0, {len(pos) - 1}] (-1 for an empty cluster)")
     heads = [int(h) for h in heads if h >= 0]
+    if head_radius is not None:
+        _check_radius(head_radius)
     A = geometric_adjacency(pos, radius).tocoo()
     G = nx.Graph()
     for i, p in enumerate(pos):

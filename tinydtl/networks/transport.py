@@ -59,6 +59,10 @@ def gossip(A_live: sp.csr_matrix, values: np.ndarray, steps: int):
     """
     check_number("steps", steps, low=0, integer=True)
     values = np.asarray(values)
+    if values.shape[:1] != (A_live.shape[0],):
+        raise ValueError(f"values must hold one row per device ({A_live.shape[0]} rows), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite (NaN or inf would spread to every device)")
     if steps == 0 or A_live.nnz == 0:
         return values, Traffic()
     M = metropolis_weights(A_live)
