@@ -278,7 +278,7 @@ API_CASES = [
     (sweep_into, dict(out="@unrelated"), "tinydtl.lab.sweep:SweepError", r"out .*notes\.txt is a file"),
     (sweep_into, dict(out="@foreign_sweep"), "tinydtl.lab.sweep:SweepError",
      r"results\.csv .*not written by a tinydtl sweep"),
-    (sweep_into, dict(dashboard_address=8787), TypeError, r"dashboard_address must be a string"),
+    (sweep_into, dict(out="@tmp/sweep", dashboard_address=8787), TypeError, r"dashboard_address must be a string"),
     (sweep_point_of("test_contract_lab:returns_a_flag"), dict(out_dir="@tmp"), RuntimeError,
      r"metric 'converged' must be a finite number, got True"),
     # one atomic write: nothing half-written, no temporary file left
@@ -320,7 +320,7 @@ CLI_CASES = [
     (["report", "@full", "--out", "@adir"], r"adir is a folder"),
     (["report", "@full", "--bogus"], r"tinydtl report: unrecognized arguments: --bogus"),
     # reproduce: every option checked before a kernel starts
-    (["reproduce", "--seed", "-1", "--out", "@build", "--notebooks", "@nbs"], r"--seed must be an integer >= 0, got -1"),
+    (["reproduce", "--seed", "-1", "--out", "@build", "--notebooks", "@nbs"], r"argument --seed: must be an integer >= 0, got -1"),
     (["reproduce", "--seed", "abc", "--out", "@build", "--notebooks", "@nbs"], r"argument --seed: .*'abc'"),
     (["reproduce", "--out", "@unrelated", "--notebooks", "@nbs"], r"--out .*notes\.txt is a file"),
     (["reproduce", "--out", "@foreign_build", "--notebooks", "@nbs"], r"results\.json is not a tinydtl results file"),
