@@ -97,6 +97,8 @@ def scene(tmp_path):
     (s["foreign_sweep"] / "results.csv").write_text("a,b\n1,2\n")
     s["grid"] = tmp_path / "grid.toml"
     s["grid"].write_text("[grid]\nx = [1, 2]\n")
+    s["binary"] = tmp_path / "binary.toml"
+    s["binary"].write_bytes(bytes(range(256)))
     s["_before"] = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     return s
 
@@ -279,6 +281,8 @@ API_CASES = [
     (sweep_into, dict(out="@foreign_sweep"), "tinydtl.lab.sweep:SweepError",
      r"results\.csv .*not written by a tinydtl sweep"),
     (sweep_into, dict(out="@tmp/sweep", dashboard_address=8787), TypeError, r"dashboard_address must be a string"),
+    (sweep_into, dict(out="@tmp/sweep", scheduler=8786), "tinydtl.lab.sweep:SweepError",
+     r"scheduler must be a Dask scheduler address .*got int 8786"),
     (sweep_point_of("test_contract_lab:returns_a_flag"), dict(out_dir="@tmp"), RuntimeError,
      r"metric 'converged' must be a finite number, got True"),
     # one atomic write: nothing half-written, no temporary file left
@@ -295,6 +299,32 @@ def test_api_refuses_bad_input(scene, call, kwargs, error, match):
     with pytest.raises(error, match=match):
         call(**resolve(kwargs, scene))
     unchanged(scene)
+
+
+PROCESS_CASES = [
+    ("tinydtl.runtime.processes:terminate_sessions", dict(sessions=[0]), ValueError,
+     r"sessions must be a process id \(an integer >= 2\), got 0"),  # session 0: the kernel's threads
+    ("tinydtl.runtime.processes:terminate_sessions", dict(sessions=[1]), ValueError, r"got 1"),
+    ("tinydtl.runtime.processes:terminate_sessions", dict(sessions=[True]), ValueError, r"got True"),
+    ("tinydtl.runtime.processes:terminate_sessions", dict(sessions=["own"]), ValueError,
+     r"must not hold this process's own session"),
+    ("tinydtl.runtime.processes:terminate_sessions", dict(sessions=[12345], grace=float("nan")), ValueError,
+     r"grace must be a finite number"),
+    ("tinydtl.runtime.processes:kernel_sessions", dict(parent=0), ValueError, r"parent must be a process id"),
+    ("tinydtl.runtime.processes:kernel_sessions", dict(parent=2.5), ValueError, r"parent must be a process id"),
+]
+
+
+@pytest.mark.parametrize("call, kwargs, error, match", PROCESS_CASES, ids=[f"{i:02d}" for i in range(len(PROCESS_CASES))])
+def test_process_control_refuses_bad_ids_without_signalling(monkeypatch, call, kwargs, error, match):
+    def kill(pid, sig):
+        raise AssertionError(f"os.kill({pid}, {sig}) was called: the input should have been refused")
+
+    monkeypatch.setattr(os, "kill", kill)
+    if kwargs.get("sessions") == ["own"]:
+        kwargs = {**kwargs, "sessions": [os.getsid(0)]}
+    with pytest.raises(error, match=match):
+        obj(call)(**kwargs)
 
 
 # ----------------------------------------------------------------------------- the table: command line
@@ -339,6 +369,10 @@ CLI_CASES = [
      r"results\.csv .*not written by a tinydtl sweep"),
     (["sweep", "test_contract_lab:double", "--grid", "@grid", "--workers", "two"], r"argument --workers: .*'two'"),
     (["sweep", "test_contract_lab:double"], r"the following arguments are required: --grid"),
+    (["sweep", "test_contract_lab:double", "--grid", "@adir", "--out", "@tmp/s"], r"cannot read grid file .*adir"),
+    (["sweep", "test_contract_lab:double", "--grid", "@binary", "--out", "@tmp/s"], r"grid file .*binary\.toml is not .*text"),
+    (["sweep", "test_contract_lab:double", "--grid", "@grid", "--out", "@tmp/s", "--scheduler", "nowhere"],
+     r"tinydtl sweep: scheduler must be a Dask scheduler address .*got 'nowhere'"),
     # adaptive: option parsing only
     (["adaptive", "--budget", "-1"], r"argument --budget: must be a finite number of seconds > 0, got -1"),
     (["adaptive", "--budget", "nan"], r"argument --budget: .*got nan"),
@@ -362,6 +396,17 @@ def test_cli_usage_errors_exit_2_with_one_line(scene, capsys, argv, match):
     assert re.search(match, lines[0]), lines[0]
     assert not captured.out
     unchanged(scene)
+
+
+def test_an_unreachable_scheduler_is_a_usage_error(scene, capsys):
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = run_cli(["sweep", "test_contract_lab:double", "--grid", str(scene["grid"]), "--out",
+                        str(scene["tmp"] / "s"), "--scheduler", "tcp://127.0.0.1:9", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, (code, err[-2000:])
+    assert "cannot connect to the Dask scheduler tcp://127.0.0.1:9" in err
 
 
 # ----------------------------------------------------------------------------- data kept

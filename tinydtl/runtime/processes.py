@@ -193,9 +193,9 @@ def no_stray_processes(name: str = TFF_WORKER, grace: float = 5.0):
 # --------------------------------------------------------------------------- kernels' sessions (Ctrl-C)
 
 
-def _check_pid(name, pid):
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
-        raise ValueError(f"{name} must be a process id (an integer > 1), got {pid!r}")
+def _check_pid(name, pid, low=2):
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid < low:
+        raise ValueError(f"{name} must be a process id (an integer >= {low}), got {pid!r}")
 
 
 def kernel_sessions(parent: int | None = None) -> set[int]:
@@ -205,7 +205,7 @@ def kernel_sessions(parent: int | None = None) -> set[int]:
     starts (TensorFlow Federated's ``worker_binary``), live in a session whose id is the kernel's PID.
     """
     parent = os.getpid() if parent is None else parent
-    _check_pid("parent", parent)
+    _check_pid("parent", parent, low=1)  # a runner may be PID 1 (in a container)
     return {pid for pid, stat in _processes().items()
             if stat.state != "Z" and stat.ppid == parent and stat.session == pid}
 
@@ -218,7 +218,7 @@ def terminate_sessions(sessions, grace: float = 3.0) -> list[int]:
     """SIGTERM every live process in ``sessions``, then SIGKILL what is left after ``grace`` s
     (:func:`terminate`), and whatever joined those sessions meanwhile. Returns the PIDs signalled first.
 
-    A session id must be a process id ``> 1`` and not this process's own session (which would stop
+    A session id must be a process id ``>= 2`` and not this process's own session (which would stop
     this process and its shell): those are a ``ValueError``, never signalled.
     """
     _check_grace(grace)

@@ -204,9 +204,13 @@ def load_grid(path) -> tuple[dict, dict]:
     """Read a TOML grid file: ``([grid] table, [fixed] table)``. Only those two tables are allowed."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GridError(f"grid file {path} does not exist") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise GridError(f"cannot read grid file {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise GridError(f"grid file {path} is not a TOML text file (it is not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise GridError(f"grid file {path} is not valid TOML: {exc}") from None
     loose = sorted(k for k, v in data.items() if k not in _GRID_TABLES and not isinstance(v, dict))

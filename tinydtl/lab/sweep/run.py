@@ -23,6 +23,7 @@ from tinydtl.core.validation import check_number
 from tinydtl.lab.reproduce.machine import available_cores
 from tinydtl.lab.sweep.grid import (
     GridError,
+    SweepError,
     SweepTarget,
     expand_grid,
     load_grid,
@@ -134,8 +135,30 @@ def _dask_client(scheduler, workers, n_tasks, dashboard_address):
         yield scheduler
     else:
         address = getattr(scheduler, "scheduler_address", scheduler)  # a Cluster object (e.g. Dask Gateway)
-        with Client(address) as client:
+        try:
+            client = Client(address)
+        except (OSError, TimeoutError) as exc:
+            raise SweepError(f"cannot connect to the Dask scheduler {address}: {exc}") from None
+        with client:
             yield client
+
+
+def _check_scheduler(scheduler) -> None:
+    """``scheduler`` is None, a Client, a cluster object, or an address with a port (checked, not contacted)."""
+    from distributed import Client
+    from distributed.comm import parse_address, parse_host_port
+
+    if scheduler is None or isinstance(scheduler, Client) or hasattr(scheduler, "scheduler_address"):
+        return
+    hint = "a Dask scheduler address such as 'tcp://host:8786', a cluster object or a distributed.Client"
+    if not isinstance(scheduler, str):
+        raise SweepError(f"scheduler must be {hint}, got {type(scheduler).__name__} {scheduler!r}")
+    try:
+        protocol, location = parse_address(scheduler)
+        if protocol in ("tcp", "tls"):
+            parse_host_port(location)
+    except ValueError:
+        raise SweepError(f"scheduler must be {hint}, got {scheduler!r}") from None
 
 
 def _run_points(spec, todo, records, point_dir, *, client, retries, allow_tff, progress) -> None:
@@ -201,6 +224,7 @@ def _check_options(grid, fixed, *, scheduler, workers, retries, rows, cols, dash
         if fixed is not None:
             raise GridError("pass fixed values inside the grid file's [fixed] table, not as fixed=")
         grid, fixed = load_grid(grid)
+    _check_scheduler(scheduler)
     if workers is not None:
         if scheduler is not None:
             raise GridError("workers sizes the local cluster only; size a running cluster with its own "
