@@ -145,10 +145,12 @@ def _dask_client(scheduler, workers, n_tasks, dashboard_address):
 
 def _check_scheduler(scheduler) -> None:
     """``scheduler`` is None, a Client, a cluster object, or an address with a port (checked, not contacted)."""
+    if scheduler is None or hasattr(scheduler, "scheduler_address"):
+        return
     from distributed import Client
     from distributed.comm import parse_address, parse_host_port
 
-    if scheduler is None or isinstance(scheduler, Client) or hasattr(scheduler, "scheduler_address"):
+    if isinstance(scheduler, Client):
         return
     hint = "a Dask scheduler address such as 'tcp://host:8786', a cluster object or a distributed.Client"
     if not isinstance(scheduler, str):
