@@ -3,7 +3,7 @@
     uv run python benchmarks/bench_sweep.py [--workers 2] [--rounds 40] [--train-size 60000] [--repeat 3]
 
 Grid: clients {5, 10} × Dirichlet α {0.1, 0.5, 1, 10} × seed {0, 1} of
-`tinydtl.lab.sweep_points:fedavg_mnist` (numpy FedAvg engine on MNIST), 16 points of about 4 s each by
+`tinydtl.lab.sweep.points:fedavg_mnist` (numpy FedAvg engine on MNIST), 16 points of about 4 s each by
 default (40 rounds on all 60,000 images): with points of half a second, Dask's per-task cost and the first
 task's imports on each worker take a visible share and the ratio measures them, not the sweep (measured on
 a quiet machine: 1.63× median at 10 rounds / 30,000 images, 1.78× at the defaults). Timed side by side:
@@ -43,11 +43,11 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
     from threadpoolctl import threadpool_limits
 
-    from tinydtl.lab.sweep import expand_grid, run_sweep
-    from tinydtl.lab.sweep_points import fedavg_mnist
+    from tinydtl.lab.sweep import expand_grid, local_cluster, run_sweep
+    from tinydtl.lab.sweep.points import fedavg_mnist
 
     grid = {"clients": [5, 10], "alpha": [0.1, 0.5, 1.0, 10.0], "seed": [0, 1]}
     fixed = {"rounds": args.rounds, "train_size": args.train_size, "test_size": 2000}
@@ -77,8 +77,7 @@ def main(argv=None):
     t_seq = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster) as client:
+    with local_cluster(args.workers) as cluster, Client(cluster) as client:  # on 127.0.0.1, as tinydtl sweep
         t_start = time.perf_counter() - t0
         client.run(fedavg_mnist, **warm)
         with tempfile.TemporaryDirectory(prefix="bench-sweep-") as out:

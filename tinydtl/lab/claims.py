@@ -30,8 +30,12 @@ Rules that make a claim able to fail:
 
 The recorder writes everything, with the ``parameters`` the lesson ran with, to one JSON file per
 run (the notebook's ``RESULTS_PATH`` parameter, injected by ``tinydtl reproduce`` and the tests);
-the write is atomic, so a reader never sees half a file. With ``RESULTS_PATH = None`` (an interactive
-session) nothing is written and :meth:`ClaimRecorder.table` shows the verdicts.
+the write is atomic, so a reader never sees half a file, and it replaces only an earlier record of a
+recorder (an unrelated file at that path is a :class:`FileExistsError`). With ``RESULTS_PATH = None``
+(an interactive session) nothing is written and :meth:`ClaimRecorder.table` shows the verdicts.
+
+Numbers are numbers: ``True`` is not 1 here. A bool as ``measured``, ``target``, ``tolerance``,
+``noise`` or a metric is a ``TypeError``; a :class:`Claim` checks its fields when it is made.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ import math
 import numbers
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+from tinydtl.runtime.files import check_replaceable, read_json_object, write_json_atomic
 
 __all__ = [
     "Claim",
@@ -50,6 +56,7 @@ __all__ = [
     "KINDS",
     "OPS",
     "VERDICTS",
+    "is_claim_record",
     "jsonable",
     "load_results",
     "write_json_atomic",
@@ -76,7 +83,31 @@ VERDICTS = ("met", "NOT MET", "NOT MET (honest negative)", "undecided (within no
 
 
 def _finite(x) -> bool:
-    return isinstance(x, numbers.Real) and math.isfinite(x)
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_number(x) -> bool:
+    """A real number that is not a bool (numpy's bool is not a ``numbers.Real``)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _check_claim_fields(name, op, kind, measured, target, tolerance, noise) -> None:
+    """The rules every claim obeys, whoever makes it (the recorder, a results file, a sweep point)."""
+    where = f" for claim {name!r}"
+    if op not in OPS:
+        raise ValueError(f"op must be one of {list(OPS)}, got {op!r}{where}")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}{where}")
+    if measured is not None and not _is_number(measured):
+        raise TypeError(f"measured must be a real number or None (never reached), got {type(measured).__name__} "
+                        f"{measured!r}{where}")
+    for label, value, rule in (("target", target, ""), ("tolerance", tolerance, " >= 0"), ("noise", noise, " >= 0")):
+        if not _is_number(value):
+            raise TypeError(f"{label} must be a finite number{rule}, got {type(value).__name__} {value!r}{where}")
+        if not math.isfinite(value):
+            raise ValueError(f"{label} must be a finite number{rule}, got {value!r}{where}")
+        if rule and value < 0:
+            raise ValueError(f"{label} must be >= 0, got {value!r}{where}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +134,9 @@ class Claim:
     honest_negative: str = ""
     noise: float = 0.0
     noise_reason: str = ""
+
+    def __post_init__(self):
+        _check_claim_fields(self.name, self.op, self.kind, self.measured, self.target, self.tolerance, self.noise)
 
     @property
     def reached(self) -> bool:
@@ -207,20 +241,6 @@ def jsonable(value):
     return repr(value)
 
 
-def write_json_atomic(path: str | Path, data, *, allow_nan: bool = False, sort_keys: bool = False) -> Path:
-    """Write ``data`` as JSON to ``path`` through a temporary file in the same folder and an atomic
-    rename (``os.replace``): a reader never sees a half-written file. The temporary name carries the
-    process and thread, so concurrent writers do not collide."""
-    import threading
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=allow_nan, sort_keys=sort_keys))
-    os.replace(tmp, path)
-    return path
-
-
 @dataclass
 class ClaimRecorder:
     """Collects a notebook's claims and writes them to ``path`` after every check.
@@ -250,6 +270,8 @@ class ClaimRecorder:
 
     def __post_init__(self):
         self.parameters = jsonable(dict(self.parameters or {}))
+        if self.path is not None:
+            check_replaceable(self.path, is_ours=is_claim_record, kind="a ClaimRecorder record")
         self.save()
 
     def record_parameters(self, **values) -> None:
@@ -286,53 +308,24 @@ class ClaimRecorder:
         A claim under an existing ``name`` replaces it, so re-running a cell does not duplicate rows.
         Prefer :meth:`reproduction`, :meth:`finding` and :meth:`sanity`, which name the kind.
         """
-        if op not in OPS:
-            raise ValueError(f"op must be one of {list(OPS)}, got {op!r} for claim {name!r}")
         if kind is None:
             warnings.warn(
                 f"claim {name!r} has no kind; assuming 'reproduction' (give kind= one of {list(KINDS)})",
                 FutureWarning,
                 stacklevel=2,
             )
-        elif kind not in KINDS:
-            raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r} for claim {name!r}")
-        for label, value in (("target", target), ("tolerance", tolerance), ("noise", noise)):
-            if not _finite(value):
-                raise ValueError(f"{label} must be a finite number, got {value!r} for claim {name!r}")
-        if tolerance < 0:
-            raise ValueError(f"tolerance must be >= 0, got {tolerance!r} for claim {name!r}")
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise!r} for claim {name!r}")
+        c = Claim(name=name, source=source, claim=claim, measured=measured, target=target, op=op,
+                  tolerance=tolerance, unit=unit, note=note, kind=kind, where=where, differs=differs,
+                  tolerance_reason=tolerance_reason, comparable=bool(comparable), honest_negative=honest_negative,
+                  noise=noise, noise_reason=noise_reason)  # checks op, kind and the numbers
         if noise and not noise_reason.strip():
             raise ValueError(f"claim {name!r}: a noise band of {noise:g} needs noise_reason (how it was measured, "
                              "e.g. '2 standard errors of the paired per-seed difference over 3 seeds')")
-        if measured is not None and not isinstance(measured, numbers.Real):
-            raise TypeError(
-                f"measured must be a real number or None (never reached), got {type(measured).__name__} "
-                f"for claim {name!r}"
-            )
         if kind is not None:
             self._check_kind_fields(name, kind, source, where, differs, tolerance, tolerance_reason,
                                     comparable, honest_negative)
-        c = Claim(
-            name=name,
-            source=source,
-            claim=claim,
-            measured=float(measured) if measured is not None else None,
-            target=float(target),
-            op=op,
-            tolerance=float(tolerance),
-            unit=unit,
-            note=note,
-            kind=kind,
-            where=where,
-            differs=differs,
-            tolerance_reason=tolerance_reason,
-            comparable=bool(comparable),
-            honest_negative=honest_negative,
-            noise=float(noise),
-            noise_reason=noise_reason,
-        )
+        c = replace(c, measured=None if measured is None else float(measured), target=float(target),
+                    tolerance=float(tolerance), noise=float(noise))
         self.claims = [old for old in self.claims if old.name != name] + [c]
         self.save()
         return c
@@ -375,7 +368,9 @@ class ClaimRecorder:
 
     def metric(self, name: str, value) -> None:
         """Record a headline number that is not a claim (e.g. seconds, prototype count)."""
-        if not _finite(value):
+        if not _is_number(value):
+            raise TypeError(f"metric {name!r} must be a finite number, got {value!r} ({type(value).__name__})")
+        if not math.isfinite(value):
             raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
         self.metrics[name] = float(value)
         self.save()
@@ -428,6 +423,14 @@ class ClaimRecorder:
             ],
             columns=["kind", "source", "claim", "differs", "measured", "verdict"],
         )
+
+
+def is_claim_record(path) -> bool:
+    """Whether ``path`` holds a lesson's results record — one a :class:`ClaimRecorder` (or an
+    assignment's grader) wrote, recognised by its keys ``notebook``, ``claims`` and ``metrics``."""
+    data = read_json_object(path)
+    return (data is not None and {"notebook", "claims", "metrics"} <= set(data)
+            and isinstance(data["notebook"], str) and isinstance(data["claims"], list))
 
 
 def load_results(path: str | Path) -> dict:

@@ -11,6 +11,12 @@ another run's worker (another notebook, another developer's tests on the same ma
 kernel exits before its worker, the worker is re-parented to init and the parent chain is lost, so
 the guard also puts a token in the environment (``TINYDTL_PROCESS_GUARD``) that every process started
 inside the block inherits, and recognises it in ``/proc/PID/environ``.
+
+On Ctrl-C, ``tinydtl reproduce`` stops a running notebook's kernel with everything it started:
+jupyter_client starts each kernel as the leader of its own session, so :func:`kernel_sessions` finds
+them and :func:`terminate_sessions` stops every process in them.
+
+Every question here is answered from one scan of ``/proc/PID/stat`` (name, state, parent, session).
 Linux only (it reads ``/proc``); elsewhere it does nothing.
 """
 
@@ -22,8 +28,18 @@ import signal
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
-__all__ = ["TFF_WORKER", "GUARD_ENV", "find_processes", "descendants", "terminate", "no_stray_processes"]
+__all__ = [
+    "TFF_WORKER",
+    "GUARD_ENV",
+    "find_processes",
+    "descendants",
+    "terminate",
+    "no_stray_processes",
+    "kernel_sessions",
+    "terminate_sessions",
+]
 
 TFF_WORKER = "worker_binary"
 GUARD_ENV = "TINYDTL_PROCESS_GUARD"  # space-separated tokens of the guards active when a process started
@@ -39,19 +55,37 @@ def _check_grace(grace):
         raise ValueError(f"grace must be a finite number of seconds >= 0, got {grace!r}")
 
 
-def _parent_links() -> dict[int, int]:
-    """``{pid: parent pid}`` of every live process, from ``/proc/PID/stat`` (field 4)."""
-    links = {}
+class _Stat(NamedTuple):
+    """The fields of ``/proc/PID/stat`` this module uses."""
+
+    comm: str  # executable name, at most 15 characters
+    state: str  # "R", "S", ..., "Z" for a zombie
+    ppid: int
+    pgrp: int
+    session: int
+
+
+def _stat(pid: int) -> _Stat | None:
+    """``/proc/PID/stat`` of a live process, or ``None`` if it is gone (or not Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        head, tail = text.rsplit(")", 1)
+        fields = tail.split()
+        return _Stat(head.split("(", 1)[1], fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _processes() -> dict[int, _Stat]:
+    """Every process's ``/proc/PID/stat``: the one scan of ``/proc`` behind every function here."""
     proc = Path("/proc")
     if not proc.is_dir():
-        return links
+        return {}
+    table = {}
     for entry in proc.iterdir():
-        if entry.name.isdigit():
-            try:
-                links[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return links
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            table[int(entry.name)] = stat
+    return table
 
 
 def descendants(root: int | None = None) -> set[int]:
@@ -59,7 +93,7 @@ def descendants(root: int | None = None) -> set[int]:
     root = os.getpid() if root is None else root
     if not isinstance(root, int) or isinstance(root, bool) or root < 1:
         raise ValueError(f"root must be a process id (an integer >= 1), got {root!r}")
-    links = _parent_links()
+    links = {pid: stat.ppid for pid, stat in _processes().items()}
     found: set[int] = set()
     for pid in links:
         chain, p = [], pid
@@ -87,21 +121,7 @@ def _guard_tokens(pid: int) -> set[str]:
 def find_processes(name: str = TFF_WORKER) -> set[int]:
     """PIDs of live processes whose executable name (``/proc/PID/comm``) is ``name`` — anyone's."""
     _check_name(name)
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return set()
-    pids = set()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm = (entry / "comm").read_text().strip()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if comm == name[:15] and state != "Z":
-            pids.add(int(entry.name))
-    return pids
+    return {pid for pid, stat in _processes().items() if stat.comm == name[:15] and stat.state != "Z"}
 
 
 def terminate(pids, grace: float = 5.0) -> list[int]:
@@ -136,11 +156,8 @@ def _alive(pid: int) -> bool:
     # A terminated child of ours stays a zombie (no memory) until its parent reaps it. We never
     # reap it here: TFF keeps the worker's Popen and, on its next call, signals that PID before
     # starting a new worker; a PID reaped behind its back would make that os.kill fail.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    stat = _stat(pid)
+    return stat is not None and stat.state != "Z"
 
 
 @contextlib.contextmanager
@@ -171,3 +188,50 @@ def no_stray_processes(name: str = TFF_WORKER, grace: float = 5.0):
             strays = {pid for pid in new if pid in mine or token in _guard_tokens(pid)}
             if strays:
                 terminate(strays, grace=grace)
+
+
+# --------------------------------------------------------------------------- kernels' sessions (Ctrl-C)
+
+
+def _check_pid(name, pid, low=2):
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid < low:
+        raise ValueError(f"{name} must be a process id (an integer >= {low}), got {pid!r}")
+
+
+def kernel_sessions(parent: int | None = None) -> set[int]:
+    """Session ids of the children of ``parent`` (default: this process) that lead their own session.
+
+    jupyter_client starts every kernel with ``start_new_session=True``: the kernel, and whatever it
+    starts (TensorFlow Federated's ``worker_binary``), live in a session whose id is the kernel's PID.
+    """
+    parent = os.getpid() if parent is None else parent
+    _check_pid("parent", parent, low=1)  # a runner may be PID 1 (in a container)
+    return {pid for pid, stat in _processes().items()
+            if stat.state != "Z" and stat.ppid == parent and stat.session == pid}
+
+
+def _session_members(sessions: set[int]) -> list[int]:
+    return [pid for pid, stat in _processes().items() if stat.state != "Z" and stat.session in sessions]
+
+
+def terminate_sessions(sessions, grace: float = 3.0) -> list[int]:
+    """SIGTERM every live process in ``sessions``, then SIGKILL what is left after ``grace`` s
+    (:func:`terminate`), and whatever joined those sessions meanwhile. Returns the PIDs signalled first.
+
+    A session id must be a process id ``>= 2`` and not this process's own session (which would stop
+    this process and its shell): those are a ``ValueError``, never signalled.
+    """
+    _check_grace(grace)
+    sessions = set(sessions)
+    for sid in sessions:
+        _check_pid("sessions", sid)
+    if os.getsid(0) in sessions:
+        raise ValueError(f"sessions must not hold this process's own session {os.getsid(0)}")
+    if not sessions:
+        return []
+    victims = _session_members(sessions)
+    terminate(victims, grace=grace)
+    for pid in _session_members(sessions):  # started while the others were stopping
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return victims

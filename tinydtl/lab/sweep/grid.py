@@ -4,6 +4,9 @@ A **target** is a lesson notebook (its parameters are the ``parameters`` cell, r
 ``papermill.inspect_notebook``) or a function (its keyword parameters, read by ``inspect.signature``).
 A grid is checked against the target before anything runs (:func:`validate_grid`); every problem is
 a :class:`GridError` naming the parameter. :func:`tinydtl.lab.sweep.run_sweep` runs the points.
+
+Every error a sweep raises before it runs anything is a :class:`SweepError` (``tinydtl sweep`` exits
+2 on it); :class:`GridError` is the kind about the grid.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = [
+    "SweepError",
     "GridError",
     "Parameter",
     "SweepTarget",
@@ -42,7 +46,11 @@ RESULT_COLUMNS = (
 _GRID_TABLES = ("grid", "fixed")
 
 
-class GridError(ValueError):
+class SweepError(ValueError):
+    """A sweep that cannot start: a bad grid, option or output folder. Nothing has run."""
+
+
+class GridError(SweepError):
     """A grid that cannot run: unknown parameter, empty grid, wrong type, unreadable file."""
 
 
@@ -178,7 +186,7 @@ def resolve_target(target, notebooks=None) -> SweepTarget:
         if not callable(fn):
             raise GridError(f"module {module_name} has no function {attr!r} (target {text!r})")
         return _function_target(fn, text)
-    from tinydtl.lab.reproduce import select_notebooks
+    from tinydtl.lab.reproduce.lessons import select_notebooks
 
     try:
         paths = select_notebooks([text], notebooks)
@@ -196,9 +204,13 @@ def load_grid(path) -> tuple[dict, dict]:
     """Read a TOML grid file: ``([grid] table, [fixed] table)``. Only those two tables are allowed."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GridError(f"grid file {path} does not exist") from None
+    except OSError as exc:  # a folder, no permission, ...
+        raise GridError(f"cannot read grid file {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise GridError(f"grid file {path} is not a TOML text file (it is not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as exc:
         raise GridError(f"grid file {path} is not valid TOML: {exc}") from None
     loose = sorted(k for k, v in data.items() if k not in _GRID_TABLES and not isinstance(v, dict))

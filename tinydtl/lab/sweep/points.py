@@ -1,6 +1,6 @@
 """Package functions shaped as sweep points: keyword parameters in, a dict of metrics out.
 
-``tinydtl sweep tinydtl.lab.sweep_points:fedavg_mnist --grid grid.toml`` runs one of these per grid
+``tinydtl sweep tinydtl.lab.sweep.points:fedavg_mnist --grid grid.toml`` runs one of these per grid
 point (see :mod:`tinydtl.lab.sweep`). Each is a thin wrapper around the package's own code, seeded, so
 the same parameters give the same numbers on any worker.
 """
