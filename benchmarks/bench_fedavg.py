@@ -104,10 +104,10 @@ def main(argv=None):
         "bound_seconds_at_engine_shape_rate": flops / small,
     }
     print(res["setup"])
-    print(f"  TFF    {tff_round:8.3f} s/round (first round {h_tff.column("seconds", initial=False)[0]:.2f} s; build+{args.rounds} rounds {tff_total:.1f} s)"
-          f"   test accuracy after {args.rounds} rounds {h_tff.column("accuracy", initial=False)[-1]:.4f}")
+    print(f"  TFF    {tff_round:8.3f} s/round (first round {h_tff.column('seconds', initial=False)[0]:.2f} s; build+{args.rounds} rounds {tff_total:.1f} s)"
+          f"   test accuracy after {args.rounds} rounds {h_tff.column('accuracy', initial=False)[-1]:.4f}")
     print(f"  numpy  {np_round:8.3f} s/round (median of {args.numpy_rounds}; {np_cpu:.3f} s CPU per round)"
-          f"                     test accuracy after {args.rounds} rounds {h_np.column("accuracy", initial=False)[-1]:.4f}")
+          f"                     test accuracy after {args.rounds} rounds {h_np.column('accuracy', initial=False)[-1]:.4f}")
     print(f"  ratio TFF/numpy: {res['ratio_tff_over_numpy']:.1f}x   (max accuracy difference {res['max_accuracy_difference'] * 100:.2f} pp,"
           f" max weight difference {res['max_weight_difference']:.1e}; numpy threads {args.threads})")
     print(f"  FLOP bound: {flops / 1e9:.2f} GFLOP per round; at the machine's large-GEMM rate ({peak / 1e9:.0f} GFLOP/s) "

@@ -164,6 +164,21 @@ def transform_factory(n_clients: int, *, attackers: int, compression: str, error
     return make
 
 
+def engine_factory(engine, X, y, W0, b0, rates, *, make_transforms, aggregator, trim, threads):
+    """A function making a fresh engine (the algorithm's state) for ``engine``; TensorFlow is
+    imported only when the TFF engine is asked for."""
+    if engine == "numpy":
+        def factory():
+            return NumpyEngine(X, y, W0, b0, transforms=make_transforms(), aggregator=aggregator, trim=trim,
+                               threads=threads, **rates)
+    else:
+        def factory():
+            from tinydtl.algorithms.fedavg_tff import TFFEngine
+
+            return TFFEngine(X, y, W0, b0, **rates)
+    return factory
+
+
 def check_server_options(*, engine, rounds, client_lr, server_lr, server_momentum, proximal_mu, aggregator, trim,
                          clients_per_round, n_clients, threads, numpy_only: dict):
     """The front end's checks of everything but the data (see :func:`run_fedavg`)."""
@@ -201,13 +216,10 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
 
     Parameters
     ----------
-    x_train, y_train
-        Samples (``uint8`` images, scaled by 1/255 inside, or real-valued features such as UCR
-        series) and integer labels ``0..C-1``.
-    parts
-        One index array per client (see :mod:`tinydtl.data.partition`).
-    x_test, y_test
-        Held-out data; the global model is evaluated on it at round 0 and after every round.
+    x_train, y_train, parts, x_test, y_test
+        Samples (``uint8`` images, scaled by 1/255 inside, or real-valued features), integer labels
+        ``0..C-1``, one index array per client (:mod:`tinydtl.data.partition`), held-out data
+        evaluated at round 0 and after every round.
     engine : {"numpy", "tff"}
         Same algorithm, two implementations.
     rounds, local_epochs, batch_size, local_steps
@@ -262,17 +274,8 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
     C = n_classes_of(y, yt, n_classes=n_classes)
     W0, b0 = initial_weights(X.shape[1], C, seed)
     rates = dict(client_lr=client_lr, server_lr=server_lr, server_momentum=server_momentum, proximal_mu=proximal_mu)
-    if engine == "numpy":
-        def factory():
-            return NumpyEngine(X, y, W0, b0, transforms=make_transforms(), aggregator=aggregator, trim=trim,
-                               threads=threads, **rates)
-    else:
-        def factory():
-            from tinydtl.algorithms.fedavg_tff import (
-                TFFEngine,  # TensorFlow only when asked for
-            )
-
-            return TFFEngine(X, y, W0, b0, **rates)
+    factory = engine_factory(engine, X, y, W0, b0, rates, make_transforms=make_transforms, aggregator=aggregator,
+                             trim=trim, threads=threads)
     algorithm = fedavg_algorithm(factory, parts, seed=seed, n_params=W0.size + b0.size, x_test=Xt, y_test=yt)
     algorithm.name = f"FedAvg ({engine})"
     config = dict(engine=engine, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, n_classes=C,
