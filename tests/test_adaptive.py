@@ -342,9 +342,11 @@ def test_one_algorithm_simulated_twice_gives_the_same_history():
 def test_train_is_a_deprecated_alias_of_run_adaptive_tau():
     X, y = _toy()
     parts = [np.arange(k, 600, 3) for k in range(3)]
-    with pytest.warns(DeprecationWarning, match="run_adaptive_tau"):
+    with pytest.warns(DeprecationWarning) as caught:
         old = ad.train(X, y, parts, X_test=X, y_test=y, costs=ad.CostModel(**FIXED, budget=(2.0,)), batch_size=50,
                        eta=0.1, seed=2)
+    assert any("run_adaptive_tau" in str(w.message) for w in caught)
+    assert any("X_test=...) is deprecated" in str(w.message) for w in caught)
     timing = ["seconds", "cpu_seconds"]
     assert old.to_frame().drop(columns=timing).equals(_train(seed=2).to_frame().drop(columns=timing))
 

@@ -29,6 +29,7 @@ from tinydtl.core.simulation import Algorithm, simulate
 from tinydtl.core.traffic import Traffic, payload_bytes, star_traffic
 from tinydtl.core.validation import as_rng, check_int_seed, check_number
 from tinydtl.learners.ilvq import ILVQ
+from tinydtl.runtime.deprecation import renamed_keywords
 
 __all__ = [
     "MergeResult",
@@ -179,12 +180,13 @@ def run_ilvq_exchange(models, graph, *, rounds, x_test, y_test, seed=0) -> Histo
     return simulate(algorithm, int(rounds), config=dict(rounds=int(rounds), n_devices=n, seed=seed))
 
 
-def neighbour_exchange(models, graph, *, rounds, X_test, y_test, seed=0) -> History:
+@renamed_keywords(X_test="x_test")
+def neighbour_exchange(models, graph, *, rounds, x_test, y_test, seed=0) -> History:
     """Deprecated (removed in tinydtl 0.3): :func:`run_ilvq_exchange`. Kept with its old behaviour:
     the caller's models are updated in place."""
     warnings.warn("neighbour_exchange is deprecated and will be removed in tinydtl 0.3: use "
                   "tinydtl.algorithms.ilvq_exchange.run_ilvq_exchange", DeprecationWarning, stacklevel=2)
-    h = run_ilvq_exchange(models, graph, rounds=rounds, x_test=X_test, y_test=y_test, seed=seed)
+    h = run_ilvq_exchange(models, graph, rounds=rounds, x_test=x_test, y_test=y_test, seed=seed)
     for mine, theirs in zip(models, h.weights):
         mine.__dict__.update(theirs.__dict__)
     return h

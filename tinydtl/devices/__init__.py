@@ -16,7 +16,13 @@ The names below are the public API (``from tinydtl.devices import fits, load_boa
 :mod:`tinydtl.devices.emulate` is imported on its own (it drives a cross-compiler and QEMU).
 """
 
-from tinydtl.devices.assumptions import ASSUMPTIONS, KIB, DeviceAssumptions, RadioRate, kib
+from tinydtl.devices.assumptions import (
+    ASSUMPTIONS,
+    KIB,
+    DeviceAssumptions,
+    RadioRate,
+    kib,
+)
 from tinydtl.devices.boards import Board, as_board, load_boards
 from tinydtl.devices.costs import Cost, step_cost
 from tinydtl.devices.memory import (

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tinydtl.core.validation import check_bool, check_choice, check_finite_array, check_int, check_number
+from tinydtl.core.validation import (
+    check_bool,
+    check_choice,
+    check_finite_array,
+    check_int,
+    check_number,
+)
 from tinydtl.devices.memory import mlp_layers
 
 __all__ = ["TFLMMemory", "keras_mlp", "tflite_flatbuffer", "tflite_size", "tflm_available", "tflm_memories",

@@ -115,7 +115,11 @@ def _ctrl_c_means_stop() -> None:
 
 def _reproduce_checks(args) -> list:
     """The lessons to run, after every option was checked (before any kernel starts)."""
-    from tinydtl.lab.reproduce import check_docs_target, check_run_outputs, select_notebooks
+    from tinydtl.lab.reproduce import (
+        check_docs_target,
+        check_run_outputs,
+        select_notebooks,
+    )
 
     notebooks = select_notebooks(args.names, args.notebooks)
     if not notebooks:

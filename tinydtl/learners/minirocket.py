@@ -33,8 +33,16 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from tinydtl.core.validation import check_int
-from tinydtl.learners.minirocket_kernels import (KERNEL_LENGTH, N_KERNELS, PADDING_ALTERNATE, dilation_major_offsets,
-                                                 fit_biases, fit_dilations, ppv_features, quantiles)
+from tinydtl.learners.minirocket_kernels import (
+    KERNEL_LENGTH,
+    N_KERNELS,
+    PADDING_ALTERNATE,
+    dilation_major_offsets,
+    fit_biases,
+    fit_dilations,
+    ppv_features,
+    quantiles,
+)
 
 __all__ = ["MiniRocket", "as_series_array", "check_length", "check_series", "minirocket_classifier"]
 

@@ -14,7 +14,6 @@ from itertools import combinations
 import numpy as np
 from numba import njit
 
-
 __all__ = [
     "KERNEL_INDICES",
     "KERNEL_LENGTH",

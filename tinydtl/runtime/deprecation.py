@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import warnings
 
-__all__ = ["REMOVAL", "deprecated_alias"]
+__all__ = ["REMOVAL", "deprecated_alias", "renamed_keywords"]
 
 REMOVAL = "tinydtl 0.3"
 
@@ -23,3 +23,24 @@ def deprecated_alias(old: str, new):
     alias.__name__ = alias.__qualname__ = old
     alias.__doc__ = f"Deprecated alias of :func:`{target}` (removed in {REMOVAL})."
     return alias
+
+
+def renamed_keywords(**renamed):
+    """Decorator: the function still takes its old keyword names (``old="new"``) for one release,
+    with a :class:`DeprecationWarning`; passing both the old and the new name is a ``TypeError``."""
+
+    def decorate(front_end):
+        @functools.wraps(front_end)
+        def wrapper(*args, **kwargs):
+            for old, new in renamed.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{front_end.__name__}() got both {old!r} (the old name) and {new!r}")
+                    warnings.warn(f"{front_end.__name__}({old}=...) is deprecated and will be removed in {REMOVAL}: "
+                                  f"use {new}=...", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return front_end(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -22,7 +22,11 @@ write the files), :mod:`~tinydtl.lab.reproduce.results` (the rules of ``results.
 :mod:`~tinydtl.lab.reproduce.report` (the Markdown), :mod:`~tinydtl.lab.reproduce.machine` (provenance).
 """
 
-from tinydtl.lab.reproduce.lessons import default_notebook_dir, discover_notebooks, select_notebooks
+from tinydtl.lab.reproduce.lessons import (
+    default_notebook_dir,
+    discover_notebooks,
+    select_notebooks,
+)
 from tinydtl.lab.reproduce.machine import available_cores, machine_info
 from tinydtl.lab.reproduce.notebook import (
     INTERRUPT_GRACE,
@@ -47,7 +51,12 @@ from tinydtl.lab.reproduce.results import (
     is_results_summary,
     result_paths,
 )
-from tinydtl.lab.reproduce.run import Reproduction, check_run_outputs, run_all, write_report
+from tinydtl.lab.reproduce.run import (
+    Reproduction,
+    check_run_outputs,
+    run_all,
+    write_report,
+)
 from tinydtl.runtime.processes import kernel_sessions, terminate_sessions
 
 __all__ = [

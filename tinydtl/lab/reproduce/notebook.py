@@ -22,7 +22,11 @@ from pathlib import Path
 from tinydtl.core.validation import check_int_seed
 from tinydtl.lab.claims import Claim, is_claim_record, load_results
 from tinydtl.runtime.files import check_replaceable, read_json_object
-from tinydtl.runtime.processes import kernel_sessions, no_stray_processes, terminate_sessions
+from tinydtl.runtime.processes import (
+    kernel_sessions,
+    no_stray_processes,
+    terminate_sessions,
+)
 
 __all__ = ["INTERRUPT_GRACE", "NotebookRun", "run_notebook", "check_notebook_output", "is_executed_notebook",
            "describe_failure"]

@@ -16,10 +16,23 @@ from pathlib import Path
 
 from tinydtl.core.validation import check_int_seed
 from tinydtl.lab.reproduce.machine import machine_info
-from tinydtl.lab.reproduce.notebook import NotebookRun, check_notebook_output, run_notebook
+from tinydtl.lab.reproduce.notebook import (
+    NotebookRun,
+    check_notebook_output,
+    run_notebook,
+)
 from tinydtl.lab.reproduce.report import is_results_page, report_markdown
-from tinydtl.lab.reproduce.results import PARTIAL_NAME, RESULTS_NAME, is_results_summary, result_paths
-from tinydtl.runtime.files import check_replaceable, write_json_atomic, write_text_atomic
+from tinydtl.lab.reproduce.results import (
+    PARTIAL_NAME,
+    RESULTS_NAME,
+    is_results_summary,
+    result_paths,
+)
+from tinydtl.runtime.files import (
+    check_replaceable,
+    write_json_atomic,
+    write_text_atomic,
+)
 from tinydtl.runtime.processes import kernel_sessions, terminate_sessions
 
 __all__ = ["Reproduction", "check_run_outputs", "run_all", "write_report"]

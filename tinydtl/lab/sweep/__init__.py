@@ -77,7 +77,13 @@ from tinydtl.lab.sweep.grid import (
 )
 from tinydtl.lab.sweep.plots import plot_summary
 from tinydtl.lab.sweep.records import read_record, records_table
-from tinydtl.lab.sweep.run import LOOPBACK_DASHBOARD, SweepResult, local_cluster, run_point, run_sweep
+from tinydtl.lab.sweep.run import (
+    LOOPBACK_DASHBOARD,
+    SweepResult,
+    local_cluster,
+    run_point,
+    run_sweep,
+)
 from tinydtl.lab.sweep.tff_guard import TFF_REFUSED, refuse_tff
 
 __all__ = [

@@ -61,8 +61,8 @@ def fedavg_mnist(
         rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, client_lr=client_lr, seed=seed,
     )
     return {
-        "final_accuracy": float(hist.test_accuracy[-1]),
-        "best_accuracy": float(max(hist.test_accuracy)),
-        "megabytes": (sum(hist.bytes_up) + sum(hist.bytes_down)) / 1e6,
-        "train_seconds": float(sum(hist.seconds)),
+        "final_accuracy": float(hist.column('accuracy', initial=False)[-1]),
+        "best_accuracy": float(max(hist.column('accuracy', initial=False))),
+        "megabytes": (sum(hist.column('bytes_up', initial=False)) + sum(hist.column('bytes_down', initial=False))) / 1e6,
+        "train_seconds": float(sum(hist.column('seconds', initial=False))),
     }

@@ -41,7 +41,11 @@ from tinydtl.papers.adaptive_tau.costs import Budget, CostModel
 from tinydtl.papers.adaptive_tau.edge_network import NodeProcesses
 from tinydtl.papers.adaptive_tau.node import NodeReport, SimulatedNodes, node_round
 from tinydtl.papers.adaptive_tau.svm import SmoothSVM
-from tinydtl.papers.adaptive_tau.train import adaptive_algorithm, run_adaptive_tau, train
+from tinydtl.papers.adaptive_tau.train import (
+    adaptive_algorithm,
+    run_adaptive_tau,
+    train,
+)
 
 __all__ = [
     "BETA_FLOOR",

@@ -34,9 +34,20 @@ import numpy as np
 
 from tinydtl.core.plans import PlanSettings, plan_from_settings
 from tinydtl.core.traffic import Traffic, payload_bytes
-from tinydtl.core.validation import check_finite_array, check_int_seed, check_number, check_parts
+from tinydtl.core.validation import (
+    check_finite_array,
+    check_int_seed,
+    check_number,
+    check_parts,
+)
 from tinydtl.papers.adaptive_tau.node import NodeReport, node_round
-from tinydtl.papers.adaptive_tau.protocol import Link, ProtocolError, read_message, recv_message, send_message
+from tinydtl.papers.adaptive_tau.protocol import (
+    Link,
+    ProtocolError,
+    read_message,
+    recv_message,
+    send_message,
+)
 from tinydtl.papers.adaptive_tau.svm import SmoothSVM
 
 __all__ = ["HELLO_TIMEOUT", "NodeProcesses", "TOKEN_ENV", "main", "node_main", "recv_message", "send_message"]

@@ -9,21 +9,26 @@ the round's resources. :class:`~tinydtl.papers.adaptive_tau.controller.AdaptiveT
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from tinydtl.core.robust import weighted_mean
 from tinydtl.core.plans import PlanSettings
+from tinydtl.core.robust import weighted_mean
 from tinydtl.core.simulation import Algorithm, simulate
-from tinydtl.core.validation import (check_bool, check_finite_array, check_int_seed, check_labels, check_number,
-                                     check_parts)
+from tinydtl.core.validation import (
+    check_bool,
+    check_finite_array,
+    check_int_seed,
+    check_labels,
+    check_number,
+    check_parts,
+)
 from tinydtl.papers.adaptive_tau.bound import aggregate_estimates
 from tinydtl.papers.adaptive_tau.controller import AdaptiveTau
 from tinydtl.papers.adaptive_tau.costs import Budget, CostModel, check_budget
 from tinydtl.papers.adaptive_tau.edge_network import NodeProcesses
 from tinydtl.papers.adaptive_tau.node import SimulatedNodes, check_delta_from
 from tinydtl.papers.adaptive_tau.svm import SmoothSVM, check_svm_labels
+from tinydtl.runtime.deprecation import deprecated_alias, renamed_keywords
 
 __all__ = ["adaptive_algorithm", "run_adaptive_tau", "train"]
 
@@ -193,8 +198,4 @@ def run_adaptive_tau(x_train, y_train, parts, *, x_test, y_test, tau=None, budge
     return hist
 
 
-def train(X, y, parts, *, X_test, y_test, **kwargs):
-    """Deprecated alias of :func:`run_adaptive_tau` (``X_test`` is now ``x_test``); removed in tinydtl 0.3."""
-    warnings.warn("tinydtl.papers.adaptive_tau.train is deprecated and will be removed in tinydtl 0.3: use "
-                  "run_adaptive_tau(x_train, y_train, parts, x_test=..., y_test=...)", DeprecationWarning, stacklevel=2)
-    return run_adaptive_tau(X, y, parts, x_test=X_test, y_test=y_test, **kwargs)
+train = renamed_keywords(X_test="x_test")(deprecated_alias("train", run_adaptive_tau))  # old name, one release

@@ -39,7 +39,10 @@ from tinydtl.papers.globe2train.g2t import (
     threshold,
     until_delivered,
 )
-from tinydtl.papers.globe2train.mcu_learner import MomentumLogisticRegression, linear_scores
+from tinydtl.papers.globe2train.mcu_learner import (
+    MomentumLogisticRegression,
+    linear_scores,
+)
 from tinydtl.papers.globe2train.ovo import (
     DistributedOneVsOne,
     binary_confidence,

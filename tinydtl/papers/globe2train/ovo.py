@@ -45,7 +45,10 @@ from tinydtl.core.validation import check_bool, check_int, check_number
 from tinydtl.networks.netsim import make_network
 from tinydtl.papers.globe2train.fleet import check_devices, make_devices, problem_costs
 from tinydtl.papers.globe2train.g2t import run_g2t_d
-from tinydtl.papers.globe2train.mcu_learner import MomentumLogisticRegression, linear_scores
+from tinydtl.papers.globe2train.mcu_learner import (
+    MomentumLogisticRegression,
+    linear_scores,
+)
 
 __all__ = ["DistributedOneVsOne", "binary_confidence", "class_pairs", "n_problems", "ovo_decision"]
 

@@ -36,10 +36,8 @@ same algorithm twice gives the same history.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,10 +47,17 @@ from tinydtl.core.plans import PlanSettings, plan_from_settings
 from tinydtl.core.robust import weighted_mean
 from tinydtl.core.simulation import Algorithm, simulate
 from tinydtl.core.traffic import Traffic, payload_bytes
-from tinydtl.core.validation import as_features, check_int, check_labels, check_number, check_test_set
+from tinydtl.core.validation import (
+    as_features,
+    check_int,
+    check_labels,
+    check_number,
+    check_test_set,
+)
 from tinydtl.learners.softmax import AugmentedFeatures, SoftmaxModel
 from tinydtl.networks.netsim import check_network
 from tinydtl.papers.globe2train.fleet import check_devices
+from tinydtl.runtime.deprecation import renamed_keywords
 
 __all__ = [
     "SGDProblem",
@@ -67,23 +72,6 @@ __all__ = [
 
 #: keywords of the 0.1 front ends -> their names now (accepted for one release, with a DeprecationWarning)
 RENAMED_KEYWORDS = {"X": "x_train", "y": "y_train", "X_test": "x_test"}
-
-
-def accepts_renamed_keywords(front_end):
-    """Let ``front_end`` still take the old keywords of :data:`RENAMED_KEYWORDS` (DeprecationWarning)."""
-
-    @functools.wraps(front_end)
-    def wrapper(*args, **kwargs):
-        for old, new in RENAMED_KEYWORDS.items():
-            if old in kwargs:
-                if new in kwargs:
-                    raise TypeError(f"{front_end.__name__}() got both {old!r} (the old name) and {new!r}")
-                warnings.warn(f"{front_end.__name__}({old}=...) is deprecated and will be removed in tinydtl 0.3: "
-                              f"use {new}=...", DeprecationWarning, stacklevel=2)
-                kwargs[new] = kwargs.pop(old)
-        return front_end(*args, **kwargs)
-
-    return wrapper
 
 
 def step_flops(model: SoftmaxModel, batch: int) -> float:
@@ -225,7 +213,7 @@ def first_online(network, n_devices: int, t: float) -> tuple[float, list[int]]:
     return t, online
 
 
-@accepts_renamed_keywords
+@renamed_keywords(**RENAMED_KEYWORDS)
 def run_sync_sgd(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
                  x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
                  progress: bool = False) -> History:
@@ -303,7 +291,7 @@ def async_sgd_algorithm(x_train, y_train, devices, network, *, epochs: int = 1, 
     return prob.algorithm("async-sgd", init, apply, prob.budget), prob.budget
 
 
-@accepts_renamed_keywords
+@renamed_keywords(**RENAMED_KEYWORDS)
 def run_async_sgd(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
                   x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
                   progress: bool = False) -> History:

@@ -42,9 +42,16 @@ from tinydtl.core.simulation import Algorithm, EarlyStopping, simulate
 from tinydtl.core.validation import check_int, check_number
 from tinydtl.learners.functional import check_converging, cross_entropy, softmax
 from tinydtl.learners.minirocket import check_series
-from tinydtl.learners.minirocket_kernels import (N_KERNELS)
-from tinydtl.papers.rocknet.device import (Int8Quantiser, RockNetDevice, biases_per_kernel, check_n_devices,
-                                          rocknet_dilations, series_traffic, split_kernels)
+from tinydtl.learners.minirocket_kernels import N_KERNELS
+from tinydtl.papers.rocknet.device import (
+    Int8Quantiser,
+    RockNetDevice,
+    biases_per_kernel,
+    check_n_devices,
+    rocknet_dilations,
+    series_traffic,
+    split_kernels,
+)
 
 __all__ = ["RockNetClassifier", "nn_baseline"]
 

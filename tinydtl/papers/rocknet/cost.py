@@ -39,7 +39,13 @@ from tinydtl.core.traffic import payload_bytes
 from tinydtl.core.validation import check_int, check_number
 from tinydtl.devices import Board, as_board, step_cost
 from tinydtl.devices.assumptions import usable_sram_bytes
-from tinydtl.papers.rocknet.device import (biases_per_kernel, check_n_devices, rocknet_dilations, series_traffic, split_kernels)
+from tinydtl.papers.rocknet.device import (
+    biases_per_kernel,
+    check_n_devices,
+    rocknet_dilations,
+    series_traffic,
+    split_kernels,
+)
 
 __all__ = ["ADAM_OPS_PER_PARAMETER", "cost_vs_devices", "device_costs"]
 

@@ -17,8 +17,14 @@ import numpy as np
 
 from tinydtl.core.traffic import Traffic, payload_bytes
 from tinydtl.core.validation import check_finite_array, check_int
-from tinydtl.learners.minirocket_kernels import (KERNEL_LENGTH, N_KERNELS, PADDING_ALWAYS, fit_biases, ppv_features,
-                                                 quantiles)
+from tinydtl.learners.minirocket_kernels import (
+    KERNEL_LENGTH,
+    N_KERNELS,
+    PADDING_ALWAYS,
+    fit_biases,
+    ppv_features,
+    quantiles,
+)
 from tinydtl.learners.quantized_adam import Adam
 
 __all__ = [
