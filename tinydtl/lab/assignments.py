@@ -13,8 +13,6 @@ a check never crashes. :class:`Grader` records the verdicts in the same results 
 from __future__ import annotations
 
 import json
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,66 +21,9 @@ __all__ = ["Feedback", "Grader", "check_metropolis", "check_consensus_rate", "ch
            "check_partitioner", "check_breaks_fedavg", "measured_nbytes"]
 
 
-@dataclass
-class Feedback:
-    check: str
-    passed: bool
-    messages: list[str] = field(default_factory=list)
-
-    def __str__(self):
-        head = f"{'✔' if self.passed else '✘'} {self.check}"
-        return "\n".join([head] + [f"   - {m}" for m in self.messages])
-
-    def _repr_markdown_(self):
-        return f"**{'✔' if self.passed else '✘'} {self.check}**\n\n" + "\n".join(f"- {m}" for m in self.messages)
-
-
-def _call(check, fn, *args):
-    """Run student code; turn a missing implementation or a crash into feedback."""
-    try:
-        return fn(*args), None
-    except NotImplementedError:
-        return None, Feedback(check, False, ["not implemented yet: replace `raise NotImplementedError` with your code"])
-    except Exception as exc:  # noqa: BLE001 - student code may raise anything
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return None, Feedback(check, False, [f"your code raised {type(exc).__name__}: {exc} (line {where.lineno}: `{where.line}`)"])
-
-
-def _attribute(check, obj, name):
-    """Read ``obj.name`` (a property may run student code); a failure becomes feedback."""
-    return _call(check, getattr, obj, name)
-
-
-def measured_nbytes(obj, _seen=None, _depth=0) -> int:
-    """Bytes of every distinct numpy array reachable from ``obj`` (attributes, lists, tuples, dicts, sets).
-
-    What an object really holds, whatever it reports about itself: a list of 20 stored models counts
-    20 models. Views count their base array once.
-    """
-    seen = set() if _seen is None else _seen
-    if id(obj) in seen or _depth > 20:
-        return 0
-    seen.add(id(obj))
-    if isinstance(obj, np.ndarray):
-        base = obj
-        while isinstance(base.base, np.ndarray):
-            base = base.base
-        if base is not obj:
-            return measured_nbytes(base, seen, _depth + 1)
-        return int(obj.nbytes)
-    if isinstance(obj, (str, bytes, int, float, complex, bool, type(None), np.generic)):
-        return 0
-    if isinstance(obj, dict):
-        return sum(measured_nbytes(v, seen, _depth + 1) for v in obj.values())
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return sum(measured_nbytes(v, seen, _depth + 1) for v in obj)
-    total = 0
-    if hasattr(obj, "__dict__") and not isinstance(obj, type):
-        total += measured_nbytes(vars(obj), seen, _depth + 1)
-    for slot in getattr(type(obj), "__slots__", ()):
-        if hasattr(obj, slot):
-            total += measured_nbytes(getattr(obj, slot), seen, _depth + 1)
-    return total
+from tinydtl.lab.exercises import Feedback, measured_nbytes  # noqa: E402  (the shared check machinery)
+from tinydtl.lab.exercises import call_student as _call  # noqa: E402
+from tinydtl.lab.exercises import read_attribute as _attribute  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- assignment 1
