@@ -23,7 +23,7 @@ def test_committed_without_outputs_and_parametrised(path):
     assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs before committing"
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged 'parameters'"
-    for name in ("QUICK = False", "SEED =", "RESULTS_PATH = None"):
+    for name in ("QUICK = True", "SEED =", "RESULTS_PATH = None"):
         assert name in params[0].source
 
 
