@@ -1,6 +1,5 @@
 """Helpers shared by the tests (imported as ``support``; pytest puts this folder on ``sys.path``)."""
 
-import itertools
 import os
 from pathlib import Path
 
@@ -52,17 +51,23 @@ def lesson_widget(stem):
     return calls[0], ns
 
 
-def settings(fn, controls, limit=80):
-    """Every combination of trial values if there are at most ``limit``; else one control at a time
-    (others at their defaults) plus the all-first and all-last corners."""
+def settings(fn, controls, limit=None):
+    """Each control at its extremes with the others at their defaults, plus the all-first and all-last
+    corners (and the defaults): the edges where a widget breaks, without the whole product of values.
+    A dropdown's every option counts as an extreme; a slider's are its min and max. (``limit`` is
+    accepted for old callers and ignored.)"""
     names = list(controls)
     values = {k: trial_values(v) for k, v in controls.items()}
-    product = list(itertools.product(*values.values()))
-    if len(product) <= limit:
-        return [dict(zip(names, p)) for p in product]
+    extremes = {k: v if hasattr(controls[k], "options") or isinstance(controls[k], (list, dict)) else
+                list(dict.fromkeys([v[0], v[-1]])) for k, v in values.items()}
     default = {k: (v.value if hasattr(v, "value") else values[k][0]) for k, v in controls.items()}
-    out = [{**default, k: v} for k in names for v in values[k]]
-    return out + [{k: values[k][0] for k in names}, {k: values[k][-1] for k in names}]
+    out = [default] + [{**default, k: v} for k in names for v in extremes[k]]
+    out += [{k: values[k][0] for k in names}, {k: values[k][-1] for k in names}]
+    unique = []
+    for s in out:
+        if s not in unique:
+            unique.append(s)
+    return unique
 
 
 def drawn(fn, kwargs):

@@ -35,7 +35,7 @@ import nbformat
 import pytest
 
 from tinydtl.lab.reproduce import discover_notebooks
-from tinydtl.runtime.processes import TFF_WORKER, find_processes, terminate
+from tinydtl.runtime.processes import TFF_WORKER, our_processes, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "e2e"
@@ -226,7 +226,7 @@ def lab(tmp_path_factory):
             prepare_only=True,
             progress_bar=False,
         )
-    workers_before = find_processes()
+    workers_before = our_processes()
     server = LabServer(root, work)
     try:
         server.wait_ready()
@@ -237,7 +237,7 @@ def lab(tmp_path_factory):
         # other people's workers on this machine are left alone
         strays = {p for p in server.tff_workers if _state(p) not in ("Z", None)}
         terminate(strays)
-        workers_after = find_processes()
+        workers_after = our_processes()
         print(f"TFF worker_binary processes on the machine: {len(workers_before)} before, {len(workers_after)} after;"
               f" started by the lessons' kernels: {len(server.tff_workers)}")
     # after the server has shut its kernels down nothing it started may still run

@@ -13,7 +13,7 @@ from tinydtl.core.plans import plan_round
 from tinydtl.data.datasets import load_mnist
 from tinydtl.data.partition import dirichlet, iid
 from tinydtl.learners.softmax import evaluate_softmax, preprocess
-from tinydtl.runtime.processes import find_processes
+from tinydtl.runtime.processes import our_processes
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +135,13 @@ def tff_pair(mnist):
         "variants": dict(rounds=3, server_momentum=0.9, server_lr=0.5, clients_per_round=4,
                          local_epochs=2, batch_size=32),
     }
-    before = find_processes()
+    before = our_processes()
     out = {}
     for name, kw in setups.items():
         out[name] = tuple(
             run_fedavg(x[sub], y[sub], parts, x_test=xt, y_test=yt, engine=e, seed=0, **kw) for e in ("numpy", "tff")
         )
-    out["workers_left"] = find_processes() - before
+    out["workers_left"] = our_processes() - before
     return out
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tinydtl.lab.cli import main
 from tinydtl.lab.reproduce import discover_notebooks
-from tinydtl.runtime.processes import find_processes
+from tinydtl.runtime.processes import our_processes
 
 NOTEBOOKS = discover_notebooks()
 
@@ -42,9 +42,9 @@ class QuickRuns:
         missing = [n for n in names if n not in self.by_name]
         if missing:
             out = self.out / "-".join(n[:2] for n in missing)
-            before = find_processes()
+            before = our_processes()
             self.codes.append(main(["reproduce", "--quick", "--out", str(out), "--no-progress", *missing]))
-            self.workers_left += sorted(find_processes() - before)
+            self.workers_left += sorted(our_processes() - before)
             results = json.loads((out / "results.json").read_text())
             self.by_name.update({nb["notebook"]: nb for nb in results["notebooks"]})
         return {n: self.by_name[n] for n in names}

@@ -34,6 +34,7 @@ __all__ = [
     "TFF_WORKER",
     "GUARD_ENV",
     "find_processes",
+    "our_processes",
     "descendants",
     "terminate",
     "no_stray_processes",
@@ -122,6 +123,16 @@ def find_processes(name: str = TFF_WORKER) -> set[int]:
     """PIDs of live processes whose executable name (``/proc/PID/comm``) is ``name`` — anyone's."""
     _check_name(name)
     return {pid for pid, stat in _processes().items() if stat.comm == name[:15] and stat.state != "Z"}
+
+
+def our_processes(name: str = TFF_WORKER) -> set[int]:
+    """:func:`find_processes` restricted to ours: descendants of this process, or processes that carry
+    one of the guard tokens active in this process (orphaned workers of our kernels). A run started
+    detached from this process (another session, a background job) is not ours."""
+    _check_name(name)
+    tokens = set(os.environ.get(GUARD_ENV, "").split())
+    mine = descendants()
+    return {pid for pid in find_processes(name) if pid in mine or (tokens and _guard_tokens(pid) & tokens)}
 
 
 def terminate(pids, grace: float = 5.0) -> list[int]:
