@@ -14,6 +14,25 @@ import pytest  # noqa: E402
 from tinydtl.lab.widgets import recording, trial_values  # noqa: E402
 
 
+#: Each lesson runs once per test session at student scale: ``stem -> record`` in the format of
+#: ``tinydtl reproduce``'s results (``ok``, ``error``, ``claims``, ``metrics``, ``parameters``...). The
+#: browser test (which runs first, alphabetically) fills it as it runs every lesson in JupyterLab;
+#: tests/test_notebooks.py reads it and runs with papermill only the lessons not run yet (all of them
+#: where there is no Chromium), so no lesson is run twice for the same checks.
+LESSON_RUNS: dict[str, dict] = {}
+
+
+def record_lesson_run(stem: str, *, ok: bool, error: str, results_file: Path, seconds: float) -> None:
+    """Register a lesson run (by the browser) for the other tests."""
+    import json
+
+    data = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    LESSON_RUNS[stem] = {"notebook": stem, "ok": ok and bool(data), "error": error or ("" if data else "no results"),
+                         "seconds": round(seconds, 2), "quick": data.get("quick"), "seed": data.get("seed"),
+                         "parameters": data.get("parameters", {}), "claims": data.get("claims", []),
+                         "metrics": data.get("metrics", {}), "source": "browser"}
+
+
 def require(problem: str | None, what: str) -> None:
     """Skip with the reason when an optional tool is missing; under ``CI`` it must be there, so fail."""
     if problem:

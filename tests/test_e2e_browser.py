@@ -33,6 +33,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import record_lesson_run
 
 from tinydtl.lab.reproduce import discover_notebooks
 from tinydtl.runtime.processes import TFF_WORKER, our_processes, terminate
@@ -367,7 +368,10 @@ def test_lesson_in_the_browser(lab, browser, path):
         stderr = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
         tracebacks = [t[:800] for t in stderr.all_inner_texts() if "Traceback" in t]
         page.screenshot(path=str(SHOTS / f"{stem}.png"))
-        assert outcome == "done" and not errors and not tracebacks, f"{stem}: {outcome}; {errors}; {tracebacks}"
+        problem = "" if outcome == "done" and not errors and not tracebacks else f"{outcome}; {errors}; {tracebacks}"
+        record_lesson_run(stem, ok=not problem, error=problem, results_file=lab.root / f"{stem}.results.json",
+                          seconds=ran_all)
+        assert not problem, f"{stem}: {problem}"
         assert (lab.root / f"{stem}.results.json").is_file(), f"{stem} ran but wrote no results file"
 
         # every widget view rendered as a control

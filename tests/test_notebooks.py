@@ -4,6 +4,7 @@ import json
 
 import nbformat
 import pytest
+from support import LESSON_RUNS
 
 from tinydtl.lab.cli import main
 from tinydtl.lab.reproduce import discover_notebooks
@@ -28,7 +29,8 @@ def test_committed_without_outputs_and_parametrised(path):
 
 
 class QuickRuns:
-    """`tinydtl reproduce --quick`, as a user or CI would run it, each lesson at most once per module.
+    """Each lesson's student-scale run: the browser test's run of it when there was one (support.LESSON_RUNS),
+    else `tinydtl reproduce --quick`, as a user or CI would run it, each lesson at most once per module.
 
     A test about one lesson runs only that lesson (so `pytest -k ilvq_sphere` stays quick); the tests
     about the whole suite run the lessons not run yet. ``quick_run[i]`` gives ``(code, results,
@@ -39,6 +41,7 @@ class QuickRuns:
         self.out, self.by_name, self.codes, self.workers_left = out, {}, [], []
 
     def run(self, names):
+        self.by_name.update({n: LESSON_RUNS[n] for n in names if n in LESSON_RUNS and n not in self.by_name})
         missing = [n for n in names if n not in self.by_name]
         if missing:
             out = self.out / "-".join(n[:2] for n in missing)
