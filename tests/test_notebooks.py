@@ -189,7 +189,7 @@ INJECTED = {
     "05_bilayer_gossip": dict(ROUNDS=8, MLP_ROUNDS=4, SWEEP_RANGES=[15, 60], SCALE_DEVICES=100, N_SEEDS=2),
     "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
     "07_adaptive_tau": dict(SEEDS=[4], TAUS=[1, 10], CASES=[1, 3], REAL_BUDGET=1.5, N_TRAIN=6000),
-    "08_rocknet": dict(DATASETS=["GunPoint", "ItalyPowerDemand"], EQUIVALENCE_DEVICES=[1, 5], MAX_EPOCHS=30, NN_HIDDEN=16),
+    "08_rocknet": dict(DATASETS=["GunPoint", "ItalyPowerDemand"], EQUIVALENCE_DEVICES=[1, 5], MAX_EPOCHS=30, MLP_WIDTHS=[16]),
     "09_globe2train": dict(N_TRAIN=1500, QUALITIES=[1.0, 0.2], NETWORK_SEEDS=1, SYNTH_CLASSES=12, DEVICE_COUNTS=[3, 6]),
     "10_sweeps": dict(CLIENTS=[5], ALPHAS=[1.0, 10.0], SEEDS=[3], ROUNDS=1, TRAIN_SIZE=2000),
 }
