@@ -93,6 +93,16 @@ def measured_nbytes(obj, _seen=None, _depth=0) -> int:
 REFUSING: dict = {"names": (), "why": ""}
 
 
+def _owner(fn):
+    """The module or class that holds ``fn`` under its name (from its ``__qualname__``)."""
+    import importlib
+
+    owner = importlib.import_module(fn.__module__)
+    for part in fn.__qualname__.split(".")[:-1]:
+        owner = getattr(owner, part)
+    return owner
+
+
 def _refused_stand_in(*args, **kwargs):
     """Runs instead of a refused package function (no closure: it replaces the function's code)."""
     import tinydtl.lab.exercises as ex
@@ -105,14 +115,21 @@ def _refused_stand_in(*args, **kwargs):
 def refuse_package(*functions, why: str = "the exercise asks for your own implementation"):
     """While the block runs, calling any of ``functions`` (the package's solutions) raises
     :class:`PackageRefused`, however the student imported them (their code object is swapped)."""
-    saved = []
+    saved, replaced = [], []
     REFUSING.update(names=tuple(f"{fn.__module__}.{fn.__qualname__}" for fn in functions), why=why)
     try:
         for fn in functions:
+            if fn.__code__.co_freevars:  # a closure (e.g. a method using super()): replace it where it lives
+                owner = _owner(fn)
+                replaced.append((owner, fn.__name__, owner.__dict__[fn.__name__]))
+                setattr(owner, fn.__name__, _refused_stand_in)
+                continue
             saved.append((fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__))
             fn.__code__, fn.__defaults__, fn.__kwdefaults__ = _refused_stand_in.__code__, None, None
         yield
     finally:
         for fn, code, defaults, kwdefaults in saved:
             fn.__code__, fn.__defaults__, fn.__kwdefaults__ = code, defaults, kwdefaults
+        for owner, name, original in replaced:
+            setattr(owner, name, original)
         REFUSING.update(names=(), why="")
