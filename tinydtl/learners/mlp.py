@@ -293,7 +293,7 @@ class DeepMLPModel:
         if mu:
             raise ValueError(f"mu must be 0 for DeepMLPModel (no FedProx term), got {mu!r}")
         shared = K > 0 and np.asarray(params).strides[0] == 0  # np.broadcast_to of one row
-        P = np.array(params, dtype=np.float32, copy=copy)
+        P = np.array(params, dtype=np.float32, copy=copy, order="C")  # C order: a broadcast row would copy to F order
         arrays = self.unflatten(P)
         Ws, bs = arrays[0::2], arrays[1::2]
         batches = [plan.batches(i) for i in range(K)]

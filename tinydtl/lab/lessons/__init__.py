@@ -1,0 +1,1 @@
+"""Per-lesson helpers: figures, experiment bookkeeping and claims that would crowd a notebook."""
