@@ -200,10 +200,16 @@ def tutorial_figure(runs: dict):
         ls = "--" if m != TUTORIAL["clients_per_round"] else "-"
         ax.plot(np.arange(len(mean)), mean, ls=ls, label=f"z = {z:g}, {m} clients/round")
         ax.fill_between(np.arange(len(mean)), curves.min(axis=0), curves.max(axis=0), alpha=0.15)
+    rounds = TUTORIAL["rounds"]
+    for z, acc in TUTORIAL["accuracy"].items():
+        ax.scatter([rounds], [acc], marker="x", color="black", zorder=3)
+        ax.annotate(f"z = {z:g}", (rounds, acc), xytext=(4, -3), textcoords="offset points", fontsize=7)
+    ax.scatter([], [], marker="x", color="black", label="the tutorial on EMNIST, round 100 (not comparable)")
     ax.set_xlabel("round")
     ax.set_ylabel("test accuracy (mean; band: seeds' range)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("the TFF tutorial's sweep on MNIST split over 3,383 clients", fontsize=10)
+    ax.set_xlim(0, rounds + 12)
+    ax.legend(loc="lower center", fontsize=8)
+    ax.set_title("the TFF tutorial's sweep on MNIST split over 3,383 clients (curves: 500 test images)", fontsize=10)
     fig.tight_layout()
     return fig
 
