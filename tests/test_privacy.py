@@ -294,3 +294,11 @@ def test_distributed_dp_noise_adds_up_to_the_central_noise():
     clipped, _ = clip_updates(U, 0.5)
     assert abs(np.std(r.total - clipped.sum(axis=0)) / 0.5 - 1) < 0.05
     np.testing.assert_allclose(mean, r.total / 20)
+
+
+def test_fresh_entropy_still_sums_exactly():
+    """seed=None: keys and seeds from the operating system, as in production; the sum is still exact."""
+    U = np.random.default_rng(2).normal(0, 0.1, size=(6, 50))
+    r = secure_aggregate(U, threshold=3, dropped=(1,), seed=None)
+    survivors = list(r.survivors)
+    assert np.abs(r.total - U[survivors].sum(axis=0)).max() < 6 * 16 / 2**22  # one level per client at most
