@@ -29,7 +29,7 @@ ALLOWED = {
     "learners": {"core"},
     "networks": {"core"},
     "devices": {"core", "runtime", "learners"},
-    "algorithms": {"core", "runtime", "data", "learners", "networks", "devices"},
+    "algorithms": {"core", "runtime", "data", "learners", "networks", "devices", "privacy"},
     "privacy": {"core", "runtime", "learners", "networks", "devices"},
     "papers": {"core", "runtime", "data", "learners", "networks", "devices", "algorithms", "privacy"},
     "lab": {"core", "runtime", "data", "learners", "networks", "devices", "algorithms", "privacy", "papers"},

@@ -166,6 +166,21 @@ def test_index_and_taxonomy_numbers(quick_run):
     assert metrics["swarm_final_error"] < metrics["static_final_error"]
 
 
+def test_privacy_security_numbers(quick_run):
+    claims, metrics = claims_of(quick_run, "11_privacy_security")
+    assert claims["tf_privacy_dp_sgd_epsilon"]["measured"] == pytest.approx(0.7242234026109595, abs=1e-9)
+    assert 1.9 <= claims["tff_tutorial_epsilon"]["measured"] <= 2.0
+    assert claims["tff_tutorial_clients_needed"]["measured"] == 120
+    assert claims["inversion_exact"]["kind"] == "sanity" and claims["inversion_exact"]["measured"] < 1e-5
+    assert claims["secure_sum_exact"]["measured"] == 0
+    assert claims["secagg_total_max_similarity"]["measured"] < 0.9
+    assert claims["masked_upload_uniform_p"]["measured"] > 1e-3
+    assert 0.95 < claims["distributed_noise_std_ratio"]["measured"] < 1.05
+    # at student scale the TFF comparison and the tutorial's sweep are not run, so not judged
+    assert not any(name.startswith(("tutorial_", "tff_parity", "tff_noise")) for name in claims)
+    assert metrics["secagg_seconds"] > 0
+
+
 #: Every lesson: its claims follow issue 12's kinds.
 KINDED_LESSONS = tuple(p.stem for p in NOTEBOOKS)
 
@@ -192,6 +207,8 @@ INJECTED = {
     "08_rocknet": dict(DATASETS=["GunPoint", "ItalyPowerDemand"], EQUIVALENCE_DEVICES=[1, 5], MAX_EPOCHS=30, MLP_WIDTHS=[16]),
     "09_globe2train": dict(N_TRAIN=1500, QUALITIES=[1.0, 0.2], NETWORK_SEEDS=1, SYNTH_CLASSES=12, DEVICE_COUNTS=[3, 6]),
     "10_sweeps": dict(CLIENTS=[5], ALPHAS=[1.0, 10.0], SEEDS=[3], ROUNDS=1, TRAIN_SIZE=2000),
+    "11_privacy_security": dict(ROUNDS=12, NOISE_MULTIPLIERS=[0.0, 2.0], SECAGG_CLIENTS=60, TUTORIAL_SEEDS=0,
+                                FINAL_SEEDS=0, RUN_TFF=False),
 }
 
 

@@ -51,7 +51,9 @@ from tinydtl.core.validation import (
     check_test_set,
     n_classes_of,
 )
-from tinydtl.learners.softmax import SoftmaxModel, evaluate_softmax
+from tinydtl.learners.softmax import SoftmaxModel
+from tinydtl.privacy.accounting import epsilon
+from tinydtl.privacy.dp import DPAggregator, DPConfig
 from tinydtl.runtime.deprecation import deprecated_alias
 from tinydtl.runtime.processes import no_stray_processes
 
@@ -82,49 +84,80 @@ def initial_weights(n_features: int = 784, n_classes: int = 10, seed=0):
 class NumpyEngine:
     """One FedAvg round with all clients trained at once as batched matrix products.
 
+    ``weights`` are the initial arrays of ``model`` (default: the softmax learner's ``W, b``, a
+    :class:`~tinydtl.learners.softmax.SoftmaxModel`; any learner with ``prepare``, ``flatten``,
+    ``unflatten``, ``local_update`` and ``evaluate``, e.g. :class:`~tinydtl.learners.mlp.DeepMLPModel`).
     ``transforms`` are the per-run transform objects (attacker, compression with its error-feedback
     memory), made fresh by the algorithm's ``init``; with none and the mean aggregator the weighted
-    mean is taken directly (the fast path).
+    mean is taken directly (the fast path). ``privacy`` (a :class:`tinydtl.privacy.DPAggregator`)
+    replaces the weighted mean by DP-FedAvg's clipped, noised, unweighted mean.
     """
 
-    def __init__(self, X, y, W0, b0, *, client_lr, server_lr, server_momentum, proximal_mu,
-                 transforms=(), aggregator="mean", trim=0.2, threads=1):
-        W0 = np.asarray(W0, np.float32)
-        self.model = SoftmaxModel(*W0.shape, threads=threads)
+    def __init__(self, X, y, *weights, model=None, client_lr, server_lr, server_momentum, proximal_mu,
+                 transforms=(), aggregator="mean", trim=0.2, threads=1, privacy=None):
+        if model is None:
+            W0 = np.asarray(weights[0], np.float32)
+            model = SoftmaxModel(*W0.shape, threads=threads)
+        self.model = model
         self.X, self.y = self.model.prepare(X), np.asarray(y).astype(np.intp)  # [x/255, 1] once per run
-        self.params = self.model.flatten(W0, b0)
+        self.params = self.model.flatten(*weights)
         self.lr = np.float32(client_lr)
         self.mu = np.float32(proximal_mu)
         self.server = ServerOptimizer(server_lr, server_momentum)
         self.transforms = list(transforms)
         self.aggregator, self.trim = aggregator, trim
+        self.privacy = privacy
         self.last_bytes_up = None
+        self.last_stats = {}
 
     def run_round(self, plan: RoundPlan):
         K = len(plan.clients)
+        if K == 0:  # Poisson sampling drew nobody: DP still adds its noise, plain FedAvg has no update
+            self.last_bytes_up = np.zeros(0, dtype=np.int64)
+            delta = np.zeros_like(self.params)
+            if self.privacy is not None:
+                delta, self.last_stats = self.privacy.aggregate(np.zeros((0, delta.size), np.float32), plan.round)
+            self.params = self.server.step(self.params, delta)
+            return float("nan"), float("nan")
         start = np.broadcast_to(self.params, (K, self.model.n_params))
         P, n, loss_sum, correct = self.model.local_update(self.X, self.y, start, plan, self.lr, mu=self.mu, anchor=start)
-        if not self.transforms and self.aggregator == "mean":
-            delta = np.tensordot(n / n.sum(), P - self.params, axes=1)
-            sent = np.full(K, payload_bytes(self.model.n_params))
-        else:
-            updates, sent = apply_transforms(P - self.params, plan.clients, self.transforms)
-            trim = self.trim if self.aggregator == "trimmed_mean" else None
-            delta = aggregate(updates, n, self.aggregator, trim=trim).astype(np.float32)
-        self.last_bytes_up = sent
-        self.params = self.server.step(self.params, delta)
+        self.params = self.server.step(self.params, self.aggregate(P - self.params, n, plan))
         total = float(n.sum())
         return loss_sum / total, correct / total
+
+    def aggregate(self, updates, n, plan: RoundPlan):
+        """The server's combination of the round's updates (sets ``last_bytes_up`` and ``last_stats``)."""
+        if self.transforms:
+            updates, self.last_bytes_up = apply_transforms(updates, plan.clients, self.transforms)
+        else:
+            self.last_bytes_up = np.full(len(updates), payload_bytes(self.model.n_params))
+        if self.privacy is not None:
+            delta, self.last_stats = self.privacy.aggregate(updates, plan.round)
+            return delta
+        if self.aggregator == "mean" and not self.transforms:
+            return np.tensordot(n / n.sum(), updates, axes=1)
+        trim = self.trim if self.aggregator == "trimmed_mean" else None
+        return aggregate(updates, n, self.aggregator, trim=trim).astype(np.float32)
 
     def weights(self):
         return self.model.unflatten(self.params)
 
+    def evaluate(self, X, y):
+        """``(loss, accuracy)`` of the global model on ``(X, y)``."""
+        return self.model.evaluate(self.params, X, y)
 
-def fedavg_algorithm(engine_factory, parts, *, seed, n_params: int, x_test=None, y_test=None) -> Algorithm:
+
+def fedavg_algorithm(engine_factory, parts, *, seed, n_params: int, x_test=None, y_test=None,
+                     dp: DPConfig | None = None) -> Algorithm:
     """FedAvg as an :class:`~tinydtl.core.simulation.Algorithm`: ``init`` is ``engine_factory()``
     (a fresh engine, transforms and server state: the algorithm can be simulated again and gives the
     same history), each round plans from the settings and runs ``engine.run_round``; the server's
-    download and the clients' uploads are counted by :func:`tinydtl.core.traffic.star_traffic`."""
+    download and the clients' uploads are counted by :func:`tinydtl.core.traffic.star_traffic`.
+    With ``dp`` each row also holds the DP aggregator's ``clip``, ``noise_std`` and
+    ``clipped_fraction`` and ``epsilon``, the privacy spent so far (RDP accountant, at ``dp.delta``)."""
+    ledger = dp.accounting(len(parts)) if dp is not None else None
+    if dp is not None:  # the accountant's import and one round's RDP curve now, not in round 1's time
+        epsilon(dp.noise_multiplier, rounds=1, delta=dp.delta, **ledger)
 
     def apply(engine, r, settings):
         plan = plan_from_settings(parts, r, settings, seed=seed)
@@ -132,19 +165,22 @@ def fedavg_algorithm(engine_factory, parts, *, seed, n_params: int, x_test=None,
         K = len(plan.clients)
         up = engine.last_bytes_up if engine.last_bytes_up is not None else np.full(K, payload_bytes(n_params))
         traffic = star_traffic(up, payload_bytes(n_params))
-        return engine, {**traffic.as_row(), "live_devices": K, "participants": K,
-                        "train_loss": loss, "train_accuracy": acc}
+        stats = {**traffic.as_row(), "live_devices": K, "participants": K, "train_loss": loss, "train_accuracy": acc}
+        if dp is not None:
+            stats.update(engine.last_stats, epsilon=epsilon(dp.noise_multiplier, rounds=r + 1, delta=dp.delta, **ledger))
+        return engine, stats
 
     def measure(engine):
         if x_test is None:
             return {}
-        loss, acc = evaluate_softmax(*engine.weights(), x_test, y_test)
+        loss, acc = engine.evaluate(x_test, y_test)
         return {"accuracy": acc, "loss": loss}
 
     def final(engine):
         return tuple(np.array(w) for w in engine.weights())
 
-    return Algorithm("fedavg", engine_factory, apply, measure, final, live_devices=len(parts))
+    initial = {"epsilon": 0.0} if dp is not None else None
+    return Algorithm("fedavg", engine_factory, apply, measure, final, live_devices=len(parts), initial_stats=initial)
 
 
 # ----------------------------------------------------------------------------- front ends
@@ -164,19 +200,54 @@ def transform_factory(n_clients: int, *, attackers: int, compression: str, error
     return make
 
 
-def engine_factory(engine, X, y, W0, b0, rates, *, make_transforms, aggregator, trim, threads):
+def engine_factory(engine, X, y, weights, rates, *, make_transforms, aggregator, trim, threads, model=None,
+                   make_privacy=None):
     """A function making a fresh engine (the algorithm's state) for ``engine``; TensorFlow is
-    imported only when the TFF engine is asked for."""
+    imported only when the TFF engine is asked for. ``make_privacy`` makes the run's DP aggregator."""
+    make_privacy = make_privacy or (lambda: None)
     if engine == "numpy":
         def factory():
-            return NumpyEngine(X, y, W0, b0, transforms=make_transforms(), aggregator=aggregator, trim=trim,
-                               threads=threads, **rates)
+            return NumpyEngine(X, y, *weights, model=model, transforms=make_transforms(), aggregator=aggregator,
+                               trim=trim, threads=threads, privacy=make_privacy(), **rates)
     else:
         def factory():
             from tinydtl.algorithms.fedavg_tff import TFFEngine
 
-            return TFFEngine(X, y, W0, b0, **rates)
+            return TFFEngine(X, y, *weights, privacy=make_privacy(), **rates)
     return factory
+
+
+def privacy_settings(dp, n_clients: int, *, clients_per_round, sampling_rate, aggregator, seed: int):
+    """``(clients_per_round, sampling_rate, make_privacy)`` of a run: ``dp``'s sampling (a conflicting
+    ``clients_per_round`` / ``sampling_rate`` is refused) and a maker of fresh :class:`DPAggregator` objects."""
+    if dp is None:
+        return clients_per_round, sampling_rate, None
+    if not isinstance(dp, DPConfig):
+        raise TypeError(f"dp must be a tinydtl.privacy.DPConfig or None, got {type(dp).__name__}")
+    dp.check_clients(n_clients)
+    if aggregator != "mean":
+        raise ValueError(f"dp needs aggregator='mean' (DP-FedAvg clips and noises the mean), got {aggregator!r}")
+    for name, mine, theirs in (("clients_per_round", clients_per_round, dp.clients_per_round),
+                               ("sampling_rate", sampling_rate, dp.sampling_rate)):
+        if mine is not None and mine != theirs:
+            raise ValueError(f"{name}={mine!r} contradicts dp.{name}={theirs!r}: the DPConfig sets the sampling "
+                             f"(leave {name} out)")
+    DPAggregator(dp, n_clients, seed=seed)  # checks the adaptive clip's noise now, not at init
+    return dp.clients_per_round, dp.sampling_rate, lambda: DPAggregator(dp, n_clients, seed=seed)
+
+
+def initial_model_weights(model, n_features: int, n_classes: int, seed: int):
+    """The run's initial arrays: the softmax learner's ``(W, b)``, or ``model.init(seed)`` unflattened."""
+    if model is None:
+        return initial_weights(n_features, n_classes, seed)
+    for name in ("init", "prepare", "flatten", "unflatten", "local_update", "evaluate", "n_params"):
+        if not hasattr(model, name):
+            raise TypeError(f"model must be a learner with {name} (e.g. tinydtl.learners.mlp.DeepMLPModel), "
+                            f"got {type(model).__name__}")
+    if (model.n_features, model.n_classes) != (n_features, n_classes):
+        raise ValueError(f"model has {model.n_features} features and {model.n_classes} classes, the data "
+                         f"{n_features} and {n_classes}")
+    return tuple(np.array(a) for a in model.unflatten(model.init(seed)))
 
 
 def check_server_options(*, engine, rounds, client_lr, server_lr, server_momentum, proximal_mu, aggregator, trim,
@@ -208,11 +279,12 @@ def check_server_options(*, engine, rounds, client_lr, server_lr, server_momentu
 
 def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str = "numpy", rounds: int = 5,
                local_epochs: int = 1, batch_size: int = 20, client_lr: float = 0.02, server_lr: float = 1.0,
-               server_momentum: float = 0.0, clients_per_round: int | None = None, proximal_mu: float = 0.0,
-               compression: str = "none", error_feedback: bool = False, aggregator: str = "mean", trim: float = 0.2,
-               attackers: int = 0, n_classes: int | None = None, local_steps: int | None = None, controller=None,
+               server_momentum: float = 0.0, clients_per_round: int | None = None, sampling_rate: float | None = None,
+               proximal_mu: float = 0.0, compression: str = "none", error_feedback: bool = False,
+               aggregator: str = "mean", trim: float = 0.2, attackers: int = 0, n_classes: int | None = None,
+               local_steps: int | None = None, model=None, dp: DPConfig | None = None, controller=None,
                threads: int = 1, seed: int = 0, progress: bool = False) -> History:
-    """Train the softmax learner by weighted FedAvg over the clients in ``parts``.
+    """Train the softmax learner (or ``model``) by weighted FedAvg over the clients in ``parts``.
 
     Parameters
     ----------
@@ -223,37 +295,32 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
     engine : {"numpy", "tff"}
         Same algorithm, two implementations.
     rounds, local_epochs, batch_size, local_steps
-        Communication rounds, local epochs per round (E), minibatch size (B); ``local_steps`` a fixed
-        number of local steps per round instead of epochs (numpy only).
+        Rounds, local epochs (E), minibatch size (B); ``local_steps``: that many steps instead (numpy only).
     client_lr, server_lr, server_momentum
         Client SGD rate η_c; server SGD rate η_s and momentum β ∈ [0, 1) (FedAvgM when β > 0).
-    clients_per_round
-        Clients sampled (uniformly, without replacement) each round; ``None`` = all.
-    proximal_mu
-        FedProx proximal strength μ (0 = FedAvg); numpy engine only (TFF 0.87's sign is wrong).
-    compression, error_feedback
-        Update compression (``"none"``, ``"q8"``/``"q4"``/``"q2"``, ``"top0.1"``;
-        :class:`tinydtl.core.compression.Compressor`), optionally with error feedback; numpy only.
-    aggregator, trim, attackers
-        ``"mean"``, ``"median"`` or ``"trimmed_mean"`` (dropping ``trim`` at each end;
-        :func:`tinydtl.core.robust.aggregate`) and the number of malicious clients (chosen by the
-        seed) that send large random updates; numpy only.
+    clients_per_round, sampling_rate
+        Clients drawn without replacement each round (``None`` = all), or Poisson sampling at this rate.
+    proximal_mu, compression, error_feedback, aggregator, trim, attackers, model
+        Numpy only: FedProx's μ (TFF 0.87's sign is wrong); update compression (``"q8"``, ``"top0.1"``,
+        :class:`tinydtl.core.compression.Compressor`) with optional error feedback; ``"mean"``,
+        ``"median"`` or ``"trimmed_mean"`` (``trim`` at each end); the number of malicious clients;
+        a learner instead of the softmax layer (e.g. :class:`tinydtl.learners.mlp.DeepMLPModel`).
     n_classes
         Number of classes ``C``; default: the largest label + 1.
-    controller
-        ``controller(round_done, history, settings) -> settings`` (see :func:`tinydtl.core.simulation.simulate`).
-    threads
-        numpy engine: train the round's clients in this many threads (same numbers).
-    seed
-        Seeds the initial weights, client sampling, batch order, attackers and compression.
+    dp
+        A :class:`tinydtl.privacy.DPConfig`: DP-FedAvg (McMahan et al. 2018; clipped updates, Gaussian
+        noise on the sum, the **unweighted** sum over the expected clients per round), which also sets
+        the sampling. Both engines (TFF: ``build_unweighted_fed_avg`` with ``DifferentiallyPrivateFactory``).
+    controller, threads, seed, progress
+        See :func:`tinydtl.core.simulation.simulate`; numpy threads (same numbers); the one seed of
+        weights, sampling, batch order, attackers, compression and DP noise.
 
     Returns
     -------
     History
-        Row 0 = the initial model, then one row per round: test ``accuracy``/``loss`` of the global
-        model, ``train_loss``/``train_accuracy``, ``bytes_up`` (clients' updates, compressed
-        sizes), ``bytes_down`` (the model to each participant), ``messages``, ``participants``,
-        ``seconds``; ``weights`` = final ``(W, b)``.
+        Row 0 = the initial model, then per round: test ``accuracy``/``loss``, ``train_loss``/
+        ``train_accuracy``, ``bytes_up``, ``bytes_down``, ``messages``, ``participants``, ``seconds``;
+        with ``dp`` also ``epsilon``, ``clip``, ``noise_std``, ``clipped_fraction`` (:func:`fedavg_algorithm`).
     """
     X = as_features(x_train, "x_train")
     parts = check_parts(parts, len(X))
@@ -263,25 +330,29 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
                          clients_per_round=clients_per_round, n_clients=len(parts), threads=threads,
                          numpy_only={"compression": compression != "none", "error_feedback": bool(error_feedback),
                                      "robust aggregators": aggregator != "mean", "attackers": bool(attackers),
-                                     "local_steps": local_steps is not None})
+                                     "local_steps": local_steps is not None, "model": model is not None})
     check_bool("error_feedback", error_feedback)
+    per_round, rate, make_privacy = privacy_settings(dp, len(parts), clients_per_round=clients_per_round,
+                                                     sampling_rate=sampling_rate, aggregator=aggregator, seed=seed)
     settings = PlanSettings(local_epochs=local_epochs, batch_size=batch_size, local_steps=local_steps,
-                            clients_per_round=clients_per_round)
+                            clients_per_round=per_round, sampling_rate=rate)
     make_transforms = transform_factory(len(parts), attackers=attackers, compression=compression,
                                         error_feedback=error_feedback, seed=seed)
     y = check_labels(y_train, "y_train", len(X), n_classes)
     Xt, yt = check_test_set(x_test, y_test, X.shape[1], n_classes)
     C = n_classes_of(y, yt, n_classes=n_classes)
-    W0, b0 = initial_weights(X.shape[1], C, seed)
+    weights = initial_model_weights(model, X.shape[1], C, seed)
     rates = dict(client_lr=client_lr, server_lr=server_lr, server_momentum=server_momentum, proximal_mu=proximal_mu)
-    factory = engine_factory(engine, X, y, W0, b0, rates, make_transforms=make_transforms, aggregator=aggregator,
-                             trim=trim, threads=threads)
-    algorithm = fedavg_algorithm(factory, parts, seed=seed, n_params=W0.size + b0.size, x_test=Xt, y_test=yt)
+    factory = engine_factory(engine, X, y, weights, rates, make_transforms=make_transforms, aggregator=aggregator,
+                             trim=trim, threads=threads, model=model, make_privacy=make_privacy)
+    algorithm = fedavg_algorithm(factory, parts, seed=seed, n_params=sum(w.size for w in weights), x_test=Xt,
+                                 y_test=yt, dp=dp)
     algorithm.name = f"FedAvg ({engine})"
     config = dict(engine=engine, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, n_classes=C,
-                  clients_per_round=clients_per_round, compression=compression, error_feedback=error_feedback,
-                  aggregator=aggregator, trim=trim, attackers=attackers, local_steps=local_steps, threads=threads,
-                  seed=seed, n_clients=len(parts), **rates)
+                  clients_per_round=per_round, sampling_rate=rate, compression=compression,
+                  error_feedback=error_feedback, aggregator=aggregator, trim=trim, attackers=attackers,
+                  local_steps=local_steps, threads=threads, seed=seed, n_clients=len(parts),
+                  model=type(model).__name__ if model is not None else "softmax", dp=dp, **rates)
     with no_stray_processes() if engine == "tff" else contextlib.nullcontext():
         hist = simulate(algorithm, rounds, settings=settings, controller=controller, config=config, progress=progress)
     hist.algorithm = f"fedavg/{engine}"

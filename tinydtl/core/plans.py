@@ -33,12 +33,17 @@ class PlanSettings:
     local_steps : int >= 1 or None
         A fixed number of minibatch steps per device per round (``τ`` in Wang et al. 2019), drawn
         from successive shuffled epochs; overrides ``local_epochs``.
+    sampling_rate : float in (0, 1] or None
+        Poisson sampling instead: each device takes part in a round with probability ``q``,
+        independently (the number of participants varies and may be 0; DP-FedAvg's privacy
+        accounting assumes it). Excludes ``clients_per_round``.
     """
 
     local_epochs: int = 1
     batch_size: int = 20
     clients_per_round: int | None = None
     local_steps: int | None = None
+    sampling_rate: float | None = None
 
     def __post_init__(self):
         check_number("local_epochs", self.local_epochs, low=1, integer=True)
@@ -47,6 +52,11 @@ class PlanSettings:
             check_number("clients_per_round", self.clients_per_round, low=1, integer=True)
         if self.local_steps is not None:
             check_number("local_steps", self.local_steps, low=1, integer=True)
+        if self.sampling_rate is not None:
+            check_number("sampling_rate", self.sampling_rate, low=0, high=1, low_open=True)
+            if self.clients_per_round is not None:
+                raise ValueError("give clients_per_round (a fixed number) or sampling_rate (Poisson), not both; got "
+                                 f"clients_per_round={self.clients_per_round!r}, sampling_rate={self.sampling_rate!r}")
 
     def replace(self, **changes) -> "PlanSettings":
         """A copy with ``changes`` applied (validated)."""
@@ -102,13 +112,13 @@ class RoundPlan:
 
 
 def plan_round(parts, round_index: int, *, seed, local_epochs: int = 1, batch_size: int = 20,
-               clients_per_round=None, local_steps=None) -> RoundPlan:
+               clients_per_round=None, local_steps=None, sampling_rate=None) -> RoundPlan:
     """Sample the round's clients and their batch orders (shared by every engine and algorithm).
 
     Seeded by ``(seed, round_index)``: the same arguments always give the same plan.
     """
     settings = PlanSettings(local_epochs=local_epochs, batch_size=batch_size,
-                            clients_per_round=clients_per_round, local_steps=local_steps)
+                            clients_per_round=clients_per_round, local_steps=local_steps, sampling_rate=sampling_rate)
     return plan_from_settings(parts, round_index, settings, seed=seed)
 
 
@@ -124,7 +134,9 @@ def plan_from_settings(parts, round_index: int, settings: PlanSettings, *, seed)
     if n < 1:
         raise ValueError("parts must hold at least one client's indices")
     k = settings.clients_per_round
-    if k is None or k >= n:
+    if settings.sampling_rate is not None:  # Poisson: each client independently, its own stream
+        clients = np.flatnonzero(np.random.default_rng([seed, round_index, 2]).random(n) < settings.sampling_rate)
+    elif k is None or k >= n:
         clients = np.arange(n)
     else:
         rng = np.random.default_rng([seed, round_index, 0])

@@ -23,7 +23,7 @@ from tinydtl.learners.functional import (
     softmax_cross_entropy_grad,
 )
 
-__all__ = ["ACTIVATIONS", "MLPModel"]
+__all__ = ["ACTIVATIONS", "DeepMLPModel", "MLPModel"]
 
 ACTIVATIONS = ("relu", "tanh")
 
@@ -168,3 +168,192 @@ class MLPModel:
             b1[active] -= lr * dh.sum(axis=1)
             n[active] += mask.sum(axis=1)
         return P, n, loss_sum, correct
+
+
+class DeepMLPModel:
+    """An MLP with any number of hidden layers: ``logits = act(… act(x W1 + b1) …) W_L + b_L``.
+
+    The TFF differential-privacy tutorial's model is ``DeepMLPModel(784, (200, 200), 10)``
+    (784-200-200-10, ReLU). Parameters are one flat float32 row ``[W1, b1, W2, b2, …]``, the
+    initialisation Glorot-uniform weights (drawn layer by layer from one seeded stream) and zero
+    biases, and the interface the simulation core and the FedAvg engine use: :meth:`init`,
+    :meth:`prepare`, :meth:`local_update` (every client of a round plan at once), :meth:`evaluate`,
+    :meth:`arrays`. With one hidden layer it computes what :class:`MLPModel` computes (the tests
+    check it); :class:`MLPModel` stays as it is because lessons pin its numbers.
+    """
+
+    def __init__(self, n_features: int, hidden=(200, 200), n_classes: int = 10, *, activation: str = "relu"):
+        check_number("n_features", n_features, low=1, integer=True)
+        check_number("n_classes", n_classes, low=2, integer=True)
+        widths = (hidden,) if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool) else hidden
+        if not isinstance(widths, (tuple, list)) or not widths:
+            raise ValueError(f"hidden must be a width or a non-empty sequence of widths, got {hidden!r}")
+        for h in widths:
+            check_number("hidden", h, low=1, integer=True)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
+        self.n_features, self.n_classes = int(n_features), int(n_classes)
+        self.hidden = tuple(int(h) for h in widths)
+        self.activation = activation
+        self.sizes = (self.n_features, *self.hidden, self.n_classes)
+
+    @property
+    def shapes(self):
+        out = []
+        for a, b in zip(self.sizes[:-1], self.sizes[1:]):
+            out += [(a, b), (b,)]
+        return out
+
+    @property
+    def n_params(self) -> int:
+        return sum(int(np.prod(s)) for s in self.shapes)
+
+    def nbytes(self) -> int:
+        return self.n_params * np.dtype(np.float32).itemsize
+
+    def init(self, seed=0) -> np.ndarray:
+        rng = np.random.default_rng([seed, 7919, 2])  # MLPModel's stream: one hidden layer gives its numbers
+        arrays = []
+        for a, b in zip(self.sizes[:-1], self.sizes[1:]):
+            arrays += [glorot_uniform(a, b, rng), np.zeros(b, np.float32)]
+        return self.flatten(*arrays)
+
+    def flatten(self, *arrays) -> np.ndarray:
+        if len(arrays) != len(self.shapes):
+            raise ValueError(f"flatten needs {len(self.shapes)} arrays (W1, b1, ...), got {len(arrays)}")
+        return np.concatenate([np.asarray(a, np.float32).ravel() for a in arrays])
+
+    def unflatten(self, params):
+        """Views ``(W1, b1, W2, b2, …)`` of a flat row, or of a stack of rows (leading axes kept)."""
+        params = np.asarray(params)
+        lead, out, start = params.shape[:-1], [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            out.append(params[..., start : start + size].reshape(lead + shape))
+            start += size
+        return tuple(out)
+
+    def arrays(self, params) -> list[np.ndarray]:
+        return list(self.unflatten(params))
+
+    def prepare(self, X):
+        """Features as the engine keeps them for a run (uint8 pixels stay uint8, scaled per batch)."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X must have {self.n_features} features per row, got shape {X.shape}")
+        return X
+
+    def _check_params(self, params, rows=None):
+        want = (self.n_params,) if rows is None else (rows, self.n_params)
+        if np.shape(params) != want:
+            raise ValueError(f"params must have shape {want}, got {np.shape(params)}")
+
+    def _act(self, z):
+        return np.maximum(z, 0, out=z) if self.activation == "relu" else np.tanh(z, out=z)
+
+    def _act_grad(self, a):
+        return (a > 0).astype(np.float32) if self.activation == "relu" else 1.0 - a * a
+
+    def _logits(self, params, X):
+        arrays = self.unflatten(params)
+        h = X
+        for i in range(0, len(arrays), 2):
+            h = h @ arrays[i] + arrays[i + 1]
+            if i + 2 < len(arrays):
+                h = self._act(h)
+        return h
+
+    def evaluate(self, params, X, y, chunk: int = 8192):
+        """Mean cross-entropy and accuracy on ``(X, y)``."""
+        self._check_params(params)
+        if len(X) == 0:
+            raise ValueError("X must hold at least one sample to evaluate on")
+        loss, correct = 0.0, 0
+        for s in range(0, len(X), chunk):
+            xs = np.asarray(X[s : s + chunk])
+            logits = self._logits(params, scaled(xs) if xs.dtype == np.uint8 else xs.astype(np.float32, copy=False))
+            ys = np.asarray(y[s : s + chunk])
+            loss += float(cross_entropy(logits, ys).sum())
+            correct += int((logits.argmax(axis=1) == ys).sum())
+        return loss / len(X), correct / len(X)
+
+    def local_update(self, X, y, params, plan, lr, *, mu=0.0, anchor=None, copy=True):
+        """Minibatch SGD on every client of ``plan`` at once, like :meth:`MLPModel.local_update`
+        (``mu`` must be 0: FedProx is the softmax learner's option). Returns
+        ``(params, n_examples, loss_sum, correct)``, rows in plan order.
+
+        Two shortcuts with the same arithmetic: a step's minibatches are padded only to the longest
+        batch of that step, and while every client still holds the same weights (the first step from
+        a broadcast row, as FedAvg starts a round) the forward and backward products use the one
+        shared matrix (one large product instead of one per client).
+        """
+        K = len(plan.clients)
+        self._check_params(params, K)
+        check_number("lr", lr, low=0, low_open=True)
+        if mu:
+            raise ValueError(f"mu must be 0 for DeepMLPModel (no FedProx term), got {mu!r}")
+        shared = K > 0 and np.asarray(params).strides[0] == 0  # np.broadcast_to of one row
+        P = np.array(params, dtype=np.float32, copy=copy, order="C")  # C order: a broadcast row would copy to F order
+        arrays = self.unflatten(P)
+        Ws, bs = arrays[0::2], arrays[1::2]
+        batches = [plan.batches(i) for i in range(K)]
+        S = max((len(b) for b in batches), default=0)
+        lr, n, y = np.float32(lr), np.zeros(K), np.asarray(y)
+        loss_sum = correct = 0.0
+        for s in range(S):
+            active = np.array([i for i in range(K) if s < len(batches[i])])
+            every = len(active) == K
+            B = max(len(batches[i][s]) for i in active)
+            idx = np.zeros((len(active), B), dtype=np.intp)
+            mask = np.zeros((len(active), B), dtype=np.float32)
+            for r, i in enumerate(active):
+                b = batches[i][s]
+                idx[r, : len(b)], mask[r, : len(b)] = b, 1.0
+            x = np.take(X, idx.reshape(-1), axis=0)
+            x = (scaled(x) if x.dtype == np.uint8 else x.astype(np.float32, copy=False)).reshape(len(active), B, -1)
+            layers = [(W[0], b[0]) if shared and s == 0 else ((W, b) if every else (W[active], b[active]))
+                      for W, b in zip(Ws, bs)]
+            g, outs = self._forward_batches(layers, x, mask, idx, y)
+            loss_sum, correct = loss_sum + g.pop(), correct + g.pop()
+            g = g[0]
+            for layer in range(len(Ws) - 1, -1, -1):  # gradients with the old weights, then the step
+                gW, gb = np.matmul(outs[layer].transpose(0, 2, 1), g), g.sum(axis=1)
+                if layer:
+                    g = _matmul(g, np.swapaxes(layers[layer][0], -1, -2)) * self._act_grad(outs[layer])
+                gW *= lr
+                gb *= lr
+                if every:
+                    Ws[layer][...] -= gW
+                    bs[layer][...] -= gb
+                else:
+                    Ws[layer][active] -= gW
+                    bs[layer][active] -= gb
+            n[active] += mask.sum(axis=1)
+        return P, n, loss_sum, correct
+
+    def _forward_batches(self, layers, x, mask, idx, y):
+        """Forward pass of one step: ``([d loss / d logits, correct, loss_sum], layer inputs)``; each
+        layer is a shared ``(W, b)`` or one per client."""
+        outs = [x]
+        for i, (W, b) in enumerate(layers):
+            z = _matmul(outs[-1], W) + (b[:, None, :] if b.ndim == 2 else b)
+            if i + 1 < len(layers):
+                outs.append(self._act(z))
+        logits = z - z.max(axis=2, keepdims=True)
+        ys, rows, cols = y[idx], np.arange(len(x))[:, None], np.arange(x.shape[1])[None, :]
+        correct = float(((logits.argmax(axis=2) == ys) * mask).sum())
+        p = np.exp(logits)
+        zsum = p.sum(axis=2, keepdims=True)
+        loss_sum = float(((np.log(zsum[..., 0]) - logits[rows, cols, ys]) * mask).sum())
+        p /= zsum
+        p[rows, cols, ys] -= 1.0
+        g = p * (mask / np.maximum(mask.sum(axis=1, keepdims=True), 1.0))[..., None]  # mean over real samples
+        return [g, correct, loss_sum], outs
+
+
+def _matmul(a, W):
+    """``a (K, B, m) @ W``, with ``W`` one matrix ``(m, n)`` for all clients (one large 2-D product;
+    numpy's broadcast of a 2-D operand over a stack leaves BLAS) or one per client ``(K, m, n)``."""
+    if W.ndim == 2:
+        return (a.reshape(-1, a.shape[-1]) @ W).reshape(a.shape[:-1] + (W.shape[1],))
+    return np.matmul(a, W)
