@@ -201,9 +201,16 @@ def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
         ns["check_peak"](sum(p.components().values()))
 
 
-# Numbers lessons 04, 05, 08 and 09 may type into their prose: definitions, parameter defaults, closed forms
+# Numbers lessons 01, 03, 04, 05, 08 and 09 may type into their prose: definitions, parameter defaults, closed forms
 # and the papers' own numbers. Anything measured (a gap, an accuracy, a run time, a ratio) is printed by code.
 TYPED_OK = {
+    "03_federated_mnist": {
+        ("85", "%"),  # the survey's "around 85 %"
+        ("82.5", "%"), ("87.5", "%"),  # the band's definition: 85 rounded to the nearest five points
+        ("0.1", ""),  # Dirichlet α (a parameter of the splits)
+        ("1", "×"),  # "section 1 ×": a section number, not a measurement
+        ("75", "minutes"),  # the lesson's reading time
+    },
     "04_gossip_spectral_gap": {
         ("0.25", ""),  # the widget's default range
         ("2.5", ""),  # mean of 0 … 5 (the from-scratch example's start values)
