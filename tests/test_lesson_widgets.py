@@ -204,6 +204,12 @@ def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
 # Numbers lessons 01, 03, 04, 05, 08 and 09 may type into their prose: definitions, parameter defaults, closed forms
 # and the papers' own numbers. Anything measured (a gap, an accuracy, a run time, a ratio) is printed by code.
 TYPED_OK = {
+    "01_survey_taxonomy": {
+        ("75", "%"),  # the suite's usable-SRAM assumption (tinydtl.devices.assumptions)
+        ("1", "%"), ("10", "%"),  # top-1 % and top-10 %: compression settings (the widget's and section 5's)
+        ("100", "%"),  # the widget's defaults send float32 itself: 100 % of float32's bytes by definition
+        ("30", "%"),  # exercise 5's trim
+    },
     "03_federated_mnist": {
         ("85", "%"),  # the survey's "around 85 %"
         ("82.5", "%"), ("87.5", "%"),  # the band's definition: 85 rounded to the nearest five points

@@ -161,6 +161,9 @@ def test_index_and_taxonomy_numbers(quick_run):
     assert metrics["bytes_saved_2-bit"] > 0.9 and metrics["bytes_saved_8-bit"] > 0.7
     assert metrics["accuracy_top1pct_ef"] > metrics["accuracy_top1pct"]
     assert metrics["swarm_final_error"] < metrics["static_final_error"]
+    # split learning against FedAvg of the same MLP on the same devices, after the same epochs (a finding)
+    assert claims["split_accuracy_gain_same_epochs_pp"]["kind"] == "finding"
+    assert claims["split_accuracy_gain_same_epochs_pp"]["measured"] > 0
 
 
 #: Every lesson: its claims follow issue 12's kinds.
@@ -179,7 +182,8 @@ def test_every_claim_has_a_kind_and_every_reproduction_names_its_source(quick_ru
 
 #: Non-default values injected into each lesson; the results file must record exactly them.
 INJECTED = {
-    "01_survey_taxonomy": dict(ROUNDS=2, ATTACKER_SWEEP=[0, 2, 4], N_SPLIT=3000, SWARM_STEPS=60, SPLIT_EPOCHS=1),
+    "01_survey_taxonomy": dict(ROUNDS=3, N_TRAIN=6000, ATTACKER_SWEEP=[0, 2, 4], N_SPLIT=4000, SWARM_STEPS=120,
+                               SPLIT_EPOCHS=4),
     "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2, SCRATCH_MAX_AGE=5),
     "03_federated_mnist": dict(ROUNDS=6, N_FIT=8000, VALIDATION=2000, CLIENT_COUNTS=[10, 40], N_SEEDS=1, TFF_ROUNDS=1),
     "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
