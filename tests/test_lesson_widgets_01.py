@@ -115,7 +115,9 @@ def test_widget_outcome_table_backs_its_notice(widget):
 
 
 def from_scratch_namespace(draws=2000):
-    ns = {"np": np, "pd": pd, "SEED": 0, "QUANT_DRAWS": draws}
+    from tinydtl.lab.lesson import expect
+
+    ns = {"np": np, "pd": pd, "SEED": 0, "QUANT_DRAWS": draws, "expect": expect}
     exec(exercise_cell(STEM, "# From scratch"), ns)  # runs the lesson's own asserts against the package
     exec(exercise_cell(STEM, "# Error feedback around top-k"), ns)
     return ns

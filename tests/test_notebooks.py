@@ -182,7 +182,7 @@ def test_every_claim_has_a_kind_and_every_reproduction_names_its_source(quick_ru
 
 #: Non-default values injected into each lesson; the results file must record exactly them.
 INJECTED = {
-    "01_survey_taxonomy": dict(ROUNDS=3, N_TRAIN=6000, ATTACKER_SWEEP=[0, 2, 4], N_SPLIT=4000, SWARM_STEPS=120,
+    "01_survey_taxonomy": dict(ROUNDS=3, N_TRAIN=6000, ATTACKER_SWEEP=[0, 2, 4], N_SPLIT=4000, SWARM_SPEED=0.03,
                                SPLIT_EPOCHS=4),
     "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2, SCRATCH_MAX_AGE=5),
     "03_federated_mnist": dict(ROUNDS=6, N_FIT=8000, VALIDATION=2000, CLIENT_COUNTS=[10, 40], N_SEEDS=1, TFF_ROUNDS=1),
