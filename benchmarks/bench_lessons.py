@@ -69,6 +69,9 @@ class PeakMemory:
 def run_lesson(path: Path) -> dict:
     import papermill as pm
 
+    # as tinydtl reproduce: interact draws its figure once with the defaults (a live widget without a
+    # browser to answer it can leave the kernel waiting); the cell still runs what a student's does
+    os.environ["TINYDTL_HEADLESS"] = "1"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / path.name
         results = Path(tmp) / f"{path.stem}.results.json"

@@ -204,9 +204,22 @@ def test_exercise_checks_accept_the_answer_and_name_the_common_mistake(capsys):
         assert check in cell and "raise NotImplementedError" in cell and "profile" not in cell
 
 
-# Numbers lessons 04, 05, 08 and 09 may type into their prose: definitions, parameter defaults, closed forms
+# Numbers lessons 01, 03, 04, 05, 08 and 09 may type into their prose: definitions, parameter defaults, closed forms
 # and the papers' own numbers. Anything measured (a gap, an accuracy, a run time, a ratio) is printed by code.
 TYPED_OK = {
+    "01_survey_taxonomy": {
+        ("75", "%"),  # the suite's usable-SRAM assumption (tinydtl.devices.assumptions)
+        ("1", "%"), ("10", "%"),  # top-1 % and top-10 %: compression settings (the widget's and section 5's)
+        ("100", "%"),  # the widget's defaults send float32 itself: 100 % of float32's bytes by definition
+        ("30", "%"),  # exercise 5's trim
+    },
+    "03_federated_mnist": {
+        ("85", "%"),  # the survey's "around 85 %"
+        ("82.5", "%"), ("87.5", "%"),  # the band's definition: 85 rounded to the nearest five points
+        ("0.1", ""),  # Dirichlet α (a parameter of the splits)
+        ("1", "×"),  # "section 1 ×": a section number, not a measurement
+        ("75", "minutes"),  # the lesson's reading time
+    },
     "04_gossip_spectral_gap": {
         ("0.25", ""),  # the widget's default range
         ("2.5", ""),  # mean of 0 … 5 (the from-scratch example's start values)

@@ -1,5 +1,6 @@
-"""Lesson 01 (survey taxonomy): the explore widget driven through its whole range, the exercise check,
-and the from-scratch compressors against the package (issue 13).
+"""Lesson 01 (survey taxonomy): the explore widget driven through its whole range, the from-scratch
+compressors against the package, and the lesson module's split-learning comparison (the exercise checks
+are tested in tests/test_exercises_01.py).
 
 The widget test runs only the lesson's ``parameters``, ``setup`` and ``widget`` cells (see
 ``tests/support.py``) and calls ``explore`` with every control at its extremes; what it drew is checked
@@ -92,47 +93,6 @@ def test_lesson01_widget_attackers_never_help_the_mean_and_fewer_bits_never_send
     plt.close("all")
 
 
-def test_exercise_check_accepts_the_answer_and_names_the_common_mistake(capsys):
-    ns = {"np": np, "quantize": quantize}
-    exec(exercise_cell(STEM, "# Exercise 1"), ns)
-    true = quantize(np.zeros(N_PARAMS, np.float32), 4)[1]
-    assert true == (N_PARAMS * 4 + 7) // 8 + 8
-    ns["check_q4_bytes"](true)
-    assert f"correct: {true:,} B" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="lo and hi"):  # forgot the range the receiver needs
-        ns["check_q4_bytes"](N_PARAMS * 4 / 8)
-    with pytest.raises(AssertionError, match=re.escape("half a byte")):  # bits counted as bytes
-        ns["check_q4_bytes"](N_PARAMS * 4)
-    with pytest.raises(AssertionError, match="is not it"):
-        ns["check_q4_bytes"](true + 1)
-    ns["check_q4_bytes"](None)  # unanswered: a hint, not a crash
-    assert "fill in" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("answer", ["3935 bytes", "", "abc", [3933], {"bytes": 3933}])
-def test_exercise_check_gives_a_message_not_a_traceback_for_a_non_number(capsys, answer):
-    ns = {"np": np, "quantize": quantize}
-    exec(exercise_cell(STEM, "# Exercise 1"), ns)
-    capsys.readouterr()
-    ns["check_q4_bytes"](answer)  # must not raise
-    out = capsys.readouterr().out
-    assert "must be a number of bytes" in out and repr(answer) in out, out
-
-
-def test_exercise_check_takes_a_number_in_any_form_and_still_rejects_a_wrong_one(capsys):
-    ns = {"np": np, "quantize": quantize}
-    exec(exercise_cell(STEM, "# Exercise 1"), ns)
-    true = quantize(np.zeros(N_PARAMS, np.float32), 4)[1]
-    for right in (str(true), float(true), np.int64(true), f" {true} "):  # a number typed as text is still the number
-        ns["check_q4_bytes"](right)
-        assert f"correct: {true:,} B" in capsys.readouterr().out, right
-    for wrong in (str(true + 1), float(true) - 0.5, "nan", "inf", -true):
-        with pytest.raises(AssertionError, match="is not it"):
-            ns["check_q4_bytes"](wrong)
-    with pytest.raises(AssertionError, match="lo and hi"):  # the common mistake, typed as text
-        ns["check_q4_bytes"](str(N_PARAMS * 4 // 8))
-
-
 def test_widget_outcome_table_backs_its_notice(widget):
     """The table after the widget is the widget's own cached runs; what its notice states holds in it."""
     (fn, controls), ns = widget
@@ -155,7 +115,9 @@ def test_widget_outcome_table_backs_its_notice(widget):
 
 
 def from_scratch_namespace(draws=2000):
-    ns = {"np": np, "pd": pd, "SEED": 0, "QUANT_DRAWS": draws}
+    from tinydtl.lab.lesson import expect
+
+    ns = {"np": np, "pd": pd, "SEED": 0, "QUANT_DRAWS": draws, "expect": expect}
     exec(exercise_cell(STEM, "# From scratch"), ns)  # runs the lesson's own asserts against the package
     exec(exercise_cell(STEM, "# Error feedback around top-k"), ns)
     return ns
@@ -195,3 +157,34 @@ def test_from_scratch_quantiser_is_unbiased_and_error_feedback_loses_nothing():
         np.testing.assert_array_equal(sent, ef(update)[0])
         residual = corrected - sent
         np.testing.assert_array_equal(residual, ef.residual)
+
+
+def test_split_vs_fedavg_counts_every_byte_and_compares_at_the_same_accuracy():
+    """The lesson module's like-for-like table: split learning's bytes are the closed form (activations,
+    labels, hand-overs), FedAvg's a server round per epoch, and 'to the target' is the first epoch that reaches it."""
+    from tinydtl.algorithms.decentralized import run_decentralized
+    from tinydtl.algorithms.split import run_split_learning, split_bytes_per_epoch
+    from tinydtl.core.traffic import star_traffic
+    from tinydtl.data.partition import iid
+    from tinydtl.lab.lessons import survey_taxonomy as lesson
+    from tinydtl.learners.mlp import MLPModel
+    from tinydtl.networks.topology import complete
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(300, 16), dtype=np.uint8)
+    y = (x[:, 0] > 127).astype(np.int64)
+    parts = iid(y[:200], 4, seed=0)
+    split = run_split_learning(x[:200], y[:200], parts, hidden=5, epochs=3, lr=0.05, x_test=x[200:], y_test=y[200:])
+    model = MLPModel(16, 5, 2)
+    fed = run_decentralized(x[:200], y[:200], parts, scheme="local_sgd_gossip", graph=complete(4), rounds=3, lr=0.05,
+                            model=model, x_test=x[200:], y_test=y[200:])
+    round_ = star_traffic(np.full(4, payload_bytes(model.n_params)), payload_bytes(model.n_params))
+    per_epoch, table = lesson.split_vs_fedavg(split, fed, round_, n_samples=200, target=0.0)
+    assert per_epoch["split learning: MB"].iloc[-1] * 1e6 == pytest.approx(3 * split_bytes_per_epoch(200, 5, n_features=16, n_devices=4))
+    assert per_epoch["FedAvg: MB"].iloc[-1] * 1e6 == pytest.approx(3 * (round_.bytes_up + round_.bytes_down))
+    assert table.loc["labels the server receives per epoch", "split learning"] == 200
+    assert table.loc["labels the server receives per epoch", "FedAvg"] == 0
+    assert table.loc["epochs to 0%", "split learning"] == 0 and table.loc["MB to 0%", "FedAvg"] == 0  # reached at once
+    _, never = lesson.split_vs_fedavg(split, fed, round_, n_samples=200, target=1.01)
+    assert never.loc["epochs to 101%", "FedAvg"] is None and never.loc["MB to 101%", "split learning"] is None
+    assert table.loc["transmissions per epoch", "FedAvg"] == 8  # 4 uploads, 4 downloads
