@@ -166,7 +166,7 @@ def test_split_vs_fedavg_counts_every_byte_and_compares_at_the_same_accuracy():
     from tinydtl.algorithms.split import run_split_learning, split_bytes_per_epoch
     from tinydtl.core.traffic import star_traffic
     from tinydtl.data.partition import iid
-    from tinydtl.lab.lessons import l01_survey_taxonomy as survey_taxonomy as lesson
+    from tinydtl.lab.lessons import l01_survey_taxonomy as lesson
     from tinydtl.learners.mlp import MLPModel
     from tinydtl.networks.topology import complete
 

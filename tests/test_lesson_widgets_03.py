@@ -18,7 +18,7 @@ from support import drawn, exercise_cell, lesson_widget, settings  # noqa: E402
 
 from tinydtl.core.traffic import payload_bytes  # noqa: E402
 from tinydtl.lab.claims import ClaimRecorder  # noqa: E402
-from tinydtl.lab.lessons import l03_federated_mnist as federated_mnist as lesson  # noqa: E402
+from tinydtl.lab.lessons import l03_federated_mnist as lesson  # noqa: E402
 from tinydtl.lab.widgets import trial_values  # noqa: E402
 
 STEM = "03_federated_mnist"
