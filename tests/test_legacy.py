@@ -27,6 +27,9 @@ REMOVED = {
     "models": {"check_parts"},
     "aggregation": {"aggregate_updates", "AGGREGATOR_NAMES"},
     "compression": {"FLOAT32_BYTES"},
+    # their source gave the answers away: the checks are now nbgrader hidden tests in coursework/source
+    "assignments": {"Grader", "check_metropolis", "check_consensus_rate", "check_cumulative_fedavg",
+                    "check_partitioner", "check_breaks_fedavg"},
 }
 
 

@@ -59,7 +59,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "widgets": ("tinydtl.lab.widgets",),
     "plots": ("tinydtl.lab.plots",),
     "evaluation": ("tinydtl.lab.evaluation",),
-    "assignments": ("tinydtl.lab.assignments",),
+    # the check_* functions and the Grader became the hidden tests of coursework/ (nbgrader); see the README
+    "assignments": ("tinydtl.lab.exercises", "tinydtl.lab.grading"),
     "cli": ("tinydtl.lab.cli",),
     "sweep": ("tinydtl.lab.sweep",),
     "sweep_grid": ("tinydtl.lab.sweep.grid",),

@@ -1,7 +1,8 @@
-"""The ``tinydtl`` command: ``reproduce``, ``report``, ``lessons``, ``sweep`` and ``adaptive``.
+"""The ``tinydtl`` command: ``reproduce``, ``report``, ``book``, ``lessons``, ``sweep`` and ``adaptive``.
 
 ``tinydtl reproduce [NAMES...] [--quick] [--out DIR] [--seed N] [--docs FILE]`` runs the lessons,
 ``tinydtl report [RESULTS] [--out FILE] [--force]`` writes ``docs/results.md`` from a run,
+``tinydtl book [--from DIR] [--out DIR]`` builds the website of a run's executed lessons,
 ``tinydtl lessons`` lists them, ``tinydtl sweep TARGET --grid GRID.toml`` runs a grid on Dask and
 ``tinydtl adaptive`` the adaptive-τ demo.
 
@@ -274,6 +275,32 @@ def _add_lessons(sub) -> None:
     les.set_defaults(func=_lessons)
 
 
+def _book(args) -> int:
+    from tinydtl.lab.book import BookError, build_book
+
+    try:
+        book = build_book(args.source, args.out, binder_repo=args.binder_repo, mathjax=args.mathjax)
+    except BookError as exc:
+        return _usage("book", exc)
+    print(f"book: {book.index} ({len(book.lessons)} lessons, {len(book.warnings)} Sphinx warnings, {book.seconds:.0f} s)")
+    return 0
+
+
+def _add_book(sub) -> None:
+    bk = sub.add_parser("book", help="build the website of a run's executed lessons (offline)",
+                        description="Build a static website (Sphinx, myst-nb, sphinx-book-theme) from the executed "
+                        "lessons a run wrote: a page per lesson with its figures, claims table and a Binder link, an "
+                        "index and every claim of the run. Nothing is downloaded; MathJax comes from Debian's "
+                        "libjs-mathjax. Exits 2 if the run's folder holds no executed lessons or --out holds files "
+                        "tinydtl did not write.")
+    bk.add_argument("--from", dest="source", type=Path, default=Path("build/full"),
+                    help="the folder `tinydtl reproduce --out` wrote (default: build/full)")
+    bk.add_argument("--out", type=Path, default=Path("build/book"), help="the website's folder (default: build/book)")
+    bk.add_argument("--binder-repo", default=None, help="OWNER/NAME on GitHub for the Binder links (default: origin)")
+    bk.add_argument("--mathjax", type=Path, default=None, help="a MathJax 2 folder (default: Debian's libjs-mathjax)")
+    bk.set_defaults(func=_book)
+
+
 # ----------------------------------------------------------------------------- sweep
 
 
@@ -387,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``tinydtl`` parser; its errors raise :class:`UsageError` instead of exiting."""
     parser = _Parser(prog="tinydtl", description="Distributed TinyML lessons and benchmark reproductions.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_reproduce, _add_report, _add_lessons, _add_sweep, _add_adaptive):
+    for add in (_add_reproduce, _add_report, _add_book, _add_lessons, _add_sweep, _add_adaptive):
         add(sub)
     return parser
 

@@ -1,0 +1,416 @@
+"""Wrong answers to the coursework, each with the test cells it must fail and the feedback it must get.
+
+``ANSWERS[assignment]`` lists ``(label, {solution cell id: code}, {test cell id: words of its message})``:
+the solution cells not named keep the reference solution, and every test cell not named must pass. The
+first answer of each assignment is also graded end to end by nbgrader (tests/test_coursework.py); the
+others are graded in-process, by running the notebook's cells (hidden tests included) directly.
+"""
+
+from textwrap import dedent
+
+
+def code(text: str) -> str:
+    return dedent(text).strip("\n") + "\n"
+
+
+ANSWERS = {
+    "l02_ilvq_prototypes": [
+        ("eps1 before counting the sample", {"learning_step": code("""
+            def learning_step(W, labels, M, s1, neighbours, x, c):
+                W, M = W.copy(), M.copy()
+                e = 1 / M[s1]
+                M[s1] += 1
+                W[s1] += (1 if labels[s1] == c else -1) * e * (x - W[s1])
+                for j in neighbours:
+                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
+                return W, M
+            """)}, {"test_winner_moves": "increment M[s1] first"}),
+        ("swapped winners, in-place update", {"winner_runner_up": code("""
+            def winner_runner_up(W, x):
+                a, b = np.argsort(np.linalg.norm(W - x, axis=1))[:2]
+                return b, a
+            """), "learning_step": code("""
+            def learning_step(W, labels, M, s1, neighbours, x, c):
+                M[s1] += 1
+                W[s1] += (1 if labels[s1] == c else -1) * (x - W[s1]) / M[s1]
+                for j in neighbours:
+                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
+                return W, M
+            """)}, {"test_winner_runner_up": "swapped", "test_winner_moves": "work on copies",
+                    "test_neighbours_move": "work on copies"}),
+        ("Manhattan distance", {"winner_runner_up": code("""
+            def winner_runner_up(W, x):
+                a, b = np.argsort(np.abs(W - x).sum(axis=1))[:2]
+                return a, b
+            """)}, {"test_winner_runner_up": "Euclidean"}),
+        ("no sign rule for the winner", {"learning_step": code("""
+            def learning_step(W, labels, M, s1, neighbours, x, c):
+                W, M = W.copy(), M.copy()
+                M[s1] += 1
+                W[s1] += (x - W[s1]) / M[s1]
+                for j in neighbours:
+                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
+                return W, M
+            """)}, {"test_winner_moves": "AWAY from x"}),
+        ("neighbours by the winner's label and eps1", {"learning_step": code("""
+            def learning_step(W, labels, M, s1, neighbours, x, c):
+                W, M = W.copy(), M.copy()
+                M[s1] += 1
+                s = 1 if labels[s1] == c else -1
+                W[s1] += s * (x - W[s1]) / M[s1]
+                for j in neighbours:
+                    W[j] += s * (x - W[j]) / (100 * M[s1])
+                return W, M
+            """)}, {"test_neighbours_move": "its OWN label"}),
+    ],
+    "l03_break_fedavg": [
+        ("an IID split", {"my_split": code("""
+            def my_split(y, n_clients, seed):
+                return np.array_split(np.random.default_rng(seed).permutation(len(y)), n_clients)
+            """)}, {"test_breaks_fedavg": "fewer classes"}),
+        ("every client gets everything", {"my_split": code("""
+            def my_split(y, n_clients, seed):
+                return [np.arange(len(y))] * n_clients
+            """)}, {"test_partition": "more than one client", "test_breaks_fedavg": "fix the partitioner first"}),
+        ("written for the notebook's labels only", {"my_split": code("""
+            def my_split(y, n_clients, seed):
+                return [np.sort(p) for p in np.array_split(np.argsort(y_train, kind="stable"), n_clients)]
+            """)}, {"test_partition": "997 labels", "test_breaks_fedavg": "outside the data"}),
+        ("float indices", {"my_split": code("""
+            def my_split(y, n_clients, seed):
+                return np.array_split(np.argsort(y, kind="stable") * 1.0, n_clients)
+            """)}, {"test_partition": "integers", "test_breaks_fedavg": "integers"}),
+    ],
+    "l04_metropolis_consensus": [
+        ("the signed second eigenvalue", {"predicted_rate": code("""
+            def predicted_rate(G):
+                return np.sort(np.linalg.eigvalsh(metropolis(G)))[-2]
+            """)}, {"test_rate": "most negative one has the larger modulus"}),
+        ("no diagonal", {"metropolis": code("""
+            def metropolis(G):
+                n = G.number_of_nodes()
+                W = np.zeros((n, n))
+                for i, j in G.edges():
+                    W[i, j] = W[j, i] = 1.0 / (1 + max(G.degree(i), G.degree(j)))
+                return W
+            """)}, {"test_metropolis": "W[i,i] = 1 -"}),
+        ("the smaller degree", {"metropolis": code("""
+            def metropolis(G):
+                n = G.number_of_nodes()
+                W = np.zeros((n, n))
+                for i, j in G.edges():
+                    W[i, j] = W[j, i] = 1.0 / (1 + min(G.degree(i), G.degree(j)))
+                W[np.diag_indices(n)] = 1.0 - W.sum(axis=1)
+                return W
+            """)}, {"test_metropolis": "larger one"}),
+        ("the package's own weights", {"metropolis": code("""
+            from tinydtl.networks.gossip import metropolis_weights
+
+            def metropolis(G):
+                return metropolis_weights(G).toarray()
+            """)}, {"test_metropolis": "tinydtl's own"}),
+        ("the spectral gap, and a crash", {"metropolis": code("""
+            def metropolis(G):
+                return 1 / 0
+            """), "predicted_rate": code("""
+            def predicted_rate(G):
+                ev = np.linalg.eigvalsh(metropolis(G))
+                return 1 - max(abs(ev[0]), abs(ev[-2]))
+            """)}, {"test_metropolis": "ZeroDivisionError", "test_rate": "spectral gap"}),
+    ],
+    "l05_cumulative_fedavg": [
+        ("the running sum, not the average", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum = None
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+
+                def result(self):
+                    return self.sum
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "divide by the total weight"}),
+        ("store-all, unweighted, lying about its memory", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.models = []
+
+                def add(self, weights, n):
+                    self.models.append([np.asarray(a, np.float32) for a in weights])
+
+                def result(self):
+                    return [np.mean([m[i] for m in self.models], axis=0) for i in range(len(self.models[0]))]
+
+                @property
+                def nbytes(self):
+                    return 108
+            """)}, {"test_average": "without weights", "test_memory": "measured, not reported"}),
+        ("the package's own aggregator", {"cumulative_fedavg": code("""
+            from tinydtl.core.aggregation import CumulativeFedAvg as MyCumulativeFedAvg
+            """)}, {"test_average": "tinydtl's own", "test_memory": "tinydtl's own"}),
+        ("nbytes not written", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    raise NotImplementedError
+            """)}, {"test_memory": "not implemented yet"}),
+    ],
+    "l06_mcu_memory": [
+        ("Adam with one slot", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                outs = sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 1}[optimizer]
+                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
+                train = params + (sum(outs) + max(outs)) * batch_size + sizes[0] * batch_size
+                return 4 * (params * (1 + slots) + max(train, 2 * params + store))
+            """)}, {"test_peak_optimizers": "two float32 slots"}),
+        ("weights only, phases added", {"n_parameters": code("""
+            def n_parameters(sizes):
+                return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+            """), "peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+                outs = sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
+                train = params + (sum(outs) + max(outs)) * batch_size + sizes[0] * batch_size
+                return 4 * (params * (1 + slots) + train + 2 * params + store)
+            """)}, {"test_parameters": "weights only", "test_peak_sgd": "max(train, exchange)",
+                    "test_peak_optimizers": "max(train, exchange)"}),
+        ("no error buffer", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
+                train = params + sum(sizes[1:]) * batch_size + sizes[0] * batch_size
+                return 4 * (params * (1 + slots) + max(train, 2 * params + store))
+            """)}, {"test_peak_sgd": "error buffer"}),
+        ("the whole SRAM", {"largest_hidden": code("""
+            def largest_hidden(sram_bytes):
+                h = 0
+                while peak_sram([784, h + 1, 10]) <= sram_bytes:
+                    h += 1
+                return h
+            """)}, {"test_largest_hidden": "only 75 %"}),
+        ("the first width that does not fit", {"largest_hidden": code("""
+            def largest_hidden(sram_bytes):
+                h = 0
+                while peak_sram([784, h, 10]) <= 0.75 * sram_bytes:
+                    h += 1
+                return h
+            """)}, {"test_largest_hidden": "the last width that fits"}),
+    ],
+    "l07_adaptive_tau": [
+        ("an overflowing drift", {"drift": code("""
+            def drift(tau, beta, delta, eta):
+                if delta == 0:
+                    return 0.0
+                return delta / beta * ((eta * beta + 1) ** tau - 1) - eta * delta * tau
+            """)}, {"test_drift": "catch OverflowError"}),
+        ("no −ηδτ, rounds for steps, the largest G", {"drift": code("""
+            def drift(tau, beta, delta, eta):
+                if delta == 0:
+                    return 0.0
+                try:
+                    return delta / beta * ((eta * beta + 1) ** tau - 1)
+                except OverflowError:
+                    return math.inf
+            """), "local_steps": code("""
+            def local_steps(tau, c, b, budget):
+                return budget / (c * tau + b)
+            """), "best_tau": code("""
+            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
+                gs = []
+                for tau in range(1, tau_max + 1):
+                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
+                    g = -math.inf if math.isinf(h) else (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
+                    gs.append(g)
+                return int(np.argmax(gs)) + 1
+            """)}, {"test_drift": "−ηδτ is missing", "test_local_steps": "number of rounds",
+                    "test_best_tau": "LARGEST bound"}),
+        ("ties to the largest τ", {"best_tau": code("""
+            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
+                best, best_g = 1, math.inf
+                for tau in range(1, tau_max + 1):
+                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
+                    if math.isinf(h):
+                        continue
+                    g = (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
+                    if g <= best_g:
+                        best, best_g = tau, g
+                return best
+            """)}, {"test_best_tau": "smallest τ"}),
+        ("tau_max left out", {"best_tau": code("""
+            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
+                best, best_g = 1, math.inf
+                for tau in range(1, tau_max):
+                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
+                    if math.isinf(h):
+                        continue
+                    g = (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
+                    if g < best_g:
+                        best, best_g = tau, g
+                return best
+            """)}, {"test_best_tau": "tau_max itself is a candidate"}),
+    ],
+    "l08_minirocket": [
+        ("the bias on every device", {"global_logits": code("""
+            def global_logits(feature_blocks, weight_blocks, bias):
+                return sum(F @ W + bias for F, W in zip(feature_blocks, weight_blocks))
+            """)}, {"test_global_logits": "add it once"}),
+        ("np.convolve, >= and averaged logits", {"dilated_conv": code("""
+            def dilated_conv(x, w, d):
+                k = np.zeros(8 * d + 1)
+                k[::d] = w
+                return np.convolve(x, k, mode="same")
+            """), "ppv": code("""
+            def ppv(C, bias):
+                return float(np.mean(np.asarray(C) - bias >= 0))
+            """), "global_logits": code("""
+            def global_logits(feature_blocks, weight_blocks, bias):
+                return sum(F @ W for F, W in zip(feature_blocks, weight_blocks)) / len(feature_blocks) + bias
+            """)}, {"test_dilated_conv": "flipped", "test_ppv": "not >=", "test_global_logits": "averaged"}),
+        ("no padding", {"dilated_conv": code("""
+            def dilated_conv(x, w, d):
+                k = np.zeros(8 * d + 1)
+                k[::d] = w
+                return np.correlate(x, k, mode="valid")
+            """)}, {"test_dilated_conv": "pads with zeros"}),
+        ("no dilation, a count", {"dilated_conv": code("""
+            def dilated_conv(x, w, d):
+                return np.correlate(np.asarray(x, float), np.asarray(w, float), mode="same")
+            """), "ppv": code("""
+            def ppv(C, bias):
+                return int(np.sum(np.asarray(C) > bias))
+            """)}, {"test_dilated_conv": "d samples apart", "test_ppv": "proportion"}),
+    ],
+    "l09_one_vs_one": [
+        ("ties to the largest class", {"vote": code("""
+            def vote(predictions, K):
+                P = np.asarray(predictions)
+                v = np.zeros((len(P), K))
+                for k, (i, j) in enumerate(class_pairs(K)):
+                    v[P[:, k] == 0, i] += 1
+                    v[P[:, k] == 1, j] += 1
+                return K - 1 - v[:, ::-1].argmax(axis=1)
+            """)}, {"test_vote": "the smallest class wins"}),
+        ("both orders, flipped votes, the dense size", {"class_pairs": code("""
+            def class_pairs(K):
+                return [(i, j) for i in range(K) for j in range(K) if i != j]
+            """), "vote": code("""
+            def vote(predictions, K):
+                P = np.asarray(predictions)
+                v = np.zeros((len(P), K))
+                for k, (i, j) in enumerate(class_pairs(K)):
+                    v[P[:, k] == 1, i] += 1
+                    v[P[:, k] == 0, j] += 1
+                return v.argmax(axis=1)
+            """), "encoded_bytes": code("""
+            def encoded_bytes(vector):
+                return 4 * len(vector)
+            """)}, {"test_class_pairs": "appears once", "test_vote": "FIRST class", "test_encoded_bytes": "dense"}),
+        ("j outer", {"class_pairs": code("""
+            def class_pairs(K):
+                return [(i, j) for j in range(K) for i in range(j)]
+            """)}, {"test_class_pairs": "i outer, j inner"}),
+        ("4-byte indices", {"encoded_bytes": code("""
+            def encoded_bytes(vector):
+                return 8 + 8 * int(np.count_nonzero(vector))
+            """)}, {"test_encoded_bytes": "smallest unsigned type"}),
+        ("the package's encoder", {"encoded_bytes": code("""
+            from tinydtl.papers.globe2train.g2t import encode
+
+            def encoded_bytes(vector):
+                return encode(vector).nbytes
+            """)}, {"test_encoded_bytes": "tinydtl's own"}),
+    ],
+    "l10_sweep_grid": [
+        ("the standard deviation for the standard error", {"summarise": code("""
+            def summarise(table, by, value):
+                g = table.groupby(list(by))[value]
+                return pd.DataFrame({"mean": g.mean(), "sem": g.std(), "n": g.count()}).reset_index()
+            """)}, {"test_summarise": "divides it by sqrt(n)"}),
+        ("first name fastest, unsorted keys, ddof=0", {"expand": code("""
+            def expand(grid, fixed=None):
+                names = list(grid)[::-1]
+                return [{**(fixed or {}), **dict(zip(names, v))} for v in itertools.product(*[grid[n] for n in names])]
+            """), "point_key": code("""
+            def point_key(target, parameters):
+                blob = json.dumps({"target": target, "parameters": parameters}, separators=(",", ":"))
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """), "summarise": code("""
+            def summarise(table, by, value):
+                g = table.groupby(list(by))[value]
+                return pd.DataFrame({"mean": g.mean(), "sem": g.std(ddof=0) / np.sqrt(g.count()), "n": g.count()}).reset_index()
+            """)}, {"test_expand": "LAST name varies fastest", "test_point_key": "sort_keys", "test_summarise": "ddof=1"}),
+        ("fixed entries dropped, Python's hash", {"expand": code("""
+            def expand(grid, fixed=None):
+                return [dict(zip(grid, v)) for v in itertools.product(*grid.values())]
+            """), "point_key": code("""
+            def point_key(target, parameters):
+                return hash((target, tuple(sorted(parameters.items()))))
+            """)}, {"test_expand": "fixed entries", "test_point_key": "hex digits"}),
+        ("groups in the index", {"summarise": code("""
+            def summarise(table, by, value):
+                g = table.groupby(list(by))[value]
+                return pd.DataFrame({"mean": g.mean(), "sem": g.sem(), "n": g.count()})
+            """)}, {"test_summarise": "reset_index"}),
+    ],
+    "l11_privacy": [
+        ("noise without the clip", {"clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, rng):
+                u = np.asarray(updates, float)
+                norms = np.linalg.norm(u, axis=1, keepdims=True)
+                return ((u * np.minimum(1, clip / norms)).sum(axis=0) + rng.normal(0, noise_multiplier, size=u.shape[1])) / len(u)
+            """)}, {"test_noise": "σ/C"}),
+        ("column 0, the largest entry, np.clip, one round unsampled", {"invert": code("""
+            def invert(grad_W, grad_b):
+                grad_W, grad_b = np.asarray(grad_W), np.asarray(grad_b)
+                return grad_W[:, 0] / grad_b[0], int(np.argmax(grad_b))
+            """), "clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, rng):
+                u = np.asarray(updates, float)
+                return np.clip(u, -clip, clip).mean(axis=0) + rng.normal(0, noise_multiplier * clip, size=u.shape[1])
+            """), "epsilon": code("""
+            def epsilon(q, noise_multiplier, rounds, delta):
+                event = dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(noise_multiplier), rounds)
+                return rdp.RdpAccountant().compose(event).get_epsilon(delta)
+            """)}, {"test_invert_sample": "largest magnitude", "test_invert_label": "negative one",
+                    "test_clipping": "np.clip", "test_noise": "SUM", "test_epsilon": "PoissonSampledDpEvent"}),
+        ("the mean clipped, np.random", {"clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, rng):
+                m = np.asarray(updates, float).mean(axis=0)
+                return m * min(1, clip / np.linalg.norm(m)) + np.random.normal(0, noise_multiplier * clip, size=m.size) / len(updates)
+            """)}, {"test_clipping": "before averaging", "test_noise": "the rng you were given"}),
+        ("a row of grad_W, PLD", {"invert": code("""
+            def invert(grad_W, grad_b):
+                grad_W, grad_b = np.asarray(grad_W), np.asarray(grad_b)
+                k = int(np.argmax(np.abs(grad_b)))
+                return grad_W[k] / grad_b[k], int(np.argmin(grad_b))
+            """), "epsilon": code("""
+            from dp_accounting import pld
+
+            def epsilon(q, noise_multiplier, rounds, delta):
+                event = dp_accounting.SelfComposedDpEvent(
+                    dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(noise_multiplier)), rounds)
+                return pld.PLDAccountant().compose(event).get_epsilon(delta)
+            """)}, {"test_invert_sample": "COLUMN", "test_epsilon": "RDP accountant"}),
+    ],
+}
