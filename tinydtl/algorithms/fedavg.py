@@ -51,7 +51,7 @@ from tinydtl.core.validation import (
     check_test_set,
     n_classes_of,
 )
-from tinydtl.learners.softmax import SoftmaxModel, evaluate_softmax
+from tinydtl.learners.softmax import KERNELS, SoftmaxModel, evaluate_softmax
 from tinydtl.runtime.deprecation import deprecated_alias
 from tinydtl.runtime.processes import no_stray_processes
 
@@ -88,9 +88,9 @@ class NumpyEngine:
     """
 
     def __init__(self, X, y, W0, b0, *, client_lr, server_lr, server_momentum, proximal_mu,
-                 transforms=(), aggregator="mean", trim=0.2, threads=1):
+                 transforms=(), aggregator="mean", trim=0.2, threads=1, kernel="numba"):
         W0 = np.asarray(W0, np.float32)
-        self.model = SoftmaxModel(*W0.shape, threads=threads)
+        self.model = SoftmaxModel(*W0.shape, threads=threads, kernel=kernel)
         self.X, self.y = self.model.prepare(X), np.asarray(y).astype(np.intp)  # [x/255, 1] once per run
         self.params = self.model.flatten(W0, b0)
         self.lr = np.float32(client_lr)
@@ -164,13 +164,13 @@ def transform_factory(n_clients: int, *, attackers: int, compression: str, error
     return make
 
 
-def engine_factory(engine, X, y, W0, b0, rates, *, make_transforms, aggregator, trim, threads):
+def engine_factory(engine, X, y, W0, b0, rates, *, make_transforms, aggregator, trim, threads, kernel="numba"):
     """A function making a fresh engine (the algorithm's state) for ``engine``; TensorFlow is
     imported only when the TFF engine is asked for."""
     if engine == "numpy":
         def factory():
             return NumpyEngine(X, y, W0, b0, transforms=make_transforms(), aggregator=aggregator, trim=trim,
-                               threads=threads, **rates)
+                               threads=threads, kernel=kernel, **rates)
     else:
         def factory():
             from tinydtl.algorithms.fedavg_tff import TFFEngine
@@ -180,9 +180,10 @@ def engine_factory(engine, X, y, W0, b0, rates, *, make_transforms, aggregator, 
 
 
 def check_server_options(*, engine, rounds, client_lr, server_lr, server_momentum, proximal_mu, aggregator, trim,
-                         clients_per_round, n_clients, threads, numpy_only: dict):
+                         clients_per_round, n_clients, threads, numpy_only: dict, kernel="numba"):
     """The front end's checks of everything but the data (see :func:`run_fedavg`)."""
     check_choice("engine", engine, ENGINES)
+    check_choice("kernel", kernel, KERNELS)
     check_number("rounds", rounds, low=1, integer=True)
     check_number("client_lr", client_lr, low=0, low_open=True)
     check_number("server_lr", server_lr, low=0, low_open=True)
@@ -211,7 +212,7 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
                server_momentum: float = 0.0, clients_per_round: int | None = None, proximal_mu: float = 0.0,
                compression: str = "none", error_feedback: bool = False, aggregator: str = "mean", trim: float = 0.2,
                attackers: int = 0, n_classes: int | None = None, local_steps: int | None = None, controller=None,
-               threads: int = 1, seed: int = 0, progress: bool = False) -> History:
+               threads: int = 1, kernel: str = "numba", seed: int = 0, progress: bool = False) -> History:
     """Train the softmax learner by weighted FedAvg over the clients in ``parts``.
 
     Parameters
@@ -242,8 +243,8 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
         Number of classes ``C``; default: the largest label + 1.
     controller
         ``controller(round_done, history, settings) -> settings`` (see :func:`tinydtl.core.simulation.simulate`).
-    threads
-        numpy engine: train the round's clients in this many threads (same numbers).
+    threads, kernel
+        numpy engine: clients trained in this many threads, by the compiled (``"numba"``) or reference (``"numpy"``) update.
     seed
         Seeds the initial weights, client sampling, batch order, attackers and compression.
 
@@ -260,7 +261,7 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
     seed = check_int_seed("seed", seed)
     check_server_options(engine=engine, rounds=rounds, client_lr=client_lr, server_lr=server_lr,
                          server_momentum=server_momentum, proximal_mu=proximal_mu, aggregator=aggregator, trim=trim,
-                         clients_per_round=clients_per_round, n_clients=len(parts), threads=threads,
+                         clients_per_round=clients_per_round, n_clients=len(parts), threads=threads, kernel=kernel,
                          numpy_only={"compression": compression != "none", "error_feedback": bool(error_feedback),
                                      "robust aggregators": aggregator != "mean", "attackers": bool(attackers),
                                      "local_steps": local_steps is not None})
@@ -275,13 +276,13 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
     W0, b0 = initial_weights(X.shape[1], C, seed)
     rates = dict(client_lr=client_lr, server_lr=server_lr, server_momentum=server_momentum, proximal_mu=proximal_mu)
     factory = engine_factory(engine, X, y, W0, b0, rates, make_transforms=make_transforms, aggregator=aggregator,
-                             trim=trim, threads=threads)
+                             trim=trim, threads=threads, kernel=kernel)
     algorithm = fedavg_algorithm(factory, parts, seed=seed, n_params=W0.size + b0.size, x_test=Xt, y_test=yt)
     algorithm.name = f"FedAvg ({engine})"
     config = dict(engine=engine, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, n_classes=C,
                   clients_per_round=clients_per_round, compression=compression, error_feedback=error_feedback,
                   aggregator=aggregator, trim=trim, attackers=attackers, local_steps=local_steps, threads=threads,
-                  seed=seed, n_clients=len(parts), **rates)
+                  kernel=kernel, seed=seed, n_clients=len(parts), **rates)
     with no_stray_processes() if engine == "tff" else contextlib.nullcontext():
         hist = simulate(algorithm, rounds, settings=settings, controller=controller, config=config, progress=progress)
     hist.algorithm = f"fedavg/{engine}"

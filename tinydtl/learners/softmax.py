@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydtl.core.validation import check_int_seed, check_number, scaled
+from tinydtl.core.validation import check_choice, check_int_seed, check_number, scaled
 from tinydtl.learners.functional import (
     cross_entropy,
     glorot_uniform,
     softmax_cross_entropy_grad,
 )
 
-__all__ = ["AugmentedFeatures", "SoftmaxModel", "evaluate_softmax", "preprocess"]
+__all__ = ["KERNELS", "AugmentedFeatures", "SoftmaxModel", "evaluate_softmax", "preprocess"]
 
 
 # ----------------------------------------------------------------------------- preprocessing
+#: The two implementations of :meth:`SoftmaxModel.local_update` (same numbers to float32 rounding).
+KERNELS = ("numba", "numpy")
+
+
 def preprocess(x) -> np.ndarray:
     """Flatten images and scale to [0, 1] float32: ``uint8`` pixels are divided by 255.
 
@@ -51,20 +55,35 @@ def preprocess(x) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the softmax learner
 class AugmentedFeatures:
-    """Features ready for :meth:`SoftmaxModel.local_update`: float32 rows ``[x, 1]`` (pixels scaled),
-    made once per run by :meth:`SoftmaxModel.prepare` so no round converts or copies them again."""
+    """Features ready for :meth:`SoftmaxModel.local_update`, made once per run by
+    :meth:`SoftmaxModel.prepare` so no round converts or copies them again.
+
+    ``rows`` are the float32 rows ``[x, 1]`` (pixels scaled by 1/255) the ``"numpy"`` kernel gathers.
+    ``uint8`` pixels are kept as they are in ``pixels`` (a copy: a quarter of the memory) and scaled
+    batch by batch by the ``"numba"`` kernel; ``rows`` are then made the first time they are asked for.
+    """
 
     def __init__(self, X):
         X = np.asarray(X)
-        self.rows = np.empty((len(X), X.shape[1] + 1), dtype=np.float32)
+        self.n_features = X.shape[1]
+        self.pixels, self._rows = None, None
         if X.dtype == np.uint8:
-            np.divide(X, np.float32(255.0), out=self.rows[:, :-1])  # bit-identical to preprocess()
+            self.pixels = np.array(X, order="C")
         else:
-            self.rows[:, :-1] = X
-        self.rows[:, -1] = 1.0
+            self._rows = np.empty((len(X), X.shape[1] + 1), dtype=np.float32)
+            self._rows[:, :-1] = X
+            self._rows[:, -1] = 1.0
+
+    @property
+    def rows(self) -> np.ndarray:
+        if self._rows is None:
+            self._rows = np.empty((len(self.pixels), self.n_features + 1), dtype=np.float32)
+            np.divide(self.pixels, np.float32(255.0), out=self._rows[:, :-1])  # bit-identical to preprocess()
+            self._rows[:, -1] = 1.0
+        return self._rows
 
     def __len__(self):
-        return len(self.rows)
+        return len(self.pixels) if self.pixels is not None else len(self._rows)
 
 
 class SoftmaxModel:
@@ -75,11 +94,13 @@ class SoftmaxModel:
     ``(μ/2)||w - anchor||²``, Li et al. 2020, eq. (2)).
     """
 
-    def __init__(self, n_features: int, n_classes: int, *, threads: int = 1):
+    def __init__(self, n_features: int, n_classes: int, *, threads: int = 1, kernel: str = "numba"):
         check_number("n_features", n_features, low=1, integer=True)
         check_number("n_classes", n_classes, low=2, integer=True)
         check_number("threads", threads, low=1, integer=True)
+        check_choice("kernel", kernel, KERNELS)
         self.n_features, self.n_classes, self.threads = int(n_features), int(n_classes), int(threads)
+        self.kernel = kernel
 
     @property
     def n_params(self) -> int:
@@ -167,9 +188,14 @@ class SoftmaxModel:
         run with :meth:`prepare`), so ``logits = [x, 1] @ [[W], [b]]`` and one matrix product gives the
         gradients of ``W`` and ``b`` together.
 
+        Two kernels compute it (constructor's ``kernel``): ``"numba"`` (default) trains each client's
+        whole round in one compiled call (:mod:`tinydtl.learners.softmax_kernels`); ``"numpy"``, the
+        reference, steps all clients together with batched numpy products. They agree to float32
+        rounding (``tests/test_softmax_kernels.py``).
+
         With ``threads > 1`` (constructor) the clients are split into that many groups trained in
-        parallel threads (numpy releases the GIL in its matrix products); every client's arithmetic
-        is the same, so the parameters do not depend on the number of threads.
+        parallel threads (both kernels release the GIL); every client's arithmetic is the same, so
+        the parameters do not depend on the number of threads.
 
         Returns ``(params, n_examples, loss_sum, correct)``, rows in plan order.
         """
@@ -178,18 +204,55 @@ class SoftmaxModel:
         check_number("lr", lr, low=0, low_open=True)
         check_number("mu", mu, low=-np.inf)  # the front end refuses mu < 0; a test negates it on purpose
         X = self.prepare(X)
+        if self.kernel == "numba":
+            return self._compiled_update(X, y, params, plan, lr, mu=mu, anchor=anchor, copy=copy)
         if self.threads > 1 and K >= 2 * self.threads:
             return self._threaded_update(X, y, params, plan, lr, mu=mu, anchor=anchor)
         return self._update(X, y, params, plan, lr, mu=mu, anchor=anchor, copy=copy)
 
-    def _threaded_update(self, X, y, params, plan, lr, *, mu, anchor):
+    def _thread_pool(self):
         from concurrent.futures import ThreadPoolExecutor
 
-        K = len(plan.clients)
-        groups = np.array_split(np.arange(K), self.threads)
         pool = self.__dict__.get("_pool")
         if pool is None:
             pool = self.__dict__["_pool"] = ThreadPoolExecutor(self.threads)
+        return pool
+
+    def _compiled_update(self, X, y, params, plan, lr, *, mu, anchor, copy):
+        """The ``"numba"`` kernel: each group of clients trained by one compiled call
+        (:func:`tinydtl.learners.softmax_kernels.sgd_clients`), the groups in parallel threads."""
+        from tinydtl.learners.softmax_kernels import sgd_clients
+
+        K = len(plan.clients)
+        P = np.array(params, dtype=np.float32, order="C") if copy else np.require(params, np.float32, ["C", "W"])
+        lr, lr_mu = np.float32(lr), np.float32(lr) * np.float32(mu)
+        A = np.ascontiguousarray(anchor, dtype=np.float32) if lr_mu != 0 else P
+        order, batch_ptr, client_ptr = flat_batches(plan)
+        if order.size and order.min() < 0:
+            raise ValueError(f"the plan's sample indices must be >= 0, got {order.min()}")
+        labels = np.asarray(y)[order].astype(np.intp, copy=False)  # labels in the order they are visited
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ValueError(f"y must hold labels in [0, {self.n_classes - 1}], got {labels.min()}..{labels.max()}")
+        pixels = X.pixels if X.pixels is not None else np.zeros((0, 0), np.uint8)
+        rows = X.rows if X.pixels is None else np.zeros((0, 0), np.float32)
+        stats = np.zeros((K, 3))
+
+        def run(a, b):  # clients a..b-1: rows of P and stats, their batches through client_ptr
+            sgd_clients(pixels, rows, labels, P[a:b], A[a:b], order, batch_ptr, client_ptr[a : b + 1], lr, lr_mu,
+                        stats[a:b])
+
+        bounds = np.linspace(0, K, min(self.threads, K) + 1).round().astype(int)
+        if len(bounds) > 2:
+            for job in [self._thread_pool().submit(run, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+                job.result()
+        elif K:
+            run(0, K)
+        return P, stats[:, 2].astype(np.float32), float(stats[:, 0].sum()), float(stats[:, 1].sum())
+
+    def _threaded_update(self, X, y, params, plan, lr, *, mu, anchor):
+        K = len(plan.clients)
+        groups = np.array_split(np.arange(K), self.threads)
+        pool = self._thread_pool()
         params = np.asarray(params, dtype=np.float32)
         jobs = [pool.submit(self._update, X, y, params[g], plan.subset(g), lr, mu=mu,
                             anchor=None if anchor is None else np.asarray(anchor)[g], copy=False) for g in groups]
@@ -269,6 +332,20 @@ class SoftmaxModel:
         order = np.empty_like(by_steps)
         order[by_steps] = np.arange(K)  # back to plan order
         return P[order], n[order], loss_sum, correct
+
+
+def flat_batches(plan):
+    """Every client's minibatches as flat arrays: ``order`` (the samples, batch after batch, client
+    after client), ``batch_ptr`` (batch ``s`` is ``order[batch_ptr[s]:batch_ptr[s + 1]]``) and
+    ``client_ptr`` (client ``i`` runs batches ``client_ptr[i]`` to ``client_ptr[i + 1] - 1``)."""
+    batches = [plan.batches(i) for i in range(len(plan.clients))]
+    flat = [b for bs in batches for b in bs]
+    client_ptr = np.zeros(len(batches) + 1, dtype=np.intp)
+    np.cumsum([len(bs) for bs in batches], out=client_ptr[1:])
+    batch_ptr = np.zeros(len(flat) + 1, dtype=np.intp)
+    np.cumsum([len(b) for b in flat], out=batch_ptr[1:])
+    order = np.concatenate(flat).astype(np.intp, copy=False) if flat else np.zeros(0, dtype=np.intp)
+    return order, batch_ptr, client_ptr
 
 
 def evaluate_softmax(W, b, X, y, chunk: int = 8192):
