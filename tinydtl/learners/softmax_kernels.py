@@ -37,7 +37,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["INV_255", "pairwise_sum", "prefetch", "scale_pixels", "sgd_clients"]
+__all__ = ["INV_255", "batch_rows", "load_batch", "pairwise_sum", "prefetch", "prefetch_batch", "scale_pixels",
+           "sgd_clients"]
 
 #: ``float32(float64(u) * INV_255)`` is exactly ``float32(u) / float32(255)`` for every byte ``u``
 #: (checked for all 256 in the tests), and vectorises where a float32 division would not.
@@ -105,7 +106,7 @@ def prefetch(typingctx, array, row, col):
 
 
 @njit(cache=True, nogil=True)
-def _prefetch_batch(source, order, start, stop):
+def prefetch_batch(source, order, start, stop):
     """Prefetch every cache line of the rows ``source[order[start:stop]]`` (the next minibatch),
     so that their random reads from memory overlap the current step's arithmetic."""
     step = max(1, 64 // source.itemsize)
@@ -117,7 +118,7 @@ def _prefetch_batch(source, order, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def _batch_rows(pixels, rows, order, start, nb, xb):
+def batch_rows(pixels, rows, order, start, nb, xb):
     """The batch's feature rows ``[x, 1]`` into ``xb[:nb]``: pixels scaled by 1/255, or float rows copied."""
     for j in range(nb):
         if pixels.shape[0]:
@@ -126,6 +127,20 @@ def _batch_rows(pixels, rows, order, start, nb, xb):
             x, r = xb[j], rows[order[start + j]]
             for f in range(r.shape[0]):
                 x[f] = r[f]
+
+
+@njit(cache=True, nogil=True)
+def load_batch(pixels, rows, order, batch_ptr, s, xb):
+    """Batch ``s``'s feature rows into ``xb`` (:func:`batch_rows`), after asking for batch
+    ``s + 1``'s rows (:func:`prefetch_batch`). Returns the batch's size."""
+    if s + 2 < batch_ptr.shape[0]:
+        if pixels.shape[0]:
+            prefetch_batch(pixels, order, batch_ptr[s + 1], batch_ptr[s + 2])
+        else:
+            prefetch_batch(rows, order, batch_ptr[s + 1], batch_ptr[s + 2])
+    nb = batch_ptr[s + 1] - batch_ptr[s]
+    batch_rows(pixels, rows, order, batch_ptr[s], nb, xb)
+    return nb
 
 
 @njit(cache=True, nogil=True)
@@ -217,12 +232,7 @@ def sgd_clients(pixels, rows, labels, P, A, order, batch_ptr, client_ptr, lr, lr
             _transpose(A[i].reshape((F1, C)), AT)
         stats[i, :] = 0.0
         for s in range(client_ptr[i], client_ptr[i + 1]):
-            start, nb = batch_ptr[s], batch_ptr[s + 1] - batch_ptr[s]
-            if s + 2 < batch_ptr.shape[0]:
-                if pixels.shape[0]:
-                    _prefetch_batch(pixels, order, batch_ptr[s + 1], batch_ptr[s + 2])
-                else:
-                    _prefetch_batch(rows, order, batch_ptr[s + 1], batch_ptr[s + 2])
-            _batch_rows(pixels, rows, order, start, nb, xb)
-            _step(xb[:nb], labels[start : start + nb], WT, AT, lr, lr_mu, logits[: C * nb].reshape((C, nb)), GT, stats[i])
+            nb, start = load_batch(pixels, rows, order, batch_ptr, s, xb), batch_ptr[s]
+            _step(xb[:nb], labels[start : start + nb], WT, AT, lr, lr_mu, logits[: C * nb].reshape((C, nb)), GT,
+                  stats[i])
         _transpose(WT, P[i].reshape((F1, C)))
