@@ -126,8 +126,10 @@ class MLPModel:
         return loss / len(X), correct / len(X)
 
     def prepare(self, X) -> np.ndarray:
-        """``X`` as ``uint8`` pixels or float32 features, C-contiguous: converted once per run, not per call."""
+        """``X`` as ``uint8`` pixels or float32 features, one flat C-contiguous row per sample: converted
+        once per run, not per call."""
         X = np.asarray(X)
+        X = X.reshape(len(X), -1)
         return np.ascontiguousarray(X) if X.dtype == np.uint8 else np.ascontiguousarray(X, dtype=np.float32)
 
     def local_update(self, X, y, params, plan, lr, *, copy=True):
