@@ -197,11 +197,7 @@ class MLPModel:
             raise ValueError(f"y must hold labels in [0, {self.n_classes - 1}], got {labels.min()}..{labels.max()}")
         if X.shape[1:] != (self.n_features,):
             raise ValueError(f"X must have {self.n_features} features per row, got shape {X.shape}")
-        if X.dtype == np.uint8:
-            pixels, rows = X, np.zeros((0, 0), np.float32)
-        else:
-            pixels, rows = np.zeros((0, 0), np.uint8), X
         stats = np.zeros((K, 3))
-        mlp_sgd_clients(pixels, rows, labels, P, self.hidden, order, batch_ptr, client_ptr, np.float32(lr),
-                        self.activation == "relu", stats)
+        mlp_sgd_clients(X, labels, P, self.hidden, order, batch_ptr, client_ptr, np.float32(lr), self.activation == "relu",
+                        stats)
         return P, stats[:, 2].copy(), float(stats[:, 0].sum()), float(stats[:, 1].sum())

@@ -102,15 +102,15 @@ def _mlp_step(x, labels, W1, b1, W2, b2, lr, relu, h, logits, dh, gW1, gW2, stat
 
 
 @njit(cache=True, nogil=True)
-def mlp_sgd_clients(pixels, rows, labels, P, hidden, order, batch_ptr, client_ptr, lr, relu, stats):
+def mlp_sgd_clients(source, labels, P, hidden, order, batch_ptr, client_ptr, lr, relu, stats):
     """Minibatch SGD of a group of clients of the MLP, each from its own row of ``P``, in place.
 
-    ``pixels`` (uint8 ``(N, F)``) or ``rows`` (float32 ``(N, F)``) hold the features (the other one
-    is empty); ``P`` rows are ``[W1 (F, H), b1 (H), W2 (H, C), b2 (C)]`` with ``H = hidden``; the
-    batches, ``labels`` and ``stats`` are as in
-    :func:`tinydtl.learners.softmax_kernels.sgd_clients`; ``relu`` chooses ReLU, else tanh.
+    ``source`` holds the features, uint8 pixels or float32 values ``(N, F)``; ``P`` rows are
+    ``[W1 (F, H), b1 (H), W2 (H, C), b2 (C)]`` with ``H = hidden``; the batches, ``labels`` and
+    ``stats`` are as in :func:`tinydtl.learners.softmax_kernels.sgd_clients`; ``relu`` chooses ReLU,
+    else tanh.
     """
-    F = pixels.shape[1] if pixels.shape[0] else rows.shape[1]
+    F = source.shape[1]
     H = hidden
     C = (P.shape[1] - F * H - H) // (H + 1)
     B = 1
@@ -125,6 +125,6 @@ def mlp_sgd_clients(pixels, rows, labels, P, hidden, order, batch_ptr, client_pt
         W2, b2 = row[F * H + H : F * H + H + H * C].reshape((H, C)), row[F * H + H + H * C :]
         stats[i, :] = 0.0
         for s in range(client_ptr[i], client_ptr[i + 1]):
-            nb, start = load_batch(pixels, rows, order, batch_ptr, s, xb), batch_ptr[s]
+            nb, start = load_batch(source, order, batch_ptr, s, xb), batch_ptr[s]
             _mlp_step(xb[:nb], labels[start : start + nb], W1, b1, W2, b2, lr, relu, h[:nb], logits[:nb], dh[:nb],
                       gW1, gW2, stats[i])

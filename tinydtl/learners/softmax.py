@@ -233,13 +233,11 @@ class SoftmaxModel:
         labels = np.asarray(y)[order].astype(np.intp, copy=False)  # labels in the order they are visited
         if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
             raise ValueError(f"y must hold labels in [0, {self.n_classes - 1}], got {labels.min()}..{labels.max()}")
-        pixels = X.pixels if X.pixels is not None else np.zeros((0, 0), np.uint8)
-        rows = X.rows if X.pixels is None else np.zeros((0, 0), np.float32)
+        source = X.pixels if X.pixels is not None else X.rows
         stats = np.zeros((K, 3))
 
         def run(a, b):  # clients a..b-1: rows of P and stats, their batches through client_ptr
-            sgd_clients(pixels, rows, labels, P[a:b], A[a:b], order, batch_ptr, client_ptr[a : b + 1], lr, lr_mu,
-                        stats[a:b])
+            sgd_clients(source, labels, P[a:b], A[a:b], order, batch_ptr, client_ptr[a : b + 1], lr, lr_mu, stats[a:b])
 
         bounds = np.linspace(0, K, min(self.threads, K) + 1).round().astype(int)
         if len(bounds) > 2:

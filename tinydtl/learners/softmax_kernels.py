@@ -118,28 +118,26 @@ def prefetch_batch(source, order, start, stop):
 
 
 @njit(cache=True, nogil=True)
-def batch_rows(pixels, rows, order, start, nb, xb):
-    """The batch's feature rows ``[x, 1]`` into ``xb[:nb]``: pixels scaled by 1/255, or float rows copied."""
+def batch_rows(source, order, start, nb, xb):
+    """The batch's feature rows into ``xb[:nb]``: ``uint8`` pixels scaled by 1/255 (:func:`scale_pixels`),
+    float features copied."""
     for j in range(nb):
-        if pixels.shape[0]:
-            scale_pixels(pixels[order[start + j]], xb[j])
+        r, x = source[order[start + j]], xb[j]
+        if source.itemsize == 1:  # uint8 pixels (a constant for the compiler: one branch is compiled away)
+            scale_pixels(r, x)
         else:
-            x, r = xb[j], rows[order[start + j]]
             for f in range(r.shape[0]):
                 x[f] = r[f]
 
 
 @njit(cache=True, nogil=True)
-def load_batch(pixels, rows, order, batch_ptr, s, xb):
+def load_batch(source, order, batch_ptr, s, xb):
     """Batch ``s``'s feature rows into ``xb`` (:func:`batch_rows`), after asking for batch
     ``s + 1``'s rows (:func:`prefetch_batch`). Returns the batch's size."""
     if s + 2 < batch_ptr.shape[0]:
-        if pixels.shape[0]:
-            prefetch_batch(pixels, order, batch_ptr[s + 1], batch_ptr[s + 2])
-        else:
-            prefetch_batch(rows, order, batch_ptr[s + 1], batch_ptr[s + 2])
+        prefetch_batch(source, order, batch_ptr[s + 1], batch_ptr[s + 2])
     nb = batch_ptr[s + 1] - batch_ptr[s]
-    batch_rows(pixels, rows, order, batch_ptr[s], nb, xb)
+    batch_rows(source, order, batch_ptr[s], nb, xb)
     return nb
 
 
@@ -195,15 +193,13 @@ def _transpose(src, dst):
 
 
 @njit(cache=True, nogil=True)
-def sgd_clients(pixels, rows, labels, P, A, order, batch_ptr, client_ptr, lr, lr_mu, stats):
+def sgd_clients(source, labels, P, A, order, batch_ptr, client_ptr, lr, lr_mu, stats):
     """Minibatch SGD of a group of clients, each from its own row of ``P``, updated in place.
 
     Parameters
     ----------
-    pixels : uint8 (N, F), or empty
-        Raw pixels (scaled by 1/255 here, batch by batch); empty when the features are ``rows``.
-    rows : float32 (N, F + 1), or empty
-        Augmented float features ``[x, 1]``; empty when they are ``pixels``.
+    source : uint8 (N, F) or float32 (N, F + 1)
+        Raw pixels (scaled by 1/255 here, batch by batch), or augmented float features ``[x, 1]``.
     labels : intp (len(order),)
         ``y[order]``: the label of each visit, in ``[0, C)``.
     P, A : float32 (K, (F + 1) C)
@@ -217,7 +213,7 @@ def sgd_clients(pixels, rows, labels, P, A, order, batch_ptr, client_ptr, lr, lr
     stats : float64 (K, 3)
         Filled with each client's summed cross-entropy, correct predictions and examples.
     """
-    F1 = pixels.shape[1] + 1 if pixels.shape[0] else rows.shape[1]
+    F1 = source.shape[1] + 1 if source.itemsize == 1 else source.shape[1]
     C = P.shape[1] // F1
     B = 1
     for s in range(batch_ptr.shape[0] - 1):
@@ -225,14 +221,14 @@ def sgd_clients(pixels, rows, labels, P, A, order, batch_ptr, client_ptr, lr, lr
     WT, AT, GT = np.empty((C, F1), np.float32), np.empty((C, F1), np.float32), np.empty((C, F1), np.float32)
     logits = np.empty(C * B, np.float32)
     xb = np.zeros((B, F1), np.float32)
-    xb[:, F1 - 1] = 1.0
+    xb[:, F1 - 1] = 1.0  # the constant feature (float rows carry their own, copied over it)
     for i in range(P.shape[0]):
         _transpose(P[i].reshape((F1, C)), WT)
         if lr_mu != 0:
             _transpose(A[i].reshape((F1, C)), AT)
         stats[i, :] = 0.0
         for s in range(client_ptr[i], client_ptr[i + 1]):
-            nb, start = load_batch(pixels, rows, order, batch_ptr, s, xb), batch_ptr[s]
+            nb, start = load_batch(source, order, batch_ptr, s, xb), batch_ptr[s]
             _step(xb[:nb], labels[start : start + nb], WT, AT, lr, lr_mu, logits[: C * nb].reshape((C, nb)), GT,
                   stats[i])
         _transpose(WT, P[i].reshape((F1, C)))
