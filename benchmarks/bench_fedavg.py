@@ -13,10 +13,13 @@ one thread. Printed:
   the default) and with the vectorised numpy reference (``kernel="numpy"``), and the ratios;
 * the final test accuracy of each and the largest differences to TFF (accuracy, weights);
 * the arithmetic bound of a round: its FLOPs (forward ``x W`` and backward ``xᵀ g``) divided by the
-  rate this machine reaches (a) on large matrices, (b) on numpy's batched products at the engine's
-  shapes, (c) on the compiled kernel's own two BLAS calls per step;
-* where the compiled kernel's time goes (each part timed alone): the two products, scaling the random
-  rows of pixels (memory), and the rest (softmax, update, bookkeeping);
+  rate this machine reaches (a) on large matrices with all BLAS threads (wall time), (b) on numpy's
+  batched products at the engine's shapes, (c) on the compiled kernel's own two BLAS calls per step
+  (both CPU time of one thread), each compared with the kernel's CPU time per round;
+* where the compiled kernel's time goes (each part timed alone, CPU time): the two products,
+  scaling the random rows of pixels (memory), and the rest (softmax, update, bookkeeping);
+* CPU seconds per round of each engine (process time, all threads), whose ratios depend less on
+  the machine's load than the wall-time ratios;
 * the machine's load (1-minute average) before and after: the machine may be shared, and the ratios,
   measured side by side in one run, are the fair numbers;
 * with ``--compile-time``: numba's first call in a fresh process, with an empty cache and with the
@@ -51,7 +54,7 @@ N_CLASSES = 10  # MNIST digits
 
 
 def matmul_flops_per_second(shape=(2048, 2048, 2048), repeats=5) -> float:
-    """Measured float32 GEMM rate of this machine (large square matrices: the best case)."""
+    """Measured float32 GEMM rate of this machine (large square matrices, all BLAS threads: the best case)."""
     m, k, n = shape
     rng = np.random.default_rng(0)
     a = rng.random((m, k), dtype=np.float32)
@@ -72,10 +75,10 @@ def small_matmul_flops_per_second(clients, batch, features, classes, repeats=200
     w = rng.random((clients, features, classes), dtype=np.float32)
     out = np.empty((clients, batch, classes), dtype=np.float32)
     np.matmul(x, w, out=out)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # CPU time (one BLAS thread): the rate whatever else runs on the machine
     for _ in range(repeats):
         np.matmul(x, w, out=out)
-    return 2.0 * clients * batch * features * classes * repeats / (time.perf_counter() - t0)
+    return 2.0 * clients * batch * features * classes * repeats / (time.thread_time() - t0)
 
 
 @njit(nogil=True)
@@ -93,8 +96,9 @@ def _kernel_pixels(pixels, order, batch_ptr, xb):
 
 
 def kernel_parts(x, parts, batch, features, classes) -> dict:
-    """Seconds per round of the compiled kernel's parts, each timed alone (best of 3): its two BLAS
-    products per step (data in cache: the arithmetic) and scaling one epoch's random rows of pixels."""
+    """CPU seconds per round of the compiled kernel's parts, each timed alone (best of 3): its two BLAS
+    products per step (data in cache: the arithmetic) and scaling one epoch's random rows of pixels
+    (without the kernel's prefetching: the memory stalls it hides while the products run)."""
     plan = plan_round(parts, 0, seed=0, local_epochs=1, batch_size=batch)
     order, batch_ptr, _ = flat_batches(plan)
     steps = len(batch_ptr) - 1
@@ -109,9 +113,9 @@ def kernel_parts(x, parts, batch, features, classes) -> dict:
         call()
         best = np.inf
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0 = time.thread_time()  # CPU time of this thread: what the part costs, whatever else runs
             call()
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, time.thread_time() - t0)
         out[name] = best
     return out
 
@@ -165,6 +169,7 @@ def measure(args) -> dict:
         "load_before": load_before,
         "tff_seconds_per_round": float(np.median(h_tff.column("seconds", initial=False)[1:])),
         "tff_first_round_seconds": h_tff.column("seconds", initial=False)[0],
+        "tff_cpu_seconds_per_round": float(np.median(h_tff.column("cpu_seconds", initial=False)[1:])),
         "tff_total_seconds_incl_build": tff_total,
         "tff_test_accuracy": h_tff.column("accuracy", initial=False)[-1],
         "numpy_threads": args.threads,
@@ -193,7 +198,7 @@ def measure(args) -> dict:
 
 def report(res, args):
     print(res["setup"], f"(load {res['load_before']:.1f} before, {res['load_after']:.1f} after; numpy threads {args.threads})")
-    print(f"  TFF               {res['tff_seconds_per_round']:8.3f} s/round (first round {res['tff_first_round_seconds']:.2f} s; "
+    print(f"  TFF                           {res['tff_seconds_per_round']:6.3f} s/round ({res['tff_cpu_seconds_per_round']:.3f} s CPU; first round {res['tff_first_round_seconds']:.2f} s; "
           f"build+{args.rounds} rounds {res['tff_total_seconds_incl_build']:.1f} s)   test accuracy {res['tff_test_accuracy']:.4f}")
     for kernel, label in (("numba", "numpy engine, numba kernel"), ("numpy", "numpy engine, numpy reference")):
         print(f"  {label:30s} {res[f'{kernel}_seconds_per_round']:6.3f} s/round ({res[f'{kernel}_cpu_seconds_per_round']:.3f} s CPU)"
@@ -201,16 +206,21 @@ def report(res, args):
               f" max accuracy difference to TFF {res[f'{kernel}_max_accuracy_difference'] * 100:.2f} pp,"
               f" max weight difference {res[f'{kernel}_max_weight_difference']:.1e}")
     print(f"  numba vs numpy reference: max weight difference {res['kernels_max_weight_difference']:.1e}")
-    gflop, numba_s = res["gflop_per_round"], res["numba_seconds_per_round"]
+    gflop, numba_s = res["gflop_per_round"], res["numba_cpu_seconds_per_round"]
     for name, key, what in (("large-GEMM rate", "bound_seconds_at_peak", f"{res['peak_gemm_gflops']:.0f} GFLOP/s"),
                             ("numpy's batched products at the engine's shapes", "bound_seconds_at_engine_shape_rate",
                              f"{res['engine_shape_gemm_gflops']:.1f} GFLOP/s"),
                             ("the kernel's own two BLAS products per step", "bound_seconds_at_kernel_products",
                              f"{gflop / res['bound_seconds_at_kernel_products']:.1f} GFLOP/s")):
-        print(f"  bound ({gflop:.2f} GFLOP/round) at {name} ({what}): {res[key] * 1e3:.1f} ms; numba kernel {numba_s / res[key]:.2f}x from it")
-    rest = numba_s - res["kernel_products_seconds"] - res["kernel_pixels_seconds"]
-    print(f"  numba kernel's round, parts timed alone: products {res['kernel_products_seconds'] * 1e3:.1f} ms, "
-          f"scaling random rows of pixels {res['kernel_pixels_seconds'] * 1e3:.1f} ms, the rest {rest * 1e3:.1f} ms")
+        print(f"  bound ({gflop:.2f} GFLOP/round) at {name} ({what}): {res[key] * 1e3:.1f} ms; "
+              f"numba kernel's CPU time {numba_s / res[key]:.2f}x from it")
+    cpu = res["numba_cpu_seconds_per_round"]
+    rest = cpu - res["kernel_products_seconds"] - res["kernel_pixels_seconds"]
+    print(f"  numba kernel's round: {cpu * 1e3:.1f} ms CPU; its parts timed alone (CPU): the two products "
+          f"{res['kernel_products_seconds'] * 1e3:.1f} ms, scaling random rows of pixels without prefetching "
+          f"{res['kernel_pixels_seconds'] * 1e3:.1f} ms, the rest {rest * 1e3:.1f} ms")
+    print(f"  CPU time per round: TFF/numba kernel {res['tff_cpu_seconds_per_round'] / cpu:.1f}x, "
+          f"TFF/numpy reference {res['tff_cpu_seconds_per_round'] / res['numpy_cpu_seconds_per_round']:.1f}x")
     if "compile_seconds" in res:
         c = res["compile_seconds"]
         print(f"  numba first call in a fresh process: {c['empty_cache']:.1f} s with an empty cache, {c['warm_cache']:.1f} s cached")
