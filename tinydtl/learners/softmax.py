@@ -6,7 +6,10 @@ know the layers: they move and average rows. The model object knows how to
 
 * ``init(seed)``: the initial parameters (one row);
 * ``local_update(X, y, params, plan, lr)``: minibatch SGD of every client of a
-  :class:`~tinydtl.core.plans.RoundPlan`, all clients at once (batched matrix products);
+  :class:`~tinydtl.core.plans.RoundPlan`, by one of two kernels that agree to float32 rounding:
+  ``"numba"`` (default), each client's whole round in one compiled call
+  (:mod:`tinydtl.learners.softmax_kernels`), or ``"numpy"``, the reference, all clients at once in
+  batched matrix products;
 * ``evaluate(params, X, y)``: ``(loss, accuracy)``;
 * ``arrays(params)``: the arrays a device holds (for memory accounting, :mod:`tinydtl.devices.memory`).
 
@@ -26,7 +29,7 @@ from tinydtl.learners.functional import (
     softmax_cross_entropy_grad,
 )
 
-__all__ = ["KERNELS", "AugmentedFeatures", "SoftmaxModel", "evaluate_softmax", "preprocess"]
+__all__ = ["KERNELS", "AugmentedFeatures", "SoftmaxModel", "evaluate_softmax", "flat_batches", "preprocess"]
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -339,9 +342,9 @@ def flat_batches(plan):
     batches = [plan.batches(i) for i in range(len(plan.clients))]
     flat = [b for bs in batches for b in bs]
     client_ptr = np.zeros(len(batches) + 1, dtype=np.intp)
-    np.cumsum([len(bs) for bs in batches], out=client_ptr[1:])
+    np.cumsum(np.fromiter(map(len, batches), np.intp, len(batches)), out=client_ptr[1:])
     batch_ptr = np.zeros(len(flat) + 1, dtype=np.intp)
-    np.cumsum([len(b) for b in flat], out=batch_ptr[1:])
+    np.cumsum(np.fromiter(map(len, flat), np.intp, len(flat)), out=batch_ptr[1:])
     order = np.concatenate(flat).astype(np.intp, copy=False) if flat else np.zeros(0, dtype=np.intp)
     return order, batch_ptr, client_ptr
 

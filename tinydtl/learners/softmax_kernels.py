@@ -11,10 +11,10 @@
 
 What a step costs, and what this kernel does about it (MNIST, B = 20, per step):
 
-* **arithmetic**: the two products, done by BLAS (``np.dot`` inside numba calls the same kind of
-  ``sgemm`` numpy does). They are taken on the transposed weights ``WT = [[W], [b]]ᵀ`` (one row of
-  ``F + 1`` per class): ``WT @ xᵀ`` and ``gᵀ @ x`` run about 1.6x faster than ``x @ W`` and
-  ``xᵀ @ g`` at these shapes;
+* **arithmetic**: the two products, done by BLAS's ``sgemm`` (``np.dot`` inside numba calls the one
+  SciPy ships). They are taken on the transposed weights ``WT = [[W], [b]]ᵀ`` (one row of ``F + 1``
+  per class): ``WT @ xᵀ`` and ``gᵀ @ x`` run about 1.6x faster than ``x @ W`` and ``xᵀ @ g`` at these
+  shapes;
 * **memory**: a batch is 20 random rows of the training set. The pixels stay ``uint8`` (a quarter of
   the bytes of float32 features) and are scaled to ``[0, 1]`` batch by batch (:func:`scale_pixels`),
   and the rows of the *next* batch are prefetched (:func:`prefetch`) while this one is computed;
@@ -25,8 +25,9 @@ sum of the ``exp`` in numpy's pairwise order, ``/ z``, ``· lr / B``, minus the 
 ``+ lr μ (w - w_t)``, ``w -= step``), without fused multiply-adds (``fastmath`` is off). The sums
 inside the two products are BLAS's, grouped as its kernels group them, which is also true of the
 reference; so the two kernels agree to float32 rounding, not bit for bit, and
-``tests/test_softmax_kernels.py`` checks it on every client, step and parameter. Each client's
-arithmetic is the same whatever group or thread it is trained in.
+``tests/test_softmax_kernels.py`` checks it on every client, step and parameter. (The training loss
+is summed in float64 here, in float32 there.) Each client's arithmetic is the same whatever group
+or thread it is trained in, so the threads never change a number.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ __all__ = ["INV_255", "batch_rows", "load_batch", "pairwise_sum", "prefetch", "p
            "sgd_clients"]
 
 #: ``float32(float64(u) * INV_255)`` is exactly ``float32(u) / float32(255)`` for every byte ``u``
-#: (checked for all 256 in the tests), and vectorises where a float32 division would not.
+#: (checked for all 256 in the tests), and a multiplication is much cheaper than a division.
 INV_255 = 1.0 / 255.0
 
 
