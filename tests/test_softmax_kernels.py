@@ -167,3 +167,18 @@ def test_fedavg_with_either_kernel_reaches_the_same_accuracy():
     np.testing.assert_allclose(runs["numba"].weights[0], runs["numpy"].weights[0], rtol=0, atol=ROUNDING)
     np.testing.assert_allclose(runs["numba"].column("train_loss")[1:], runs["numpy"].column("train_loss")[1:], rtol=1e-6)
     assert runs["numba"].config["kernel"] == "numba"
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_threads_change_nothing_from_freshly_prepared_pixels(kernel):
+    """Threads that ask for the float rows of freshly prepared pixels at once all see them whole
+    (they are made on first use; before the lock, the second thread could read them unfilled)."""
+    (x, y), _ = load_mnist()
+    X, y = x[:12000].reshape(12000, -1), y[:12000]
+    plan = plan_from_settings(iid(y, 4, seed=0), 0, PlanSettings(batch_size=20), seed=0)
+    outs = []
+    for threads in (1, 2, 4):
+        model = SoftmaxModel(784, 10, threads=threads, kernel=kernel)
+        start = np.broadcast_to(model.init(0), (4, model.n_params))
+        outs.append(model.local_update(model.prepare(X), y, start, plan, 0.02)[0])
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])

@@ -20,6 +20,8 @@ Glorot-uniform initialisation live here once and are reused by split learning.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from tinydtl.core.validation import check_choice, check_int_seed, check_number, scaled
@@ -69,7 +71,7 @@ class AugmentedFeatures:
     def __init__(self, X):
         X = np.asarray(X)
         self.n_features = X.shape[1]
-        self.pixels, self._rows = None, None
+        self.pixels, self._rows, self._lock = None, None, threading.Lock()
         if X.dtype == np.uint8:
             self.pixels = np.array(X, order="C")
         else:
@@ -79,10 +81,12 @@ class AugmentedFeatures:
 
     @property
     def rows(self) -> np.ndarray:
-        if self._rows is None:
-            self._rows = np.empty((len(self.pixels), self.n_features + 1), dtype=np.float32)
-            np.divide(self.pixels, np.float32(255.0), out=self._rows[:, :-1])  # bit-identical to preprocess()
-            self._rows[:, -1] = 1.0
+        with self._lock:  # threads of one update may ask at once: one makes the rows, all see them whole
+            if self._rows is None:
+                rows = np.empty((len(self.pixels), self.n_features + 1), dtype=np.float32)
+                np.divide(self.pixels, np.float32(255.0), out=rows[:, :-1])  # bit-identical to preprocess()
+                rows[:, -1] = 1.0
+                self._rows = rows
         return self._rows
 
     def __len__(self):
@@ -166,8 +170,6 @@ class SoftmaxModel:
     def _buffers(self, K, B):
         """Work arrays reused across steps and calls (fresh large arrays would cost page faults);
         one set per thread."""
-        import threading
-
         key = (K, B, threading.get_ident())
         cache = self.__dict__.setdefault("_work", {})
         if key not in cache:
