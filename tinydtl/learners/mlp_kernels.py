@@ -21,7 +21,7 @@ from numba import njit
 
 from tinydtl.learners.softmax_kernels import load_batch, pairwise_sum
 
-__all__ = ["mlp_sgd_clients"]
+__all__ = ["mlp_sgd_clients", "warm_up"]
 
 
 @njit(cache=True, nogil=True)
@@ -128,3 +128,14 @@ def mlp_sgd_clients(source, labels, P, hidden, order, batch_ptr, client_ptr, lr,
             nb, start = load_batch(source, order, batch_ptr, s, xb), batch_ptr[s]
             _mlp_step(xb[:nb], labels[start : start + nb], W1, b1, W2, b2, lr, relu, h[:nb], logits[:nb], dh[:nb],
                       gW1, gW2, stats[i])
+
+
+def warm_up() -> None:
+    """Compile :func:`mlp_sgd_clients` for uint8 pixels and for float features (see
+    :func:`tinydtl.learners.softmax_kernels.warm_up`)."""
+    P = np.zeros((1, 2 * 1 + 1 + 1 * 2 + 2), np.float32)  # F = 2, H = 1, C = 2
+    index = np.arange(2, dtype=np.intp)
+    for source in (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.float32)):
+        for relu in (True, False):
+            mlp_sgd_clients(source, np.zeros(2, np.intp), P, 1, index, np.array([0, 2], np.intp),
+                            np.array([0, 1], np.intp), np.float32(0.1), relu, np.zeros((1, 3)))

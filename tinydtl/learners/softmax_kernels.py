@@ -39,7 +39,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = ["INV_255", "batch_rows", "load_batch", "pairwise_sum", "prefetch", "prefetch_batch", "scale_pixels",
-           "sgd_clients"]
+           "sgd_clients", "warm_up"]
 
 #: ``float32(float64(u) * INV_255)`` is exactly ``float32(u) / float32(255)`` for every byte ``u``
 #: (checked for all 256 in the tests), and a multiplication is much cheaper than a division.
@@ -233,3 +233,14 @@ def sgd_clients(source, labels, P, A, order, batch_ptr, client_ptr, lr, lr_mu, s
             _step(xb[:nb], labels[start : start + nb], WT, AT, lr, lr_mu, logits[: C * nb].reshape((C, nb)), GT,
                   stats[i])
         _transpose(WT, P[i].reshape((F1, C)))
+
+
+def warm_up() -> None:
+    """Compile :func:`sgd_clients` for uint8 pixels and for float features, on a few tiny samples,
+    so that the compiled code is in numba's on-disk cache before a lesson needs it (the first compile
+    takes seconds; later processes load it from the cache). Binder's ``postBuild`` calls it."""
+    P = np.zeros((1, 3 * 2), np.float32)
+    index = np.arange(2, dtype=np.intp)
+    for source in (np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.float32)):
+        sgd_clients(source, np.zeros(2, np.intp), P, P, index, np.array([0, 2], np.intp), np.array([0, 1], np.intp),
+                    np.float32(0.1), np.float32(0.0), np.zeros((1, 3)))
