@@ -182,3 +182,12 @@ def test_threads_change_nothing_from_freshly_prepared_pixels(kernel):
         start = np.broadcast_to(model.init(0), (4, model.n_params))
         outs.append(model.local_update(model.prepare(X), y, start, plan, 0.02)[0])
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+
+
+def test_prepared_features_pickle_and_copy():
+    import copy
+    import pickle
+
+    features = SoftmaxModel(4, 2).prepare(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    for other in (pickle.loads(pickle.dumps(features)), copy.deepcopy(features)):
+        assert np.array_equal(other.rows, features.rows) and np.array_equal(other.pixels, features.pixels)

@@ -92,6 +92,12 @@ class AugmentedFeatures:
     def __len__(self):
         return len(self.pixels) if self.pixels is not None else len(self._rows)
 
+    def __getstate__(self):  # pickle and deepcopy: everything but the lock
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock())
+
 
 class SoftmaxModel:
     """``softmax(x W + b)`` with ``W (n_features, n_classes)``, ``b (n_classes,)``; params are one
