@@ -2,8 +2,9 @@
 
 ``logits = act(x W1 + b1) W2 + b2`` with ``act`` ReLU or tanh, trained by minibatch SGD on the mean
 softmax cross-entropy. It implements the core's model interface (see ``docs/architecture.md``):
-:meth:`MLPModel.init`, :meth:`MLPModel.local_update` (every client of a round plan at once, as batched
-matrix products), :meth:`MLPModel.evaluate`, :meth:`MLPModel.arrays` and
+:meth:`MLPModel.init`, :meth:`MLPModel.local_update` (every client of a round plan, by the compiled
+kernel of :mod:`tinydtl.learners.mlp_kernels` or by the numpy reference that steps all clients at once
+as batched matrix products), :meth:`MLPModel.evaluate`, :meth:`MLPModel.arrays` and
 :meth:`MLPModel.loss_and_gradient`. Parameters are one flat float32 row ``[W1, b1, W2, b2]``, so
 communication and aggregation move and average rows exactly as for the softmax learner.
 
