@@ -10,7 +10,9 @@ weights through tinydtl's one simulation loop, so the timing is the round itself
 one thread. Printed:
 
 * seconds per round (median) of TFF, of the numpy engine with the compiled kernel (``kernel="numba"``,
-  the default) and with the vectorised numpy reference (``kernel="numpy"``), and the ratios;
+  the default) and with the vectorised numpy reference (``kernel="numpy"``), and the ratios; the numpy
+  engine is timed before and after TFF and the median taken over both, so that a change of the
+  machine's load during TFF's minute weighs on both sides;
 * the final test accuracy of each and the largest differences to TFF (accuracy, weights);
 * the arithmetic bound of a round: its FLOPs (forward ``x W`` and backward ``xᵀ g``) divided by the
   rate this machine reaches (a) on large matrices with all BLAS threads (wall time), (b) on numpy's
@@ -137,7 +139,8 @@ def compile_seconds() -> dict:
 
 
 def numpy_runs(x, y, parts, common, args) -> dict:
-    """The numpy engine with both kernels (one BLAS thread): ``rounds`` to compare, more for the timing."""
+    """The numpy engine with both kernels (one BLAS thread): ``rounds`` to compare with TFF, and
+    ``numpy_rounds`` more for the timing. Returns ``{kernel: (short history, long history)}``."""
     out = {}
     with threadpool_limits(limits=1):
         for kernel in ("numba", "numpy"):
@@ -149,16 +152,22 @@ def numpy_runs(x, y, parts, common, args) -> dict:
     return out
 
 
+def timed_rounds(before: dict, after: dict, kernel: str, column: str) -> list:
+    """One kernel's timed rounds, from the runs before and after TFF's (the machine's load may drift)."""
+    return [v for runs in (before, after) for v in runs[kernel][1].column(column, initial=False)]
+
+
 def measure(args) -> dict:
     (x, y), (xt, yt) = load_mnist()
     parts = iid(y, args.clients, seed=0)
     common = dict(x_test=xt, y_test=yt, rounds=args.rounds, local_epochs=1, batch_size=args.batch_size, client_lr=0.02,
                   seed=0)
     load_before = os.getloadavg()[0]
+    runs = numpy_runs(x, y, parts, common, args)  # before TFF and after it: the median of both
     t0 = time.perf_counter()
     h_tff = run_fedavg(x, y, parts, engine="tff", **common)
     tff_total = time.perf_counter() - t0
-    runs = numpy_runs(x, y, parts, common, args)
+    after = numpy_runs(x, y, parts, common, args)
     n, features = len(x), int(np.prod(x.shape[1:]))
     flops = 4.0 * n * features * N_CLASSES  # forward x@W and backward x^T@g, 2 FLOPs per multiply-add
     with threadpool_limits(limits=1):
@@ -182,9 +191,11 @@ def measure(args) -> dict:
     }
     acc_tff = np.asarray(h_tff.column("accuracy", initial=False))
     for kernel, (short, long) in runs.items():
-        sec = float(np.median(long.column("seconds", initial=False)))
+        sec = float(np.median(timed_rounds(runs, after, kernel, "seconds")))
         res[f"{kernel}_seconds_per_round"] = sec
-        res[f"{kernel}_cpu_seconds_per_round"] = float(np.median(long.column("cpu_seconds", initial=False)))
+        res[f"{kernel}_seconds_per_round_before_and_after_tff"] = [
+            float(np.median(r[kernel][1].column("seconds", initial=False))) for r in (runs, after)]
+        res[f"{kernel}_cpu_seconds_per_round"] = float(np.median(timed_rounds(runs, after, kernel, "cpu_seconds")))
         res[f"ratio_tff_over_{kernel}"] = res["tff_seconds_per_round"] / sec
         res[f"{kernel}_test_accuracy"] = short.column("accuracy", initial=False)[-1]
         res[f"{kernel}_max_accuracy_difference"] = float(np.abs(np.asarray(short.column("accuracy", initial=False)) - acc_tff).max())
@@ -201,7 +212,9 @@ def report(res, args):
     print(f"  TFF                           {res['tff_seconds_per_round']:6.3f} s/round ({res['tff_cpu_seconds_per_round']:.3f} s CPU; first round {res['tff_first_round_seconds']:.2f} s; "
           f"build+{args.rounds} rounds {res['tff_total_seconds_incl_build']:.1f} s)   test accuracy {res['tff_test_accuracy']:.4f}")
     for kernel, label in (("numba", "numpy engine, numba kernel"), ("numpy", "numpy engine, numpy reference")):
-        print(f"  {label:30s} {res[f'{kernel}_seconds_per_round']:6.3f} s/round ({res[f'{kernel}_cpu_seconds_per_round']:.3f} s CPU)"
+        b, a = res[f"{kernel}_seconds_per_round_before_and_after_tff"]
+        print(f"  {label:30s} {res[f'{kernel}_seconds_per_round']:6.3f} s/round ({b:.3f} before TFF, {a:.3f} after; "
+              f"{res[f'{kernel}_cpu_seconds_per_round']:.3f} s CPU)"
               f"  TFF/it {res[f'ratio_tff_over_{kernel}']:5.1f}x   test accuracy {res[f'{kernel}_test_accuracy']:.4f},"
               f" max accuracy difference to TFF {res[f'{kernel}_max_accuracy_difference'] * 100:.2f} pp,"
               f" max weight difference {res[f'{kernel}_max_weight_difference']:.1e}")
