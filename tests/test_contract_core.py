@@ -90,6 +90,16 @@ CASES = [
     ("mlp update lr 0", lambda: MLPModel(4, 3, 2).local_update(
         np.zeros((4, 4), np.float32), np.zeros(4, int), np.zeros((1, MLPModel(4, 3, 2).n_params), np.float32), _plan(),
         0.0), ValueError, "lr must be a number in \\(0"),  # was: no step, no word
+    ("softmax kernel 'cuda'", lambda: SoftmaxModel(4, 2, kernel="cuda"), ValueError,
+     r"kernel must be one of 'numba', 'numpy', got 'cuda'"),
+    ("softmax update label 2 of 2 classes", lambda: SoftmaxModel(4, 2).local_update(
+        np.zeros((4, 4), np.float32), np.array([0, 1, 2, 0]), np.zeros((1, 10), np.float32), _plan(), 0.1),
+     ValueError, r"y must hold labels in \[0, 1\], got 0..2"),  # was: IndexError deep in numpy (reference kernel)
+    ("mlp kernel 'torch'", lambda: MLPModel(4, 3, 2, kernel="torch"), ValueError, "kernel must be one of"),
+    ("mlp update label -1", lambda: MLPModel(4, 3, 2).local_update(
+        np.zeros((4, 4), np.float32), np.array([0, 1, -1, 0]), np.zeros((1, MLPModel(4, 3, 2).n_params), np.float32),
+        _plan(), 0.1), ValueError, r"y must hold labels in \[0, 1\], got -1..1"),  # was: a wrapped index, silently
+    ("fedavg kernel 'gpu'", fedavg(kernel="gpu"), ValueError, r"kernel must be one of 'numba', 'numpy', got 'gpu'"),
     ("adam beta1 = 1", lambda: Adam((3,), beta1=1.0), ValueError, r"beta1 must be a number in \[0, 1\)"),  # was: NaN weights
     ("adam eps 0", lambda: Adam((3,), eps=0.0), ValueError, r"eps must be a number in \(0"),
     ("adam NaN gradient", lambda: Adam((2,)).step(np.zeros(2), np.array([np.nan, 0.0])), DivergenceError,

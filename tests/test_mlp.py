@@ -63,3 +63,42 @@ def test_bad_input():
         MLPModel(3, 0, 2)
     with pytest.raises(ValueError, match="params must have shape"):
         MLPModel(3, 2, 2).evaluate(np.zeros(5), np.zeros((1, 3)), np.zeros(1, int))
+
+
+# --------------------------------------------------------------------------- the two kernels (issue 28)
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("settings", [dict(batch_size=8), dict(batch_size=6, local_epochs=2), dict(batch_size=5, local_steps=7)])
+def test_compiled_kernel_agrees_with_the_numpy_reference_on_every_step(activation, settings):
+    """``kernel="numba"`` (default) against ``kernel="numpy"``: every client, step and parameter to
+    float32 rounding (the products' sums run in different orders), on skewed clients (one holds a
+    single sample) and partial batches; the whole round in one call, too."""
+    rng = np.random.default_rng(2)
+    X = rng.random((90, 7)).astype(np.float32)
+    y = rng.integers(0, 3, 90)
+    parts = [np.arange(0, 40), np.arange(40, 41), np.arange(41, 70), np.arange(70, 90)]
+    ref, new = (MLPModel(7, 5, 3, activation=activation, kernel=k) for k in ("numpy", "numba"))
+    plan = plan_from_settings(parts, 0, PlanSettings(**settings), seed=1)
+    start = np.stack([ref.init(k) for k in range(4)])
+    a = b = start
+    for s in range(plan.n_steps()):
+        a, na, la, ca = ref.local_update(X, y, a, plan.only_step(s), 0.2)
+        b, nb, lb, cb = new.local_update(X, y, b, plan.only_step(s), 0.2)
+        np.testing.assert_allclose(b, a, rtol=0, atol=2e-6, err_msg=f"step {s}")
+        assert np.array_equal(na, nb) and lb == pytest.approx(la, rel=1e-5) and abs(ca - cb) <= 1
+    whole = new.local_update(X, y, start, plan, 0.2)[0]
+    np.testing.assert_allclose(whole, ref.local_update(X, y, start, plan, 0.2)[0], rtol=0, atol=2e-6)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        MLPModel(7, 5, 3, kernel="torch")
+
+
+def test_compiled_kernel_on_mnist_pixels_agrees():
+    from tinydtl.data.datasets import load_mnist
+
+    (x, y), _ = load_mnist()
+    x = x[:600].reshape(600, -1)
+    ref, new = (MLPModel(784, 16, 10, kernel=k) for k in ("numpy", "numba"))
+    plan = plan_from_settings([np.arange(0, 250), np.arange(250, 600)], 0, PlanSettings(batch_size=20), seed=0)
+    start = np.broadcast_to(ref.init(0), (2, ref.n_params))
+    a, b = ref.local_update(x, y[:600], start, plan, 0.1), new.local_update(x, y[:600], start, plan, 0.1)
+    np.testing.assert_allclose(b[0], a[0], rtol=0, atol=2e-6)
+    assert b[3] == a[3] and b[2] == pytest.approx(a[2], rel=1e-5)

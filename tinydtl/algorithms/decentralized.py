@@ -46,7 +46,7 @@ from tinydtl.core.validation import (
     n_classes_of,
 )
 from tinydtl.learners.softmax import SoftmaxModel
-from tinydtl.networks.gossip import adjacency
+from tinydtl.networks.gossip import adjacency, metropolis_weights
 from tinydtl.networks.transport import Bilayer, gossip, live_devices, surviving_links
 from tinydtl.runtime.deprecation import deprecated_alias
 
@@ -62,6 +62,7 @@ def dpsgd_round(model, X, y, P, plan, live, A_live, *, lr, gossip_steps):
     n = len(P)
     traffic = None
     steps = plan.n_steps() if live.size else 0
+    M = metropolis_weights(A_live).astype(P.dtype) if A_live.nnz else None  # the round's links: once
     for s in range(steps):
         stepped = model.local_update(X, y, P[live], plan.only_step(s), lr, copy=False)[0]  # P[live]: a copy
         if live.size == n:
@@ -69,7 +70,7 @@ def dpsgd_round(model, X, y, P, plan, live, A_live, *, lr, gossip_steps):
         else:
             step = np.zeros_like(P)
             step[live] = P[live] - stepped
-        mixed, t = gossip(A_live, P, gossip_steps)
+        mixed, t = gossip(A_live, P, gossip_steps, weights=M)
         P = np.subtract(mixed, step, out=mixed if mixed is not P else None)
         traffic = t if traffic is None else traffic + t
     return P, traffic, steps

@@ -51,7 +51,7 @@ from tinydtl.core.validation import (
     check_test_set,
     n_classes_of,
 )
-from tinydtl.learners.softmax import SoftmaxModel
+from tinydtl.learners.softmax import KERNELS, SoftmaxModel
 from tinydtl.privacy.accounting import epsilon
 from tinydtl.privacy.dp import DPAggregator, DPConfig
 from tinydtl.runtime.deprecation import deprecated_alias
@@ -94,10 +94,10 @@ class NumpyEngine:
     """
 
     def __init__(self, X, y, *weights, model=None, client_lr, server_lr, server_momentum, proximal_mu,
-                 transforms=(), aggregator="mean", trim=0.2, threads=1, privacy=None):
+                 transforms=(), aggregator="mean", trim=0.2, threads=1, privacy=None, kernel="numba"):
         if model is None:
             W0 = np.asarray(weights[0], np.float32)
-            model = SoftmaxModel(*W0.shape, threads=threads)
+            model = SoftmaxModel(*W0.shape, threads=threads, kernel=kernel)
         self.model = model
         self.X, self.y = self.model.prepare(X), np.asarray(y).astype(np.intp)  # [x/255, 1] once per run
         self.params = self.model.flatten(*weights)
@@ -201,14 +201,14 @@ def transform_factory(n_clients: int, *, attackers: int, compression: str, error
 
 
 def engine_factory(engine, X, y, weights, rates, *, make_transforms, aggregator, trim, threads, model=None,
-                   make_privacy=None):
+                   make_privacy=None, kernel="numba"):
     """A function making a fresh engine (the algorithm's state) for ``engine``; TensorFlow is
     imported only when the TFF engine is asked for. ``make_privacy`` makes the run's DP aggregator."""
     make_privacy = make_privacy or (lambda: None)
     if engine == "numpy":
         def factory():
             return NumpyEngine(X, y, *weights, model=model, transforms=make_transforms(), aggregator=aggregator,
-                               trim=trim, threads=threads, privacy=make_privacy(), **rates)
+                               trim=trim, threads=threads, privacy=make_privacy(), kernel=kernel, **rates)
     else:
         def factory():
             from tinydtl.algorithms.fedavg_tff import TFFEngine
@@ -251,9 +251,10 @@ def initial_model_weights(model, n_features: int, n_classes: int, seed: int):
 
 
 def check_server_options(*, engine, rounds, client_lr, server_lr, server_momentum, proximal_mu, aggregator, trim,
-                         clients_per_round, n_clients, threads, numpy_only: dict):
+                         clients_per_round, n_clients, threads, numpy_only: dict, kernel="numba"):
     """The front end's checks of everything but the data (see :func:`run_fedavg`)."""
     check_choice("engine", engine, ENGINES)
+    check_choice("kernel", kernel, KERNELS)
     check_number("rounds", rounds, low=1, integer=True)
     check_number("client_lr", client_lr, low=0, low_open=True)
     check_number("server_lr", server_lr, low=0, low_open=True)
@@ -283,7 +284,7 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
                proximal_mu: float = 0.0, compression: str = "none", error_feedback: bool = False,
                aggregator: str = "mean", trim: float = 0.2, attackers: int = 0, n_classes: int | None = None,
                local_steps: int | None = None, model=None, dp: DPConfig | None = None, controller=None,
-               threads: int = 1, seed: int = 0, progress: bool = False) -> History:
+               threads: int = 1, kernel: str = "numba", seed: int = 0, progress: bool = False) -> History:
     """Train the softmax learner (or ``model``) by weighted FedAvg over the clients in ``parts``.
 
     Parameters
@@ -305,15 +306,15 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
         :class:`tinydtl.core.compression.Compressor`) with optional error feedback; ``"mean"``,
         ``"median"`` or ``"trimmed_mean"`` (``trim`` at each end); the number of malicious clients;
         a learner instead of the softmax layer (e.g. :class:`tinydtl.learners.mlp.DeepMLPModel`).
-    n_classes
-        Number of classes ``C``; default: the largest label + 1.
-    dp
-        A :class:`tinydtl.privacy.DPConfig`: DP-FedAvg (McMahan et al. 2018; clipped updates, Gaussian
+    n_classes, dp
+        Number of classes ``C`` (default: the largest label + 1).
+        ``dp``, a :class:`tinydtl.privacy.DPConfig`: DP-FedAvg (McMahan et al. 2018; clipped updates, Gaussian
         noise on the sum, the **unweighted** sum over the expected clients per round), which also sets
         the sampling. Both engines (TFF: ``build_unweighted_fed_avg`` with ``DifferentiallyPrivateFactory``).
-    controller, threads, seed, progress
-        See :func:`tinydtl.core.simulation.simulate`; numpy threads (same numbers); the one seed of
-        weights, sampling, batch order, attackers, compression and DP noise.
+    controller, threads, kernel, seed, progress
+        See :func:`tinydtl.core.simulation.simulate`; numpy threads (same numbers); the compiled
+        (``"numba"``) or the reference (``"numpy"``) local update, equal to float32 rounding; the one seed
+        of weights, sampling, batch order, attackers, compression and DP noise.
 
     Returns
     -------
@@ -327,7 +328,7 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
     seed = check_int_seed("seed", seed)
     check_server_options(engine=engine, rounds=rounds, client_lr=client_lr, server_lr=server_lr,
                          server_momentum=server_momentum, proximal_mu=proximal_mu, aggregator=aggregator, trim=trim,
-                         clients_per_round=clients_per_round, n_clients=len(parts), threads=threads,
+                         clients_per_round=clients_per_round, n_clients=len(parts), threads=threads, kernel=kernel,
                          numpy_only={"compression": compression != "none", "error_feedback": bool(error_feedback),
                                      "robust aggregators": aggregator != "mean", "attackers": bool(attackers),
                                      "local_steps": local_steps is not None, "model": model is not None})
@@ -344,14 +345,14 @@ def run_fedavg(x_train, y_train, parts, *, x_test=None, y_test=None, engine: str
     weights = initial_model_weights(model, X.shape[1], C, seed)
     rates = dict(client_lr=client_lr, server_lr=server_lr, server_momentum=server_momentum, proximal_mu=proximal_mu)
     factory = engine_factory(engine, X, y, weights, rates, make_transforms=make_transforms, aggregator=aggregator,
-                             trim=trim, threads=threads, model=model, make_privacy=make_privacy)
+                             trim=trim, threads=threads, model=model, make_privacy=make_privacy, kernel=kernel)
     algorithm = fedavg_algorithm(factory, parts, seed=seed, n_params=sum(w.size for w in weights), x_test=Xt,
                                  y_test=yt, dp=dp)
     algorithm.name = f"FedAvg ({engine})"
     config = dict(engine=engine, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, n_classes=C,
                   clients_per_round=per_round, sampling_rate=rate, compression=compression,
                   error_feedback=error_feedback, aggregator=aggregator, trim=trim, attackers=attackers,
-                  local_steps=local_steps, threads=threads, seed=seed, n_clients=len(parts),
+                  local_steps=local_steps, threads=threads, kernel=kernel, seed=seed, n_clients=len(parts),
                   model=type(model).__name__ if model is not None else "softmax", dp=dp, **rates)
     with no_stray_processes() if engine == "tff" else contextlib.nullcontext():
         hist = simulate(algorithm, rounds, settings=settings, controller=controller, config=config, progress=progress)

@@ -2,8 +2,9 @@
 
 ``logits = act(x W1 + b1) W2 + b2`` with ``act`` ReLU or tanh, trained by minibatch SGD on the mean
 softmax cross-entropy. It implements the core's model interface (see ``docs/architecture.md``):
-:meth:`MLPModel.init`, :meth:`MLPModel.local_update` (every client of a round plan at once, as batched
-matrix products), :meth:`MLPModel.evaluate`, :meth:`MLPModel.arrays` and
+:meth:`MLPModel.init`, :meth:`MLPModel.local_update` (every client of a round plan, by the compiled
+kernel of :mod:`tinydtl.learners.mlp_kernels` or by the numpy reference that steps all clients at once
+as batched matrix products), :meth:`MLPModel.evaluate`, :meth:`MLPModel.arrays` and
 :meth:`MLPModel.loss_and_gradient`. Parameters are one flat float32 row ``[W1, b1, W2, b2]``, so
 communication and aggregation move and average rows exactly as for the softmax learner.
 
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydtl.core.validation import check_number, scaled
+from tinydtl.core.validation import check_choice, check_number, scaled
 from tinydtl.learners.functional import (
     cross_entropy,
     glorot_uniform,
     softmax_cross_entropy_grad,
 )
+from tinydtl.learners.softmax import KERNELS, flat_batches
 
 __all__ = ["ACTIVATIONS", "DeepMLPModel", "MLPModel"]
 
@@ -31,14 +33,16 @@ ACTIVATIONS = ("relu", "tanh")
 class MLPModel:
     """``softmax(act(x W1 + b1) W2 + b2)``; ``W1 (F, H)``, ``W2 (H, C)``; Glorot-uniform weights, zero biases."""
 
-    def __init__(self, n_features: int, hidden: int, n_classes: int, *, activation: str = "relu"):
+    def __init__(self, n_features: int, hidden: int, n_classes: int, *, activation: str = "relu",
+                 kernel: str = "numba"):
         check_number("n_features", n_features, low=1, integer=True)
         check_number("hidden", hidden, low=1, integer=True)
         check_number("n_classes", n_classes, low=2, integer=True)
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
+        check_choice("kernel", kernel, KERNELS)
         self.n_features, self.hidden, self.n_classes = int(n_features), int(hidden), int(n_classes)
-        self.activation = activation
+        self.activation, self.kernel = activation, kernel
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -122,16 +126,28 @@ class MLPModel:
             correct += int((logits.argmax(axis=1) == ys).sum())
         return loss / len(X), correct / len(X)
 
+    def prepare(self, X) -> np.ndarray:
+        """``X`` as ``uint8`` pixels or float32 features, one flat C-contiguous row per sample: converted
+        once per run, not per call."""
+        X = np.asarray(X)
+        X = X.reshape(len(X), -1)
+        return np.ascontiguousarray(X) if X.dtype == np.uint8 else np.ascontiguousarray(X, dtype=np.float32)
+
     def local_update(self, X, y, params, plan, lr, *, copy=True):
-        """Minibatch SGD on every client of ``plan``, all clients at once (batched matrix products).
+        """Minibatch SGD on every client of ``plan``.
 
         Client ``plan.clients[i]`` starts from row ``params[i]`` and follows its batches in ``plan``
         (clients that run out of batches stop). Returns ``(params, n_examples, loss_sum, correct)``,
-        rows in plan order, like :meth:`tinydtl.learners.softmax.SoftmaxModel.local_update`.
+        rows in plan order, like :meth:`tinydtl.learners.softmax.SoftmaxModel.local_update`. The
+        ``"numba"`` kernel (default, :mod:`tinydtl.learners.mlp_kernels`) trains client after client
+        in one compiled call; the ``"numpy"`` reference steps all clients at once (batched matrix
+        products). They agree to float32 rounding.
         """
         K, B = len(plan.clients), plan.batch_size
         self._check_params(params, K)
         check_number("lr", lr, low=0, low_open=True)
+        if self.kernel == "numba":
+            return self._compiled_update(self.prepare(X), y, params, plan, lr, copy=copy)
         P = np.array(params, dtype=np.float32, copy=copy)  # copy=False: a float32 C-contiguous params is updated in place
         W1, b1, W2, b2 = self.unflatten(P)
         batches = [plan.batches(i) for i in range(K)]
@@ -169,6 +185,23 @@ class MLPModel:
             n[active] += mask.sum(axis=1)
         return P, n, loss_sum, correct
 
+    def _compiled_update(self, X, y, params, plan, lr, *, copy):
+        from tinydtl.learners.mlp_kernels import mlp_sgd_clients
+
+        K = len(plan.clients)
+        P = np.array(params, dtype=np.float32, order="C") if copy else np.require(params, np.float32, ["C", "W"])
+        order, batch_ptr, client_ptr = flat_batches(plan)
+        if order.size and order.min() < 0:
+            raise ValueError(f"the plan's sample indices must be >= 0, got {order.min()}")
+        labels = np.asarray(y)[order].astype(np.intp, copy=False)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ValueError(f"y must hold labels in [0, {self.n_classes - 1}], got {labels.min()}..{labels.max()}")
+        if X.shape[1:] != (self.n_features,):
+            raise ValueError(f"X must have {self.n_features} features per row, got shape {X.shape}")
+        stats = np.zeros((K, 3))
+        mlp_sgd_clients(X, labels, P, self.hidden, order, batch_ptr, client_ptr, np.float32(lr), self.activation == "relu",
+                        stats)
+        return P, stats[:, 2].copy(), float(stats[:, 0].sum()), float(stats[:, 1].sum())
 
 class DeepMLPModel:
     """An MLP with any number of hidden layers: ``logits = act(… act(x W1 + b1) …) W_L + b_L``.

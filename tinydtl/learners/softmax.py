@@ -6,7 +6,10 @@ know the layers: they move and average rows. The model object knows how to
 
 * ``init(seed)``: the initial parameters (one row);
 * ``local_update(X, y, params, plan, lr)``: minibatch SGD of every client of a
-  :class:`~tinydtl.core.plans.RoundPlan`, all clients at once (batched matrix products);
+  :class:`~tinydtl.core.plans.RoundPlan`, by one of two kernels that agree to float32 rounding:
+  ``"numba"`` (default), each client's whole round in one compiled call
+  (:mod:`tinydtl.learners.softmax_kernels`), or ``"numpy"``, the reference, all clients at once in
+  batched matrix products;
 * ``evaluate(params, X, y)``: ``(loss, accuracy)``;
 * ``arrays(params)``: the arrays a device holds (for memory accounting, :mod:`tinydtl.devices.memory`).
 
@@ -17,19 +20,25 @@ Glorot-uniform initialisation live here once and are reused by split learning.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
-from tinydtl.core.validation import check_int_seed, check_number, scaled
+from tinydtl.core.validation import check_choice, check_int_seed, check_number, scaled
 from tinydtl.learners.functional import (
     cross_entropy,
     glorot_uniform,
     softmax_cross_entropy_grad,
 )
 
-__all__ = ["AugmentedFeatures", "SoftmaxModel", "evaluate_softmax", "preprocess"]
+__all__ = ["KERNELS", "AugmentedFeatures", "SoftmaxModel", "evaluate_softmax", "flat_batches", "preprocess"]
 
 
 # ----------------------------------------------------------------------------- preprocessing
+#: The two implementations of :meth:`SoftmaxModel.local_update` (same numbers to float32 rounding).
+KERNELS = ("numba", "numpy")
+
+
 def preprocess(x) -> np.ndarray:
     """Flatten images and scale to [0, 1] float32: ``uint8`` pixels are divided by 255.
 
@@ -51,20 +60,43 @@ def preprocess(x) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the softmax learner
 class AugmentedFeatures:
-    """Features ready for :meth:`SoftmaxModel.local_update`: float32 rows ``[x, 1]`` (pixels scaled),
-    made once per run by :meth:`SoftmaxModel.prepare` so no round converts or copies them again."""
+    """Features ready for :meth:`SoftmaxModel.local_update`, made once per run by
+    :meth:`SoftmaxModel.prepare` so no round converts or copies them again.
+
+    ``rows`` are the float32 rows ``[x, 1]`` (pixels scaled by 1/255) the ``"numpy"`` kernel gathers.
+    ``uint8`` pixels are kept as they are in ``pixels`` (a copy: a quarter of the memory) and scaled
+    batch by batch by the ``"numba"`` kernel; ``rows`` are then made the first time they are asked for.
+    """
 
     def __init__(self, X):
         X = np.asarray(X)
-        self.rows = np.empty((len(X), X.shape[1] + 1), dtype=np.float32)
+        self.n_features = X.shape[1]
+        self.pixels, self._rows, self._lock = None, None, threading.Lock()
         if X.dtype == np.uint8:
-            np.divide(X, np.float32(255.0), out=self.rows[:, :-1])  # bit-identical to preprocess()
+            self.pixels = np.array(X, order="C")
         else:
-            self.rows[:, :-1] = X
-        self.rows[:, -1] = 1.0
+            self._rows = np.empty((len(X), X.shape[1] + 1), dtype=np.float32)
+            self._rows[:, :-1] = X
+            self._rows[:, -1] = 1.0
+
+    @property
+    def rows(self) -> np.ndarray:
+        with self._lock:  # threads of one update may ask at once: one makes the rows, all see them whole
+            if self._rows is None:
+                rows = np.empty((len(self.pixels), self.n_features + 1), dtype=np.float32)
+                np.divide(self.pixels, np.float32(255.0), out=rows[:, :-1])  # bit-identical to preprocess()
+                rows[:, -1] = 1.0
+                self._rows = rows
+        return self._rows
 
     def __len__(self):
-        return len(self.rows)
+        return len(self.pixels) if self.pixels is not None else len(self._rows)
+
+    def __getstate__(self):  # pickle and deepcopy: everything but the lock
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock())
 
 
 class SoftmaxModel:
@@ -75,11 +107,13 @@ class SoftmaxModel:
     ``(μ/2)||w - anchor||²``, Li et al. 2020, eq. (2)).
     """
 
-    def __init__(self, n_features: int, n_classes: int, *, threads: int = 1):
+    def __init__(self, n_features: int, n_classes: int, *, threads: int = 1, kernel: str = "numba"):
         check_number("n_features", n_features, low=1, integer=True)
         check_number("n_classes", n_classes, low=2, integer=True)
         check_number("threads", threads, low=1, integer=True)
+        check_choice("kernel", kernel, KERNELS)
         self.n_features, self.n_classes, self.threads = int(n_features), int(n_classes), int(threads)
+        self.kernel = kernel
 
     @property
     def n_params(self) -> int:
@@ -142,8 +176,6 @@ class SoftmaxModel:
     def _buffers(self, K, B):
         """Work arrays reused across steps and calls (fresh large arrays would cost page faults);
         one set per thread."""
-        import threading
-
         key = (K, B, threading.get_ident())
         cache = self.__dict__.setdefault("_work", {})
         if key not in cache:
@@ -167,9 +199,14 @@ class SoftmaxModel:
         run with :meth:`prepare`), so ``logits = [x, 1] @ [[W], [b]]`` and one matrix product gives the
         gradients of ``W`` and ``b`` together.
 
+        Two kernels compute it (constructor's ``kernel``): ``"numba"`` (default) trains each client's
+        whole round in one compiled call (:mod:`tinydtl.learners.softmax_kernels`); ``"numpy"``, the
+        reference, steps all clients together with batched numpy products. They agree to float32
+        rounding (``tests/test_softmax_kernels.py``).
+
         With ``threads > 1`` (constructor) the clients are split into that many groups trained in
-        parallel threads (numpy releases the GIL in its matrix products); every client's arithmetic
-        is the same, so the parameters do not depend on the number of threads.
+        parallel threads (both kernels release the GIL); every client's arithmetic is the same, so
+        the parameters do not depend on the number of threads.
 
         Returns ``(params, n_examples, loss_sum, correct)``, rows in plan order.
         """
@@ -178,18 +215,53 @@ class SoftmaxModel:
         check_number("lr", lr, low=0, low_open=True)
         check_number("mu", mu, low=-np.inf)  # the front end refuses mu < 0; a test negates it on purpose
         X = self.prepare(X)
+        if self.kernel == "numba":
+            return self._compiled_update(X, y, params, plan, lr, mu=mu, anchor=anchor, copy=copy)
         if self.threads > 1 and K >= 2 * self.threads:
             return self._threaded_update(X, y, params, plan, lr, mu=mu, anchor=anchor)
         return self._update(X, y, params, plan, lr, mu=mu, anchor=anchor, copy=copy)
 
-    def _threaded_update(self, X, y, params, plan, lr, *, mu, anchor):
+    def _thread_pool(self):
         from concurrent.futures import ThreadPoolExecutor
 
-        K = len(plan.clients)
-        groups = np.array_split(np.arange(K), self.threads)
         pool = self.__dict__.get("_pool")
         if pool is None:
             pool = self.__dict__["_pool"] = ThreadPoolExecutor(self.threads)
+        return pool
+
+    def _compiled_update(self, X, y, params, plan, lr, *, mu, anchor, copy):
+        """The ``"numba"`` kernel: each group of clients trained by one compiled call
+        (:func:`tinydtl.learners.softmax_kernels.sgd_clients`), the groups in parallel threads."""
+        from tinydtl.learners.softmax_kernels import sgd_clients
+
+        K = len(plan.clients)
+        P = np.array(params, dtype=np.float32, order="C") if copy else np.require(params, np.float32, ["C", "W"])
+        lr, lr_mu = np.float32(lr), np.float32(lr) * np.float32(mu)
+        A = np.ascontiguousarray(anchor, dtype=np.float32) if lr_mu != 0 else P
+        order, batch_ptr, client_ptr = flat_batches(plan)
+        if order.size and order.min() < 0:
+            raise ValueError(f"the plan's sample indices must be >= 0, got {order.min()}")
+        labels = np.asarray(y)[order].astype(np.intp, copy=False)  # labels in the order they are visited
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ValueError(f"y must hold labels in [0, {self.n_classes - 1}], got {labels.min()}..{labels.max()}")
+        source = X.pixels if X.pixels is not None else X.rows
+        stats = np.zeros((K, 3))
+
+        def run(a, b):  # clients a..b-1: rows of P and stats, their batches through client_ptr
+            sgd_clients(source, labels, P[a:b], A[a:b], order, batch_ptr, client_ptr[a : b + 1], lr, lr_mu, stats[a:b])
+
+        bounds = np.linspace(0, K, min(self.threads, K) + 1).round().astype(int)
+        if len(bounds) > 2:
+            for job in [self._thread_pool().submit(run, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+                job.result()
+        elif K:
+            run(0, K)
+        return P, stats[:, 2].astype(np.float32), float(stats[:, 0].sum()), float(stats[:, 1].sum())
+
+    def _threaded_update(self, X, y, params, plan, lr, *, mu, anchor):
+        K = len(plan.clients)
+        groups = np.array_split(np.arange(K), self.threads)
+        pool = self._thread_pool()
         params = np.asarray(params, dtype=np.float32)
         jobs = [pool.submit(self._update, X, y, params[g], plan.subset(g), lr, mu=mu,
                             anchor=None if anchor is None else np.asarray(anchor)[g], copy=False) for g in groups]
@@ -269,6 +341,20 @@ class SoftmaxModel:
         order = np.empty_like(by_steps)
         order[by_steps] = np.arange(K)  # back to plan order
         return P[order], n[order], loss_sum, correct
+
+
+def flat_batches(plan):
+    """Every client's minibatches as flat arrays: ``order`` (the samples, batch after batch, client
+    after client), ``batch_ptr`` (batch ``s`` is ``order[batch_ptr[s]:batch_ptr[s + 1]]``) and
+    ``client_ptr`` (client ``i`` runs batches ``client_ptr[i]`` to ``client_ptr[i + 1] - 1``)."""
+    batches = [plan.batches(i) for i in range(len(plan.clients))]
+    flat = [b for bs in batches for b in bs]
+    client_ptr = np.zeros(len(batches) + 1, dtype=np.intp)
+    np.cumsum(np.fromiter(map(len, batches), np.intp, len(batches)), out=client_ptr[1:])
+    batch_ptr = np.zeros(len(flat) + 1, dtype=np.intp)
+    np.cumsum(np.fromiter(map(len, flat), np.intp, len(flat)), out=batch_ptr[1:])
+    order = np.concatenate(flat).astype(np.intp, copy=False) if flat else np.zeros(0, dtype=np.intp)
+    return order, batch_ptr, client_ptr
 
 
 def evaluate_softmax(W, b, X, y, chunk: int = 8192):

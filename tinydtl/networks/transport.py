@@ -49,13 +49,14 @@ def surviving_links(A: sp.csr_matrix, alive, link_failure: float, rng) -> sp.csr
 
 
 # ----------------------------------------------------------------------------- gossip
-def gossip(A_live: sp.csr_matrix, values: np.ndarray, steps: int):
+def gossip(A_live: sp.csr_matrix, values: np.ndarray, steps: int, *, weights=None):
     """``steps`` synchronous gossip steps ``x ← W x`` with Metropolis weights on the live links.
 
     Every step each device sends its row to each live neighbour: ``nnz(A_live)`` transmissions of
     ``values.shape[1]`` float32 numbers. The arithmetic runs in ``values``' precision (float32 rows
-    stay float32: half the memory traffic; pass float64 for exact ratio consensus). Returns
-    ``(values, Traffic)``.
+    stay float32: half the memory traffic; pass float64 for exact ratio consensus). ``weights`` are
+    ``metropolis_weights(A_live)`` computed once by a caller that mixes many times over the same
+    links (D-PSGD mixes after every step of a round). Returns ``(values, Traffic)``.
     """
     check_number("steps", steps, low=0, integer=True)
     values = np.asarray(values)
@@ -65,8 +66,8 @@ def gossip(A_live: sp.csr_matrix, values: np.ndarray, steps: int):
         raise ValueError("values must be finite (NaN or inf would spread to every device)")
     if steps == 0 or A_live.nnz == 0:
         return values, Traffic()
-    M = metropolis_weights(A_live)
-    if values.dtype == np.float32:
+    M = metropolis_weights(A_live) if weights is None else weights
+    if values.dtype == np.float32 and M.dtype != np.float32:
         M = M.astype(np.float32)
     for _ in range(steps):
         values = M @ values

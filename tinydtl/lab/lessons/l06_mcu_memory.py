@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydtl.devices import ASSUMPTIONS, fits, kib, largest_mlp_width, mlp_layers, profile, step_cost
+from tinydtl.devices import ASSUMPTIONS, fits, kib, largest_mlp_width, profile, step_cost
 from tinydtl.devices.emulate import emulate_round, link_check, make_round_data, predicted_profile, reference_round
 
 __all__ = ["BILAYER", "PERSISTENT", "PHASES", "board_table", "emulation_table", "first_overflow", "heads_table",
