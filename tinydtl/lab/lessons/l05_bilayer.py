@@ -1,9 +1,10 @@
-"""Lesson 05 (bilayer gossip): tables, figures and the rules its claims follow.
+"""Lesson 05 (bilayer gossip): the tables, figures and claim bookkeeping its cells use, in one namespace.
 
-The notebook runs the schemes; this module turns their histories into the tables and figures the
-lesson shows (rounds, bytes and air time to a fixed target; mixing operators; the range sweep; which
-boards hold the heads; the authors' own result lists; the ablation) and holds the rules fixed before
-the run (the band around the paper's "~1.8 extra rounds" and when a miss is an honest negative).
+The notebook runs the schemes; this module turns their histories into what the lesson shows (rounds, bytes
+and air time to a fixed target; mixing operators; the range sweep; which boards hold the heads) and
+re-exports section 9's helpers (:mod:`tinydtl.lab.lessons.l05_authors`) and the rules fixed before the run
+(:mod:`tinydtl.lab.lessons.l05_rules`), so the notebook imports one module: ``from tinydtl.lab.lessons
+import l05_bilayer as lab``.
 """
 
 from __future__ import annotations
@@ -12,73 +13,39 @@ import numpy as np
 
 from tinydtl.devices import fit_table, load_boards, mlp_layers, profile
 from tinydtl.networks.gossip import adjacency, metropolis_weights
+from tinydtl.lab.lessons.l05_authors import (
+    ablation_curves,
+    authors_outcome,
+    authors_text,
+    culprit,
+    plot_ablation,
+    record_authors_claims,
+)
+from tinydtl.lab.lessons.l05_rules import (
+    EXTRA_BAND_REASON,
+    PAPER,
+    differs,
+    extra,
+    mean_se,
+    relative_loss,
+    rounds_list,
+    rounds_text,
+    shown,
+    times,
+    why_not_paper,
+)
 from tinydtl.networks.transport import Bilayer, one_hop_average
 
 __all__ = [
     "EXTRA_BAND_REASON", "PAPER", "bilayer_round_operator",
-    "culprit", "differs", "extra", "gossip_operator", "head_fit_table", "mean_se", "mixing_gap",
-    "one_hop_operator", "plot_ablation", "plot_curves_and_bytes", "plot_range_sweep", "relative_loss",
-    "rounds_list", "rounds_text", "shown", "target_table", "times", "to_target", "why_not_paper",
+    "ablation_curves", "authors_outcome", "authors_text", "culprit", "differs", "extra", "gossip_operator",
+    "head_fit_table", "mean_se", "mixing_gap", "one_hop_operator", "plot_ablation", "plot_curves_and_bytes",
+    "plot_range_sweep", "record_authors_claims", "relative_loss", "rounds_list", "rounds_text", "shown",
+    "target_table", "times", "to_target", "why_not_paper", "fault_table", "plot_swarm", "plot_gaps", "cfa_precision",
+    "plot_alpha_losses", "plot_faults", "stable_range", "lesson_parameters", "record_iid_claims",
+    "record_alpha_claims",
 ]
 
-PAPER = "Bilayer gossip GD-PSGD (arXiv 2501.04817)"
-PAPER_EXTRA_ROUNDS = 1.8
-
-EXTRA_BAND_REASON = ("the paper's '~1.8' extra rounds is an average (not a whole number); ours is the mean over seeds "
-                     "of whole rounds, so a mean of 0.8 to 2.8 extra rounds (1.8 ± 1) reproduces it, less is faster "
-                     "than the paper, more is slower")
-
-
-def differs(head: str) -> str:
-    """What differs between the paper's experiment and the lesson's (for a reproduction claim)."""
-    return (f"MNIST instead of CIFAR-10; {head} instead of a classifier head on a frozen MCUNet backbone; simulated "
-            "unit-disc radio in a 100 m field (no losses, collisions or fading); criterion: rounds to a fixed accuracy "
-            "target of the devices' own models")
-
-
-# ----------------------------------------------------------------------------- small formatting rules
-def extra(r_a, r_b):
-    """``r_a - r_b``, or None (never reached) when either is None."""
-    return None if r_a is None or r_b is None else r_a - r_b
-
-
-def mean_se(values):
-    """Mean and standard error (``None`` below two values) of per-seed numbers; ``(None, None)`` if any seed
-    never reached the target."""
-    if any(v is None or not np.isfinite(v) for v in values):
-        return None, None
-    v = np.asarray(values, float)
-    return float(v.mean()), (float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None)
-
-
-def relative_loss(cfl_acc, acc):
-    """Accuracy loss against CFL in per cent of CFL's accuracy."""
-    return 100 * (cfl_acc - acc) / cfl_acc
-
-
-def rounds_text(r):
-    """A round count as text: '6', or 'never reached' (None or NaN)."""
-    return "never reached" if r is None or (isinstance(r, float) and np.isnan(r)) else f"{int(r)}"
-
-
-def rounds_list(values):
-    """Per-seed round counts (or extra rounds) as text, e.g. '0, 1, never reached'."""
-    return ", ".join(rounds_text(v) for v in values)
-
-
-def shown(df):
-    """``df`` for display: round and message counts as whole numbers, 'never reached' where the target was not."""
-    out = df.copy()
-    for c in out.columns:
-        if "rounds" in str(c) or c == "messages":
-            out[c] = [v if isinstance(v, str) else rounds_text(v) for v in out[c]]
-    return out
-
-
-def times(a, b):
-    """``a / b`` as text ('4.2×'), or 'n/a' when either never reached the target (None or NaN)."""
-    bad = [v is None or (isinstance(v, float) and np.isnan(v)) for v in (a, b)]
-    return "n/a (target never reached)" if any(bad) or not b else f"{a / b:.1f}×"
 
 
 # ----------------------------------------------------------------------------- rounds, bytes, air time
@@ -177,7 +144,7 @@ def plot_range_sweep(sweep, target, rounds, title, stable=None):
     ax2.set_ylabel("members cut off from their head (bars)")
     if stable is not None:
         ax.axvline(stable, color="grey", linestyle="--", label=f"stable from {stable:g} m")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)  # below the axes: covers nothing
     ax.set_title(title)
     return fig
 
@@ -195,76 +162,6 @@ def head_fit_table(heads: dict, *, neighbours: int = 10):
     table = fit_table(profiles, load_boards())
     table.insert(0, "peak SRAM (KiB)", [p.sram_bytes / 1024 for p in profiles.values()])
     return table
-
-
-# ----------------------------------------------------------------------------- the ablation
-def culprit(summary):
-    """The ablation step whose switch adds the most extra rounds (a step that is never reached counts as
-    infinitely many): ``(label, increment)``; ``(None, 0.0)`` when no step adds any."""
-    best, best_inc = None, 0.0
-    previous = 0.0
-    for row in summary:
-        mean = row["extra rounds (mean)"]
-        value = np.inf if mean is None else mean
-        inc = value - previous
-        if inc > best_inc:
-            best, best_inc = row["setting"], inc
-        previous = value
-    return best, best_inc
-
-
-def why_not_paper(mean_extra, band, *, without=None, setting=None):
-    """The rule, fixed before the run, for a miss of the paper's ~1.8 extra rounds (``1.8 ± band``).
-
-    * within the band: no reason (the claim is met);
-    * faster (below the band): an honest negative — the paper's extra rounds do not appear here;
-    * slower or never reached: an honest negative **only** when one of the authors' settings accounts for
-      it — ``without``, the mean extra rounds of the configuration with that ``setting`` switched back, is
-      inside or below the band; otherwise no reason (a plain NOT MET that fails the run).
-    """
-    lo, hi = PAPER_EXTRA_ROUNDS - band, PAPER_EXTRA_ROUNDS + band
-    if mean_extra is not None and np.isfinite(mean_extra) and lo <= mean_extra <= hi:
-        return ""
-    if mean_extra is not None and np.isfinite(mean_extra) and mean_extra < lo:
-        return "faster than the paper: the bilayer reaches the target about when CFL does, so the paper's extra rounds do not appear"
-    if setting and without is not None and without <= hi:
-        return (f"slower than the paper, and only because of one of the authors' settings, '{setting}': with it switched "
-                f"back the configuration needs {without:.2g} extra rounds; how fast averaging recovers from it depends on "
-                "the head and the features, which are not the authors' (MCUNet features of CIFAR-10)")
-    return ""
-
-
-def plot_ablation(summary, curves, *, budget, target):
-    """Left: mean extra rounds over CFL per ablation step (dot ± one standard error; a triangle at the budget =
-    never reached within it). Right: mean accuracy per round of the curves in ``curves`` (label -> list of
-    per-seed accuracy arrays)."""
-    import matplotlib.pyplot as plt
-
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.2, 1]})
-    y = np.arange(len(summary))[::-1]
-    ax.axvspan(PAPER_EXTRA_ROUNDS - 1, PAPER_EXTRA_ROUNDS + 1, color="C2", alpha=0.15, label="paper's ~1.8 (± 1)")
-    ax.axvline(0, color="grey", linewidth=0.8)
-    for yi, r in zip(y, summary):
-        m, se = r["extra rounds (mean)"], r["SE"]
-        if m is None:
-            ax.plot([budget], [yi], marker=">", color="C3", markersize=9)
-            ax.text(budget, yi + 0.25, "never reached in the budget", fontsize=8, color="C3", ha="right")
-        else:
-            ax.errorbar([m], [yi], xerr=[se] if se else None, fmt="o", color="C0", capsize=3)
-    ax.set_yticks(y, [r["setting"] for r in summary], fontsize=8)
-    ax.set_xlim(-1, budget + 0.5)
-    ax.set_xlabel(f"extra rounds over CFL to reach {target:.0%} (mean over seeds, ± 1 SE)")
-    ax.legend(loc="lower left", fontsize=8)
-    for name, runs in curves.items():
-        n = min(len(r) for r in runs)
-        ax2.plot(range(n), np.mean([r[:n] for r in runs], axis=0), marker=".", label=name)
-    ax2.axhline(target, color="grey", linestyle=":", label=f"target {target:.0%}")
-    ax2.set_xlabel("round")
-    ax2.set_ylabel("mean test accuracy of the devices' models")
-    ax2.set_ylim(0, 1)
-    ax2.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------- the lesson's bookkeeping
@@ -316,7 +213,8 @@ def plot_alpha_losses(alphas, loss_bound):
     ax.axhline(loss_bound, color="grey", linestyle=":", label=f"paper's bound {loss_bound:g}")
     ax.set_xlabel("Dirichlet α (smaller = more label skew)")
     ax.set_ylabel("accuracy loss vs CFL")
-    ax.legend(loc="upper right")
+    ax.set_ylim(bottom=min(0.0, float(alphas[["loss (% of CFL)", "loss (points)"]].min().min())) - 0.2)
+    ax.legend(loc="center left")
     return fig
 
 
@@ -331,78 +229,46 @@ def stable_range(sweep):
     return float(tail[tail].index.min())
 
 
+def fault_table(faults, target):
+    """Rounds to ``target``, final accuracy and mean live devices of each fault setting's History."""
+    import pandas as pd
+
+    return pd.DataFrame({name: {"rounds to target": h.rounds_to_reach(target, column="device_accuracy"),
+                                "final acc": h.column("device_accuracy")[-1],
+                                "live devices (mean)": float(np.mean(h.column("live_devices", initial=False)))}
+                         for name, h in faults.items()}).T
+
+
 def plot_faults(faults, target):
     """The devices' mean accuracy per round (from round 1) under each fault setting."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    low = 1.0
     for name, h in faults.items():
         acc = h.column("device_accuracy", initial=False)
         ax.plot(range(1, len(acc) + 1), acc, marker=".", label=name)
+        low = min(low, float(np.min(acc)))
     ax.axhline(target, color="grey", linestyle=":", label=f"target {target:.0%}")
     ax.set_xlabel("round")
     ax.set_ylabel("test accuracy (devices' models)")
-    ax.set_ylim(0.5, 0.95)
+    ax.set_ylim(max(0.0, low - 0.03), 0.95)
     ax.legend(loc="lower right")
     return fig
 
 
-def authors_outcome(summary, undo, rows, *, budget, last):
-    """The numbers section 9's claims and sentences rest on: the authors' configuration's mean extra rounds, a
-    lower bound when it never reaches the target, the same with the culprit switched back, and the final
-    accuracy of the last two steps (standing still, moving) with their per-seed paired loss in points."""
-    cfl_rounds = [r["CFL rounds"] for r in rows if r["step"] == last[1]]
-    static = np.array([r["swarm final"] for r in rows if r["step"] == last[0]])
-    moving = np.array([r["swarm final"] for r in rows if r["step"] == last[1]])
-    loss, loss_se = mean_se(list(100 * (static - moving)))
-    return {"extra": summary[-1]["extra rounds (mean)"], "per seed": summary[-1]["extra rounds per seed"],
-            "at least": None if None in cfl_rounds else budget + 1 - max(cfl_rounds),
-            "undo": undo["extra rounds (mean)"], "static": float(static.mean()), "moving": float(moving.mean()),
-            "loss": loss, "loss se": loss_se}
-
-
-def record_authors_claims(claims, outcome, *, setting, not_reproduced, target, band, bound, budget, seeds):
-    """Section 9's two reproductions under the authors' configuration: ~1.8 extra rounds, and robustness while
-    moving (final-accuracy loss against the same swarm standing still, under ``bound`` points)."""
-    differs_text = "; ".join(f"{what}: {ours}" for what, _, ours in not_reproduced)
-    never = outcome["extra"] is None and outcome["at least"] is not None
-    claims.reproduction(
-        "authors_config_extra_rounds_vs_cfl", outcome["extra"], op="==", target=PAPER_EXTRA_ROUNDS, tolerance=band,
-        tolerance_reason=EXTRA_BAND_REASON, unit="rounds", source=PAPER,
-        where="abstract; configuration from the authors' simulator (GitHub LanceBao0313/MSc-Project, simulation/)",
-        honest_negative=why_not_paper(outcome["extra"], band, without=outcome["undo"], setting=setting),
-        differs=differs_text,
-        claim=f"under the authors' configuration the swarm needs ~1.8 extra rounds over CFL to reach {target:.0%} "
-              f"(mean over {seeds} seeds)",
-        note=f"per seed {rounds_list(outcome['per seed'])}"
-             + (f" (never reached in {budget} rounds: at least {outcome['at least']} extra rounds)" if never else "")
-             + f"; with '{setting}' switched back: {outcome['undo']}")
-    claims.reproduction(
-        "moving_accuracy_loss_vs_static_points", outcome["loss"], op="<", target=bound, unit="points",
-        noise=2 * outcome["loss se"] if outcome["loss se"] else 0.0,
-        noise_reason="two standard errors of the per-seed paired difference", source=PAPER,
-        where="abstract ('robust to dynamic network conditions')",
-        differs="the authors' configuration moving 1 unit per round against the same swarm standing still; "
-                + differs_text,
-        claim=f"moving costs the authors' swarm less than {bound:g} point of final accuracy after {budget} rounds "
-              f"(mean over {seeds} seeds)")
-
-
 def plot_swarm(G, B, pos, km, radio_range):
-    """The radio graph next to the bilayer graph (clusters coloured, heads circled), axes in metres."""
+    """The radio graph next to the bilayer graph (clusters coloured, heads circled)."""
     import matplotlib.pyplot as plt
 
     from tinydtl.lab.plots import draw_graph
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    draw_graph(G, axes[0], title=f"radio graph (range {radio_range:.0f} m): {G.number_of_edges()} links")
+    draw_graph(G, axes[0], title=f"radio graph, 100 m × 100 m field, range {radio_range:.0f} m: {G.number_of_edges()} links")
     draw_graph(B, axes[1], node_color=[f"C{c}" for c in km.labels],
                title=f"bilayer graph: {len(km.heads)} DK-means clusters, {B.number_of_edges()} links")
     axes[1].scatter(*pos[km.heads[km.heads >= 0]].T, s=180, facecolors="none", edgecolors="black", label="heads")
     axes[1].legend(loc="lower right")
-    for ax in axes:
-        ax.set_xlabel("x (m)")
-        ax.set_ylabel("y (m)")
     return fig
 
 

@@ -184,7 +184,7 @@ def summarise(rows) -> list[dict]:
         se = float(vals.std(ddof=1) / np.sqrt(len(vals))) if reached and len(vals) > 1 else None
         out.append({"step": step, "setting": mine[0]["setting"], "seeds": len(mine),
                     "extra rounds (mean)": float(vals.mean()) if reached and len(vals) else None, "SE": se,
-                    "extra rounds per seed": extra,
+                    "extra rounds per seed": extra, "CFL rounds per seed": [r["CFL rounds"] for r in mine],
                     "swarm round 1": float(np.mean([r["swarm round 1"] for r in mine])),
                     "CFL round 1": float(np.mean([r["CFL round 1"] for r in mine]))})
     return out
