@@ -18,7 +18,8 @@ from tinydtl.lab.lessons.l05_rules import (
     why_not_paper,
 )
 
-__all__ = ["ablation_curves", "authors_outcome", "authors_text", "culprit", "plot_ablation", "record_authors_claims"]
+__all__ = ["ablation_curves", "ablation_frame", "authors_outcome", "authors_text", "culprit", "plot_ablation",
+           "record_authors_claims"]
 
 
 def culprit(summary):
@@ -131,3 +132,21 @@ def ablation_curves(runs, seeds, last, cfl_key):
     return {"CFL": [runs["cfl"][(cfl_key, s)].column("device_accuracy") for s in seeds],
             "authors' swarm, standing still": [runs["swarm"][(last[0], s)].column("device_accuracy") for s in seeds],
             "authors' swarm, moving": [runs["swarm"][(last[1], s)].column("device_accuracy") for s in seeds]}
+
+
+def ablation_frame(summary, budget):
+    """The ablation as a table to read: extra rounds as "mean ± SE" (or "never reached: at least k"), the
+    per-seed counts, and the accuracy both the swarm and CFL reach after round 1."""
+    import pandas as pd
+
+    rows = []
+    for r in summary:
+        cfl = [c for c in r.get("CFL rounds per seed", []) if c is not None]
+        m, se = r["extra rounds (mean)"], r["SE"]
+        text = (f"never reached: at least {budget + 1 - max(cfl) if cfl else '?'}" if m is None
+                else f"{m:.2f}" + (f" ± {se:.2f}" if se is not None else ""))
+        rows.append({"step": r["step"], "setting": r["setting"], "extra rounds (mean ± SE)": text,
+                     "extra rounds per seed": rounds_list(r["extra rounds per seed"]),
+                     "CFL rounds per seed": rounds_list(r.get("CFL rounds per seed", [])),
+                     "swarm round 1": round(r["swarm round 1"], 3), "CFL round 1": round(r["CFL round 1"], 3)})
+    return pd.DataFrame(rows).set_index(["step", "setting"])

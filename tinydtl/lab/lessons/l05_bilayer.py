@@ -15,6 +15,7 @@ from tinydtl.devices import fit_table, load_boards, mlp_layers, profile
 from tinydtl.networks.gossip import adjacency, metropolis_weights
 from tinydtl.lab.lessons.l05_authors import (
     ablation_curves,
+    ablation_frame,
     authors_outcome,
     authors_text,
     culprit,
@@ -24,6 +25,7 @@ from tinydtl.lab.lessons.l05_authors import (
 from tinydtl.lab.lessons.l05_rules import (
     EXTRA_BAND_REASON,
     PAPER,
+    PAPER_EXTRA_ROUNDS,
     differs,
     extra,
     mean_se,
@@ -38,7 +40,7 @@ from tinydtl.networks.transport import Bilayer, one_hop_average
 
 __all__ = [
     "EXTRA_BAND_REASON", "PAPER", "bilayer_round_operator",
-    "ablation_curves", "authors_outcome", "authors_text", "culprit", "differs", "extra", "gossip_operator",
+    "ablation_curves", "ablation_frame", "authors_outcome", "authors_text", "culprit", "differs", "extra", "gossip_operator",
     "head_fit_table", "mean_se", "mixing_gap", "one_hop_operator", "plot_ablation", "plot_curves_and_bytes",
     "plot_range_sweep", "record_authors_claims", "relative_loss", "rounds_list", "rounds_text", "shown",
     "target_table", "times", "to_target", "why_not_paper", "fault_table", "plot_swarm", "plot_gaps", "cfa_precision",
