@@ -230,10 +230,10 @@ TYPED_OK = {
         ("0.1", ""), ("0.5", ""),  # Dirichlet α (the paper's)
         ("1.33", ""), ("2.3", ""), ("2.45", ""),  # closed forms of the from-scratch toy (unweighted / weighted means)
         ("1.8", ""), ("1.8", "rounds"), ("8", "%"), ("8", "points"),  # the paper's numbers
-        ("85", "%"), ("90", "%"),  # the default targets (survey's 85 %)
+        ("0.05", ""), ("100", "×"), ("0.80", ""),  # the authors' simulator: turn probability, field, their target level
+        ("85", "%"),  # the default target (the survey's 85 %)
         ("100", "%"),  # relative > absolute loss whenever accuracy is below 100 %
-        ("30", "%"),  # the worst fault setting in the code
-        ("2", "rounds"),  # exercise 3: MLP_ROUNDS − 2 rounds
+        ("75", "%"), ("1,024", "B"),  # the package's device assumptions: usable SRAM, KiB
         ("2501.04817", ""),  # arXiv id
     },
     "08_rocknet": {

@@ -8,7 +8,6 @@ against the package: accuracies are real (finite, in [0, 1]), the bytes are the 
 :mod:`tinydtl.core.compression`, attackers never help the plain mean and fewer bits never send more bytes.
 """
 
-import re
 
 import matplotlib
 

@@ -136,20 +136,23 @@ def test_gossip_spectral_gap_numbers(quick_run):
 
 
 def test_bilayer_gossip_numbers(quick_run):
-    """Lesson 05 (issue 12): extra rounds to a fixed target (two-sided band, reached by both schemes),
-    relative losses at alpha = 0.5, the gap of the bilayer's round operator, the range sweep."""
+    """Lesson 05: sanity of the from-scratch rounds, the like-for-like mixing comparison, bytes against D-PSGD,
+    which board holds the softmax head, the relative loss at alpha = 0.5 and the range sweep. At student scale
+    (one seed) the extra-rounds reproductions are shown, not judged: no claim is recorded for them."""
     claims, metrics = claims_of(quick_run, "05_bilayer_gossip")
-    for name in ("iid_extra_rounds_vs_cfl", "iid_extra_rounds_vs_cfl_mlp", "scale_extra_rounds_vs_cfl"):
-        c = claims[name]
-        assert c["kind"] == "reproduction" and c["op"] == "==" and c["tolerance_reason"], name
-        assert c["measured"] is not None and 0 <= c["measured"] <= 2, name  # reached; never 3+ extra rounds
-    for head in ("softmax", "mlp"):
-        assert 0 <= claims[f"alpha05_relative_loss_{head}"]["measured"] < 8
-    assert claims["bilayer_round_gap_vs_radio_gap"]["measured"] > 0
-    assert 15 <= claims["range_where_convergence_stabilises"]["measured"] <= 60
+    assert claims["pairs_gossip_is_weighted_mean"]["kind"] == "sanity"
+    assert claims["one_hop_from_scratch_matches_package"]["measured"] <= 1e-12
+    assert claims["bilayer_round_gap_vs_gossip_same_transmissions"]["kind"] == "finding"
+    assert claims["bilayer_round_gap_vs_gossip_same_transmissions"]["measured"] > 0
     assert claims["iid_bilayer_bytes_vs_dpsgd"]["measured"] < 0.2
+    assert claims["softmax_head_fits_nrf52840_kib"]["measured"] > 0
+    assert 0 <= claims["alpha05_relative_loss_softmax"]["measured"] < 8
+    assert 15 <= claims["range_where_convergence_stabilises"]["measured"] <= 60
+    for judged_only_with_seeds in ("iid_extra_rounds_vs_cfl", "authors_config_extra_rounds_vs_cfl",
+                                   "moving_accuracy_loss_vs_static_points"):
+        assert judged_only_with_seeds not in claims
+    assert metrics["authors_config_swarm_round1_accuracy"] < 0.5  # each device's own initial head: near chance
     assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
-
 
 def test_index_and_taxonomy_numbers(quick_run):
     _, metrics = claims_of(quick_run, "00_index")
@@ -205,7 +208,7 @@ INJECTED = {
     "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2, SCRATCH_MAX_AGE=5),
     "03_federated_mnist": dict(ROUNDS=6, N_FIT=8000, VALIDATION=2000, CLIENT_COUNTS=[10, 40], N_SEEDS=1, TFF_ROUNDS=1),
     "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
-    "05_bilayer_gossip": dict(ROUNDS=8, MLP_ROUNDS=4, SWEEP_RANGES=[15, 60], SCALE_DEVICES=100, N_SEEDS=2),
+    "05_bilayer_gossip": dict(ROUNDS=11, SWEEP_RANGES=[15, 60], N_SEEDS=2, EVAL_DEVICES=8, AUTHORS_TEST=1500),
     "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
     "07_adaptive_tau": dict(SEEDS=[4], TAUS=[1, 10], CASES=[1, 3], REAL_BUDGET=1.5, N_TRAIN=6000),
     "08_rocknet": dict(DATASETS=["GunPoint", "ItalyPowerDemand"], EQUIVALENCE_DEVICES=[1, 5], MAX_EPOCHS=30, MLP_WIDTHS=[16]),

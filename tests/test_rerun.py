@@ -81,7 +81,7 @@ def test_fedavg_with_attackers_and_error_feedback_runs_twice(mnist):
     run_twice(alg, how)
 
 
-@pytest.mark.parametrize("scheme", ["dpsgd", "local_sgd_gossip", "bilayer"])
+@pytest.mark.parametrize("scheme", ["dpsgd", "local_sgd_gossip", "bilayer", "one_hop"])
 def test_decentralized_with_faults_runs_twice(mnist, scheme):
     x, y, xt, yt = mnist
     parts = dirichlet(y, 8, alpha=0.5, seed=1)
@@ -95,6 +95,17 @@ def test_decentralized_with_faults_runs_twice(mnist, scheme):
                      link_failure=0.3, x_test=xt, y_test=yt, seed=2, **extra)
     h = run_twice(alg, how)
     assert min(h.column("live_devices")[1:]) < 8  # the faults really were drawn
+
+
+def test_moving_swarm_with_its_own_initial_models_runs_twice(mnist):
+    from tinydtl.networks.mobility import random_direction
+    from tinydtl.networks.transport import MovingDevices
+
+    x, y, xt, yt = mnist
+    traj = random_direction(place_devices(8, side=100.0, seed=0), 3, speed=5.0, seed=0)
+    alg, how = built(dec, dec.run_decentralized, x, y, iid(y, 8, seed=0), scheme="one_hop",
+                     mobility=MovingDevices(traj, 40.0), init="per_device", rounds=3, x_test=xt, y_test=yt, seed=1)
+    run_twice(alg, how)
 
 
 def test_split_learning_runs_twice(mnist):

@@ -17,6 +17,15 @@ models with neighbours (Metropolis weights ``W`` on the live links; :mod:`tinydt
   ``g_inter`` gossip steps among heads on those pairs (so clusters weigh by their sample counts), and
   the heads sharing the result back. Members that cannot reach their head are counted in the
   ``unreachable`` column and keep their intra-cluster model (:class:`tinydtl.networks.transport.Bilayer`).
+* **One-hop Cumulative FedAvg** (the aggregation of the bilayer paper's public simulator): after local
+  training every device folds the models of its in-range neighbours into one running sum with its own,
+  weighted by sample counts, and keeps the average — information moves one hop per round
+  (:func:`tinydtl.networks.transport.one_hop_average`).
+
+Moving devices: with ``mobility`` (a :class:`tinydtl.networks.transport.MovingDevices`) round ``r`` uses
+the links of the positions after ``r + 1`` moves (devices move, then train and mix, as in the paper's
+simulator). A bilayer keeps the clusters and heads it was given (they are not re-formed); its members
+reach their head, and heads each other, over the links of the current positions.
 
 Faults: each round every device drops out with probability ``dropout`` (it neither trains nor
 communicates; a dropped head leaves its cluster to its intra-cluster result) and every link fails with
@@ -47,12 +56,14 @@ from tinydtl.core.validation import (
 )
 from tinydtl.learners.softmax import SoftmaxModel
 from tinydtl.networks.gossip import adjacency, metropolis_weights
-from tinydtl.networks.transport import Bilayer, gossip, live_devices, surviving_links
+from tinydtl.networks.topology import bilayer_graph
+from tinydtl.networks.transport import Bilayer, MovingDevices, gossip, live_devices, one_hop_average, surviving_links
 from tinydtl.runtime.deprecation import deprecated_alias
 
-__all__ = ["SCHEMES", "decentralized_algorithm", "decentralized_train", "run_decentralized"]
+__all__ = ["INITS", "SCHEMES", "decentralized_algorithm", "decentralized_train", "run_decentralized"]
 
-SCHEMES = ("dpsgd", "local_sgd_gossip", "bilayer")
+SCHEMES = ("dpsgd", "local_sgd_gossip", "bilayer", "one_hop")
+INITS = ("shared", "per_device")
 
 
 # ----------------------------------------------------------------------------- one round of each scheme
@@ -76,30 +87,57 @@ def dpsgd_round(model, X, y, P, plan, live, A_live, *, lr, gossip_steps):
     return P, traffic, steps
 
 
+def network_of_round(A, bilayer, mobility=None, head_radius=None):
+    """``r -> (adjacency, Bilayer or None)``: the links of round ``r`` (fixed, or those of the moving
+    devices' positions after ``r + 1`` moves; a moving bilayer keeps its clusters and heads)."""
+    if mobility is None:
+        return lambda r: (A, bilayer)
+
+    def at(r):
+        if bilayer is None:
+            return mobility.links(r + 1), None
+        G = bilayer_graph(mobility.trajectory[r + 1], bilayer.clusters, bilayer.heads, mobility.radius,
+                          head_radius=head_radius)
+        moved = Bilayer(G, bilayer.clusters, bilayer.heads)
+        return moved.A, moved
+
+    return at
+
+
 def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, gossip_steps=1, g_intra=1,
                             g_inter=1, dropout=0.0, link_failure=0.0, x_test=None, y_test=None,
-                            eval_devices=10, seed=0) -> Algorithm:
+                            eval_devices=10, seed=0, mobility=None, head_radius=None, init="shared") -> Algorithm:
     """The decentralised schemes as an :class:`~tinydtl.core.simulation.Algorithm` over the stack of every
     device's parameters ``(n, n_params)`` (see the module docstring for the schemes).
 
     The state is ``{"P": parameters, "rng": the fault generator}``, both made by ``init``: the
     algorithm can be simulated again and gives the same history. Each round draws its faults once
-    (dropouts, then link failures) and every step of the round uses that draw.
+    (dropouts, then link failures) and every step of the round uses that draw. With ``mobility`` the
+    links (and a bilayer's relays and head links) are those of the round's positions. ``init``:
+    ``"shared"`` (every device starts from ``model.init(seed)``) or ``"per_device"`` (each device
+    draws its own initial model, as devices do that initialise themselves without a server).
     """
     n = len(parts)
+    links = network_of_round(A, bilayer, mobility, head_radius)
     if hasattr(model, "prepare"):
         X = model.prepare(X)  # softmax: [x/255, 1] float32 rows, once per run
     sizes = np.array([len(p) for p in parts], dtype=float)
     watch = np.sort(np.random.default_rng([seed, 98]).choice(n, size=min(eval_devices, n), replace=False))
 
+    shared_init = init == "shared"
+
     def init():
-        return {"P": np.broadcast_to(model.init(seed), (n, model.n_params)).copy(),
-                "rng": np.random.default_rng([seed, 99])}
+        if shared_init:  # one initial model for every device, as a server would send it
+            P = np.broadcast_to(model.init(seed), (n, model.n_params)).copy()
+        else:  # every device draws its own initial model
+            P = np.stack([model.init(int(np.random.default_rng([seed, 97, i]).integers(2**31))) for i in range(n)])
+        return {"P": P, "rng": np.random.default_rng([seed, 99])}
 
     def apply(state, r, settings):
         P, rng = state["P"], state["rng"]
+        A_r, bilayer_r = links(r)
         alive = live_devices(n, dropout, rng)
-        A_live = surviving_links(A, alive, link_failure, rng)  # the round's one draw of link failures
+        A_live = surviving_links(A_r, alive, link_failure, rng)  # the round's one draw of link failures
         live = np.flatnonzero(alive)
         plan = plan_from_settings(parts, r, settings, seed=seed).subset(live)
         stats = {"live_devices": int(alive.sum())}
@@ -111,9 +149,11 @@ def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, 
                 P[live] = model.local_update(X, y, P[live], plan, lr)[0]
             if scheme == "local_sgd_gossip":
                 mixed, traffic = gossip(A_live, P, gossip_steps)
+            elif scheme == "one_hop":
+                mixed, traffic = one_hop_average(A_live, P, sizes)
             else:
-                mixed, traffic, stats["unreachable"] = bilayer.round(P, sizes, alive, A_live, g_intra=g_intra,
-                                                                     g_inter=g_inter)
+                mixed, traffic, stats["unreachable"] = bilayer_r.round(P, sizes, alive, A_live, g_intra=g_intra,
+                                                                       g_inter=g_inter)
             P = np.asarray(mixed, dtype=np.float32)
         stats.update(traffic.as_row() if traffic is not None else {"bytes_up": 0, "bytes_down": 0, "messages": 0})
         return {"P": P, "rng": rng}, stats
@@ -136,7 +176,10 @@ def decentralized_algorithm(model, X, y, parts, *, scheme, A, bilayer=None, lr, 
 
 def device_accuracies(model, rows, x_test, y_test) -> np.ndarray:
     """Test accuracy of several devices' models: for the softmax learner one matrix product per chunk
-    of test samples for all of them; any other model device by device."""
+    of test samples for all of them; a model with ``accuracies(rows, X, y)`` (the dense head) in one
+    batched pass; any other model device by device."""
+    if hasattr(model, "accuracies"):
+        return np.asarray(model.accuracies(rows, x_test, y_test))
     if not isinstance(model, SoftmaxModel):
         return np.array([model.evaluate(row, x_test, y_test)[1] for row in rows])
     W, b = model.unflatten(rows)  # (m, F, C), (m, C)
@@ -171,18 +214,47 @@ def check_model(model, n_features: int, n_classes: int):
     return model
 
 
+def check_network(graph, mobility, *, scheme, clusters, heads, n_devices, rounds, head_radius):
+    """The front end's network: ``(A, Bilayer or None)`` from ``graph``, or from ``mobility``'s first positions."""
+    if mobility is not None:
+        if not isinstance(mobility, MovingDevices):
+            raise TypeError(f"mobility must be a tinydtl.networks.transport.MovingDevices, got {type(mobility).__name__}")
+        if mobility.n_rounds < rounds:
+            raise ValueError(f"mobility holds {mobility.n_rounds} moves but rounds={rounds} needs one per round")
+        if head_radius is not None:
+            check_number("head_radius", head_radius, low=0, low_open=True)
+        if graph is None and scheme == "bilayer" and clusters is not None and heads is not None:
+            graph = bilayer_graph(mobility.trajectory[0], clusters, heads, mobility.radius, head_radius=head_radius)
+        elif graph is None:
+            graph = mobility.links(0)
+    elif head_radius is not None:
+        raise ValueError("head_radius is for moving devices only (a fixed graph already holds the head links)")
+    if graph is None:
+        raise ValueError("graph is required (the devices' communication graph), or mobility (moving devices)")
+    A = adjacency(graph)
+    if A.shape[0] != n_devices:
+        raise ValueError(f"graph has {A.shape[0]} devices but parts has {n_devices}")
+    if scheme != "bilayer":
+        return A, None
+    if clusters is None or heads is None:
+        raise ValueError("scheme='bilayer' needs clusters (one label per device) and heads (one device per cluster)")
+    return A, Bilayer(A, clusters, heads)
+
+
 def run_decentralized(x_train, y_train, parts, *, scheme: str = "dpsgd", graph=None, clusters=None, heads=None,
                       rounds: int = 20, local_epochs: int = 1, batch_size: int = 20, lr: float = 0.02,
                       gossip_steps: int = 1, g_intra: int = 1, g_inter: int = 1, dropout: float = 0.0,
                       link_failure: float = 0.0, x_test=None, y_test=None, eval_devices: int = 10,
-                      n_classes: int | None = None, seed: int = 0, progress: bool = False, model=None) -> History:
+                      n_classes: int | None = None, seed: int = 0, progress: bool = False, model=None,
+                      mobility=None, head_radius=None, init: str = "shared", controller=None) -> History:
     """Train one softmax learner (or ``model``) per device (``parts[i]`` is device ``i``'s data) without a server.
 
     Parameters
     ----------
-    scheme : {"dpsgd", "local_sgd_gossip", "bilayer"}
+    scheme : {"dpsgd", "local_sgd_gossip", "bilayer", "one_hop"}
         D-PSGD (one gradient step per mixing step), local SGD with gossip (``local_epochs`` of SGD,
-        then ``gossip_steps`` mixing steps), or bilayer gossip (needs ``clusters`` and ``heads``).
+        then ``gossip_steps`` mixing steps), bilayer gossip (needs ``clusters`` and ``heads``), or
+        one-hop Cumulative FedAvg (each device averages its neighbours' models with its own once per round).
     graph : networkx graph or sparse adjacency on devices ``0..n-1``
         The links that exist. For ``"bilayer"`` typically
         :func:`tinydtl.networks.topology.bilayer_graph`; members reach their head over it (multi-hop).
@@ -191,7 +263,7 @@ def run_decentralized(x_train, y_train, parts, *, scheme: str = "dpsgd", graph=N
         (e.g. from :func:`tinydtl.algorithms.dk_means.dk_means`).
     rounds, local_epochs, batch_size, lr
         Rounds; local passes over the data per round (D-PSGD: the largest device's minibatch count
-        times ``local_epochs`` gradient-and-mixing iterations per round); minibatch size; SGD rate.
+        times ``local_epochs`` gradient-and-mixing iterations per round); minibatch size; learning rate.
     gossip_steps, g_intra, g_inter
         Mixing steps per iteration (D-PSGD) or per round (local SGD with gossip); intra-cluster and
         head-to-head gossip steps per round (bilayer).
@@ -204,6 +276,16 @@ def run_decentralized(x_train, y_train, parts, *, scheme: str = "dpsgd", graph=N
     n_classes, model
         Number of classes (default the largest label + 1); a core model (``init``,
         ``local_update``, ``evaluate``, ``unflatten``, ``n_params``), default the softmax learner.
+    mobility, head_radius
+        Moving devices (:class:`tinydtl.networks.transport.MovingDevices` with at least ``rounds``
+        moves): round ``r`` uses the links after ``r + 1`` moves (``graph`` may then be omitted). A
+        bilayer keeps ``clusters`` and ``heads``; its heads link within ``head_radius`` (default the
+        devices' radius).
+    init : {"shared", "per_device"}
+        Every device starts from the same initial model (as a server would hand it out), or each
+        draws its own.
+    controller
+        As for :func:`tinydtl.core.simulation.simulate` (e.g. stop once a target is reached).
 
     Returns
     -------
@@ -215,31 +297,25 @@ def run_decentralized(x_train, y_train, parts, *, scheme: str = "dpsgd", graph=N
     """
     check_schedule(scheme=scheme, rounds=rounds, gossip_steps=gossip_steps, g_intra=g_intra, g_inter=g_inter,
                    eval_devices=eval_devices, dropout=dropout, link_failure=link_failure, lr=lr)
+    check_choice("init", init, INITS)
     seed = check_int_seed("seed", seed)
     settings = PlanSettings(local_epochs=local_epochs, batch_size=batch_size)
     X = as_features(x_train, "x_train")
     y = check_labels(y_train, "y_train", len(X), n_classes)
     parts = check_parts(parts, len(X))
-    if graph is None:
-        raise ValueError("graph is required (the devices' communication graph)")
-    A = adjacency(graph)
-    if A.shape[0] != len(parts):
-        raise ValueError(f"graph has {A.shape[0]} devices but parts has {len(parts)}")
-    bilayer = None
-    if scheme == "bilayer":
-        if clusters is None or heads is None:
-            raise ValueError("scheme='bilayer' needs clusters (one label per device) and heads (one device per cluster)")
-        bilayer = Bilayer(A, clusters, heads)
+    A, bilayer = check_network(graph, mobility, scheme=scheme, clusters=clusters, heads=heads, n_devices=len(parts),
+                               rounds=rounds, head_radius=head_radius)
     Xt, yt = check_test_set(x_test, y_test, X.shape[1], n_classes)
     model = check_model(model, X.shape[1], n_classes_of(y, yt, n_classes=n_classes))
     algorithm = decentralized_algorithm(
         model, X, y, parts, scheme=scheme, A=A, bilayer=bilayer, lr=lr, gossip_steps=gossip_steps, g_intra=g_intra,
         g_inter=g_inter, dropout=dropout, link_failure=link_failure, x_test=Xt, y_test=yt,
-        eval_devices=eval_devices, seed=seed)
+        eval_devices=eval_devices, seed=seed, mobility=mobility, head_radius=head_radius, init=init)
     config = dict(scheme=scheme, rounds=rounds, local_epochs=local_epochs, batch_size=batch_size, lr=lr,
                   gossip_steps=gossip_steps, g_intra=g_intra, g_inter=g_inter, dropout=dropout,
-                  link_failure=link_failure, n_devices=len(parts), seed=seed)
-    return simulate(algorithm, rounds, settings=settings, config=config, progress=progress)
+                  link_failure=link_failure, n_devices=len(parts), seed=seed, moving=mobility is not None,
+                  init=init)
+    return simulate(algorithm, rounds, settings=settings, config=config, progress=progress, controller=controller)
 
 
 decentralized_train = deprecated_alias("decentralized_train", run_decentralized)  # old name, one release

@@ -3,6 +3,10 @@
 Every transmission here is costed by the package's one byte rule (:mod:`tinydtl.core.traffic`: a
 broadcast to k neighbours counts k transmissions, a relay over h hops counts h).
 
+Mixing rules: :func:`gossip` (Metropolis steps), :func:`one_hop_average` (each device folds the models
+of its in-range neighbours into one Cumulative FedAvg sum, once per round) and :class:`Bilayer`
+(clusters, heads, relays, head gossip).
+
 Faults (:func:`live_devices`, :func:`surviving_links`): every round each device drops out with
 probability ``dropout`` (it neither trains nor communicates) and every link fails with probability
 ``link_failure``. A trainer draws both **once per round** and passes the surviving links to every
@@ -26,6 +30,7 @@ __all__ = [
     "live_devices",
     "surviving_links",
     "gossip",
+    "one_hop_average",
     "Bilayer",
     "MovingDevices",
 ]
@@ -74,6 +79,39 @@ def gossip(A_live: sp.csr_matrix, values: np.ndarray, steps: int, *, weights=Non
     messages = A_live.nnz * steps
     row = values.shape[1] if values.ndim > 1 else 1
     return values, Traffic(bytes_up=messages * payload_bytes(row), messages=messages)
+
+
+def one_hop_average(A_live: sp.csr_matrix, values: np.ndarray, weights):
+    """One round of one-hop Cumulative FedAvg: every device averages its own model with the models of
+    its live neighbours, weighted by sample counts,
+
+        x_i ← (n_i x_i + Σ_{j ∈ N(i)} n_j x_j) / (n_i + Σ_{j ∈ N(i)} n_j),
+
+    as a device does that folds each neighbour's model into one running sum ``(Σ n w, Σ n)`` as it
+    arrives and sends its **own** model (never the sum) — so information travels one hop per round.
+    This is the aggregation of the bilayer paper's public simulator (its cumulative-FedAvg versions).
+    The rows are row-stochastic, not doubly stochastic: the network's weighted mean may move.
+
+    Every live pair exchanges models both ways: ``nnz(A_live)`` transmissions of the model and its
+    weight (``values.shape[1] + 1`` float32 numbers). A device without live links keeps its model.
+    Returns ``(values float64, Traffic)``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    A_live = sp.csr_matrix(A_live, dtype=np.float64, copy=True)
+    A_live.eliminate_zeros()
+    A_live.data[:] = 1.0  # the links, whatever their weights
+    n = A_live.shape[0]
+    if values.ndim != 2 or len(values) != n:
+        raise ValueError(f"values must hold one row per device ({n} rows), got shape {values.shape}")
+    if weights.shape != (n,) or not np.isfinite(weights).all() or (weights <= 0).any():
+        raise ValueError(f"weights must be {n} finite numbers > 0 (e.g. sample counts)")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite (NaN or inf would spread to every neighbour)")
+    weighted = weights[:, None] * values
+    out = (A_live @ weighted + weighted) / (A_live @ weights + weights)[:, None]  # the neighbours' and its own
+    messages = int(A_live.nnz)
+    return out, Traffic(bytes_up=messages * payload_bytes(values.shape[1] + 1), messages=messages)
 
 
 # ----------------------------------------------------------------------------- bilayer

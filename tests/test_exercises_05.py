@@ -1,0 +1,109 @@
+"""Lesson 05's exercise checks: the reference passes, the stub gets feedback, common wrong answers get their
+own message, the package's implementation is refused, and malformed answers never crash the check."""
+
+import numpy as np
+import scipy.sparse as sp
+from support import exercise_cell
+
+from tinydtl.core.history import rounds_to_reach
+from tinydtl.lab.exercises.l05_bilayer import (
+    check_extra_rounds,
+    check_one_hop_round,
+    reference_extra_rounds,
+    reference_one_hop_round,
+)
+from tinydtl.networks.transport import one_hop_average
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def test_one_hop_round_check():
+    assert check_one_hop_round(reference_one_hop_round).passed
+    fb = check_one_hop_round(stub)
+    assert not fb.passed and "not implemented yet" in fb.messages[0]
+
+    def unweighted(nbrs, models, counts):
+        return np.array([np.mean([models[i]] + [models[j] for j in n], axis=0) for i, n in enumerate(nbrs)])
+
+    def without_self(nbrs, models, counts):
+        return np.array([sum(counts[j] * models[j] for j in n) / sum(counts[j] for j in n) if n else models[i]
+                         for i, n in enumerate(nbrs)])
+
+    def in_place(nbrs, models, counts):
+        for i, n in enumerate(nbrs):
+            idx = [i, *n]
+            models[i] = (counts[idx, None] * models[idx]).sum(axis=0) / counts[idx].sum()
+        return models
+
+    def undivided(nbrs, models, counts):
+        return np.array([counts[i] * models[i] + sum(counts[j] * models[j] for j in n) for i, n in enumerate(nbrs)])
+
+    for wrong, words in ((unweighted, "without the sample counts"), (without_self, "own model out"),
+                         (in_place, "in place"), (undivided, "without dividing")):
+        fb = check_one_hop_round(wrong)
+        assert not fb.passed and words in fb.messages[0], (wrong.__name__, fb.messages)
+
+    def package(nbrs, models, counts):
+        A = np.zeros((len(models), len(models)))
+        for i, n in enumerate(nbrs):
+            A[i, n] = 1.0
+        return one_hop_average(sp.csr_matrix(A), models, counts)[0]
+
+    fb = check_one_hop_round(package)
+    assert not fb.passed and "tinydtl's own" in fb.messages[0]
+    for malformed in (lambda *a: "models", lambda *a: np.zeros(3), lambda *a: None, lambda *a: 1 / 0):
+        fb = check_one_hop_round(malformed)
+        assert not fb.passed and fb.messages
+
+
+def test_extra_rounds_check():
+    assert check_extra_rounds(reference_extra_rounds).passed
+    assert check_extra_rounds(lambda *a: None if (e := reference_extra_rounds(*a)) is None else float(e)).passed
+    assert "not implemented yet" in check_extra_rounds(stub).messages[0]
+
+    def first(acc, start, t, strict=False):
+        return next((start + k for k, a in enumerate(acc) if (a > t if strict else a >= t)), None)
+
+    def strict(s, c, t, s0=0, c0=0):
+        a, b = first(s, s0, t, True), first(c, c0, t, True)
+        return None if a is None or b is None else a - b
+
+    def no_offsets(s, c, t, s0=0, c0=0):
+        a, b = first(s, 0, t), first(c, 0, t)
+        return None if a is None or b is None else a - b
+
+    def a_number_when_never(s, c, t, s0=0, c0=0):
+        return (first(s, s0, t) or len(s)) - (first(c, c0, t) or len(c))
+
+    def absolute(s, c, t, s0=0, c0=0):
+        e = reference_extra_rounds(s, c, t, s0, c0)
+        return None if e is None else abs(e)
+
+    def halves(s, c, t, s0=0, c0=0):
+        e = reference_extra_rounds(s, c, t, s0, c0)
+        return None if e is None else e + 0.5
+
+    for wrong, words in ((strict, "strictly above"), (no_offsets, "first entry"), (a_number_when_never, "return None"),
+                         (absolute, "negative"), (halves, "whole number")):
+        fb = check_extra_rounds(wrong)
+        assert not fb.passed and words in fb.messages[0], (wrong.__name__, fb.messages)
+
+    def package(s, c, t, s0=0, c0=0):
+        a, b = rounds_to_reach(s[1:], t), rounds_to_reach(c[1:], t)
+        return None if a is None or b is None else a - b
+
+    fb = check_extra_rounds(package)
+    assert not fb.passed and "tinydtl's own" in fb.messages[0]
+    for malformed in (lambda *a: "two", lambda *a: [1], lambda *a: 1 / 0):
+        fb = check_extra_rounds(malformed)
+        assert not fb.passed and fb.messages
+
+
+def test_the_lessons_exercise_cells_only_call_the_checks():
+    for first_line, check in (("# Exercise 1", "check_one_hop_round(one_hop_round)"),
+                              ("# Exercise 2", "check_extra_rounds(extra_rounds)")):
+        cell = exercise_cell("05_bilayer_gossip", first_line)
+        assert check in cell and "raise NotImplementedError" in cell
+        assert "assert" not in cell and "reference" not in cell

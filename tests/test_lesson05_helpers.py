@@ -1,0 +1,55 @@
+"""Lesson 05's helpers (tinydtl.lab.lessons.l05_*): the rules its claims follow, fixed before the run, and the
+bookkeeping that records them — exercised here on small made-up numbers, so a claim the full run alone records
+cannot break unseen."""
+
+import numpy as np
+import pandas as pd
+
+from tinydtl.lab.claims import ClaimRecorder
+from tinydtl.lab.lessons import l05_bilayer as lab
+from tinydtl.papers.bilayer import NOT_REPRODUCED
+
+
+def test_why_not_paper_names_an_honest_negative_only_by_its_rule():
+    assert lab.why_not_paper(1.8, 1.0) == ""  # within the band: met, no reason needed
+    assert lab.why_not_paper(0.0, 1.0).startswith("faster than the paper")
+    assert lab.why_not_paper(None, 1.0) == ""  # never reached and nothing explains it: a plain NOT MET
+    assert lab.why_not_paper(5.0, 1.0, without=4.0, setting="x") == ""  # switching it back does not help
+    assert "only because of one of the authors' settings, 'x'" in lab.why_not_paper(None, 1.0, without=0.0, setting="x")
+
+
+def test_culprit_is_the_step_that_adds_the_most_extra_rounds():
+    summary = [{"setting": "a", "extra rounds (mean)": 0.0}, {"setting": "b", "extra rounds (mean)": 0.67},
+               {"setting": "c", "extra rounds (mean)": None}, {"setting": "d", "extra rounds (mean)": None}]
+    assert lab.culprit(summary)[0] == "c"
+    assert lab.culprit([{"setting": "a", "extra rounds (mean)": 0.0}]) == (None, 0.0)
+
+
+def test_stable_range_and_the_formatting_rules():
+    sweep = pd.DataFrame({"rounds": [np.nan, 10, 10, 5, 5, 6]}, index=[15, 20, 30, 40, 50, 60])
+    assert lab.stable_range(sweep) == 40.0
+    assert lab.stable_range(pd.DataFrame({"rounds": [3, np.nan]}, index=[15, 60])) is None
+    assert lab.mean_se([1, 2, 3]) == (2.0, float(np.std([1, 2, 3], ddof=1) / np.sqrt(3)))
+    assert lab.mean_se([1, None]) == (None, None) and lab.mean_se([2]) == (2.0, None)
+    assert lab.rounds_list([0, None, np.nan]) == "0, never reached, never reached"
+    assert lab.times(None, 2.0).startswith("n/a") and lab.times(4.0, 2.0) == "2.0×"
+
+
+def test_every_claim_the_full_run_records_can_be_recorded():
+    claims = ClaimRecorder("05_test", path=None, quick=False, seed=0)
+    table = pd.DataFrame({"MB": {"CFL (server)": 1.0, "bilayer": 4.0, "D-PSGD": 100.0}})
+    lab.record_iid_claims(claims, [1, 2, 2], table, target=0.85, band=1.0, min_seeds=3)
+    alphas = pd.DataFrame({"loss (% of CFL)": [0.1, 0.7, 1.5], "loss (points)": [0.1, 0.6, 1.3], "CFL": [0.9] * 3,
+                           "bilayer (devices)": [0.89] * 3}, index=[10.0, 0.5, 0.1])
+    lab.record_alpha_claims(claims, alphas, loss_bound=8.0)
+    rows = [{"step": s, "CFL rounds": 4, "swarm final": f} for s, f in ((6, 0.89), (6, 0.88), (7, 0.889), (7, 0.881))]
+    summary = [{"extra rounds (mean)": None, "extra rounds per seed": [None, None]}]
+    out = lab.authors_outcome(summary, {"extra rounds (mean)": 0.0}, rows, budget=10, last=(6, 7))
+    assert out["at least"] == 7 and out["undo"] == 0.0 and abs(out["loss"]) < 1e-9 and out["loss se"] > 0
+    lab.record_authors_claims(claims, out, setting="each device initialises its own head", not_reproduced=NOT_REPRODUCED,
+                              target=0.9, band=1.0, bound=1.0, budget=10, seeds=2)
+    by_name = {c.name: c for c in claims.claims}
+    assert by_name["iid_extra_rounds_vs_cfl"].verdict == "met"
+    assert by_name["authors_config_extra_rounds_vs_cfl"].verdict == "NOT MET (honest negative)"
+    assert by_name["moving_accuracy_loss_vs_static_points"].passed
+    assert "at least 7" in lab.authors_text(out, setting="x", judged=True, min_seeds=3)
