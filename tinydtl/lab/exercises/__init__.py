@@ -35,6 +35,9 @@ class Feedback:
         head = f"{'✔' if self.passed else '✘'} {self.check}"
         return "\n".join([head] + [f"   - {m}" for m in self.messages])
 
+    def _repr_pretty_(self, printer, cycle):  # IPython's plain-text display (papermill, a terminal)
+        printer.text(str(self))
+
     def _repr_markdown_(self):
         return f"**{'✔' if self.passed else '✘'} {self.check}**\n\n" + "\n".join(f"- {m}" for m in self.messages)
 
