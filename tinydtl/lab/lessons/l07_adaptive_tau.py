@@ -310,7 +310,7 @@ def plot_real_run(frame, title):
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
     ax[0].plot(frame["spent"], frame["train_loss"], "-", lw=1)
     ax[0].set(xlabel="measured time [s]", ylabel="training loss F(w)")
-    ax[1].step(frame["spent"], frame["tau"], where="pre", color="C3", lw=1)
+    ax[1].step(frame["spent"], frame["tau"], where="pre", color="C3", lw=0.7)
     ax[1].set(xlabel="measured time [s]", ylabel="τ of the round (local steps)", ylim=(0, None))
     fig.suptitle(title)
     fig.tight_layout()
