@@ -9,8 +9,9 @@ them while training and re-evaluates the bound after every aggregation:
 * ``h(τ) = (δ/β)((ηβ + 1)^τ − 1) − ηδτ`` (eq. 12): how far the nodes' models drift from a centralised
   gradient descent in τ local steps. No divergence (``δ = 0``) means no drift; the drift grows
   geometrically in τ.
-* ``T = R·τ/(cτ + b)``: how many aggregations the budget ``R`` buys when a local step costs ``c`` and an
-  aggregation ``b`` (Algorithm 2, line 16).
+* ``T = R·τ/(cτ + b)``: how many **local steps** the budget ``R`` buys when a local step costs ``c`` and an
+  aggregation ``b`` — ``K = R/(cτ + b)`` rounds of τ steps and one aggregation each, ``T = Kτ`` (Algorithm 2,
+  line 16). The costs enter only through ``R/c`` and ``b/c``.
 * ``G(τ) = (1 + sqrt(1 + 4 T² φ ρ η h(τ)/τ)) / (2 T η φ) + ρ h(τ)`` (eq. 20–22): the approximate
   bound. Long τ buys more local steps per aggregation (small first term), but more drift (``h``).
 * ``τ* = argmin G(τ)`` over ``1 … 10·τ_prev`` (Algorithm 2, line 16), capped at ``τ_max``.
@@ -90,12 +91,14 @@ def _costs(c, b, budget):
 
 
 def rounds_allowed(tau, *, c, b, budget, use_min_loss: bool = True) -> float:
-    """How many aggregations ``T`` the budget allows at a given τ (JSAC Algorithm 2, line 16).
+    """How many local steps ``T`` the budget allows at a given τ (JSAC Algorithm 2, line 16).
 
-    ``T = R·τ/(cτ + b)`` counts local steps in units of τ; in min-loss mode one local step and one
-    aggregation are held back for the extra round that evaluates the last model, ``T = (R − c − b)·τ/(cτ + b)``
-    (the authors' code). With ``M`` resources (``c``, ``b``, ``budget`` as equal-length lists) the
-    binding one counts: ``T = min_m T_m`` (JSAC Section IV-B). The result may be fractional, as in the paper.
+    ``T = R·τ/(cτ + b)``: ``K = R/(cτ + b)`` rounds fit in the budget, each of τ local steps and one
+    aggregation, so ``T = Kτ`` local steps (the name is historical: it counts steps, not rounds). In
+    min-loss mode one local step and one aggregation are held back for the extra round that evaluates the
+    last model, ``T = (R − c − b)·τ/(cτ + b)`` (the authors' code). With ``M`` resources (``c``, ``b``,
+    ``budget`` as equal-length lists) the binding one counts: ``T = min_m T_m`` (JSAC Section IV-B). The
+    result may be fractional, as in the paper.
     """
     check_number("tau", tau, low=1)
     c, b, budget = _costs(c, b, budget)

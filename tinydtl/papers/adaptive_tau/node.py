@@ -21,7 +21,8 @@ from tinydtl.core.validation import check_int_seed, check_number
 from tinydtl.papers.adaptive_tau.bound import local_estimates
 from tinydtl.papers.adaptive_tau.costs import CostModel
 
-__all__ = ["DELTA_FROM", "NodeReport", "SimulatedNodes", "check_delta_from", "model_message_bytes", "node_round"]
+__all__ = ["DELTA_FROM", "NodeReport", "SimulatedNodes", "check_delta_from", "contiguous_rows", "model_message_bytes",
+           "node_round"]
 
 #: the gradients δ̂ may be computed from (:func:`node_round`)
 DELTA_FROM = ("minibatch", "local_data")
@@ -65,6 +66,15 @@ def model_message_bytes(w) -> int:
     return payload_bytes(w.size, w.dtype) + payload_bytes(1, "int64")
 
 
+def contiguous_rows(index):
+    """``index`` as a slice when it is one increasing run of rows (``X[slice]`` is a view: no copy of a node's
+    whole data every round), else ``index`` itself."""
+    index = np.asarray(index)
+    if index.ndim == 1 and index.size and index[-1] - index[0] + 1 == index.size and np.all(np.diff(index) == 1):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
 def _estimates_at_start(model, X, y, parts, plan, w, w_prev, delta_from):
     """Per client: loss and gradient at ``w`` (for ``δ̂``) and ``(β̂_i, ρ̂_i)`` (Algorithm 3, lines 9–12)."""
     head = []
@@ -72,7 +82,7 @@ def _estimates_at_start(model, X, y, parts, plan, w, w_prev, delta_from):
         B = plan.batches(i)[0]
         loss_g, grad_g = model.loss_and_gradient(w, X[B], y[B])
         if delta_from == "local_data":
-            own = parts[plan.clients[i]]
+            own = contiguous_rows(parts[plan.clients[i]])
             _, grad_g = model.loss_and_gradient(w, X[own], y[own])
         beta = rho = None
         if w_prev is not None:

@@ -55,9 +55,15 @@ class SmoothSVM:
 
     def loss_and_gradient(self, w, X, y):
         """``(F(w; X, y), ∇F(w; X, y))`` on the rows ``X`` with labels ``y`` (±1)."""
-        margin = np.maximum(0.0, 1.0 - y * (X @ w))
+        loss, grad, _ = self._loss_gradient_scores(w, X, y)
+        return loss, grad
+
+    def _loss_gradient_scores(self, w, X, y):
+        """Loss, gradient and the scores ``Xw`` they were computed from (one product ``Xw`` serves all three)."""
+        z = X @ w
+        margin = np.maximum(0.0, 1.0 - y * z)
         loss = float(0.5 * self.lam * (w @ w) + 0.5 * np.mean(margin**2))
-        return loss, self.lam * w - (X.T @ (y * margin)) / len(y)
+        return loss, self.lam * w - (X.T @ (y * margin)) / len(y), z
 
     def evaluate(self, params, X, y):
         """``(loss, accuracy)`` of ``sign(Xw)`` on labels ±1."""
@@ -77,9 +83,9 @@ class SmoothSVM:
         for i in range(len(plan.clients)):
             for batch in plan.batches(i):
                 Xb, yb = X[batch], y[batch]
-                loss, grad = self.loss_and_gradient(P[i], Xb, yb)
+                loss, grad, z = self._loss_gradient_scores(P[i], Xb, yb)
                 loss_sum += loss * len(batch)
-                correct += float(np.sum(np.sign(Xb @ P[i]) == yb))
+                correct += float(np.sum(np.sign(z) == yb))
                 P[i] -= lr * grad
                 n[i] += len(batch)
         return P, n, loss_sum, correct

@@ -1,0 +1,154 @@
+"""Lesson 07's bookkeeping (tinydtl.lab.lessons.l07_adaptive_tau): the near-optimal and paired claims can fail and
+follow the noise rule, the summary reads the runs right, the real-mode replay and cost reading hold, and the
+lesson's prose types no measured number."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tinydtl.lab.lessons.l07_adaptive_tau as l07
+import tinydtl.papers.adaptive_tau as ad
+from tinydtl.lab.claims import ClaimRecorder
+
+CASE = l07.CASE_NAMES[1]
+
+
+def lesson07_claims(adaptive_by_seed, fixed_by_seed, taus=(1, 10, 100)):
+    """The lesson's summary and claims on made-up final losses (one case, one row of fixed-τ losses per seed)."""
+    seeds = list(range(len(adaptive_by_seed)))
+    rows = [dict(case=1, tau="adaptive", seed=s, loss=a, accuracy=0.9, rounds=20 + s) for s, a in zip(seeds, adaptive_by_seed)]
+    rows += [dict(case=1, tau=t, seed=s, loss=loss, accuracy=0.9, rounds=10)
+             for s, fixed in zip(seeds, fixed_by_seed) for t, loss in zip(taus, fixed)]
+    runs = pd.DataFrame(rows)
+    adaptive_taus = {(1, s): np.array([1, 4 + s, 30]) for s in seeds}
+    _, summary = l07.summarize(runs, adaptive_taus, [1], seeds)
+    claims = ClaimRecorder("07_adaptive_tau")
+    table = l07.record_comparison_claims(claims, runs, summary, [1], seeds, n_train=100, taus=taus)
+    return {c.name: c for c in claims.claims}, summary.loc[CASE], table.loc[CASE]
+
+
+def paired_verdicts(adaptive_by_seed, fixed_by_seed):
+    named, _, table = lesson07_claims(adaptive_by_seed, fixed_by_seed)
+    claim = named["case1_adaptive_beats_median"]
+    assert table["verdict"] == claim.verdict and table["difference"] == pytest.approx(claim.measured)
+    return claim, table
+
+
+def test_noise_rule_is_symmetric_and_a_resolved_miss_still_fails():
+    fixed = [(0.30, 0.20, 0.25)] * 3  # each seed's median fixed τ: 0.25
+    for sign in (1, -1):  # per-seed differences 0.001, 0.003, 0.002 (a miss) and their mirror image (a win)
+        claim, table = paired_verdicts([0.25 + sign * d for d in (0.001, 0.003, 0.002)], fixed)
+        assert claim.noise == pytest.approx(2 * 0.001 / np.sqrt(3)) == pytest.approx(table["2·SE"])
+        assert "over 3 seeds" in claim.noise_reason and "paired" in claim.noise_reason
+        assert claim.measured == pytest.approx(sign * 0.002)
+        assert claim.verdict == ("NOT MET" if sign > 0 else "met") and claim.fails == (sign > 0)
+    for sign in (1, -1):  # noisy seeds, same mean: inside 2·SE on either side → undecided
+        claim, _ = paired_verdicts([0.25 + sign * d for d in (-0.004, 0.006, 0.004)], fixed)
+        assert claim.noise > abs(claim.measured) and claim.verdict == "undecided (within noise)" and not claim.fails
+
+
+@pytest.mark.parametrize("n_seeds", [1, 2])
+def test_below_three_seeds_the_paired_claim_is_shown_but_not_judged(n_seeds):
+    for adaptive in (0.20, 0.30):  # a clear win and a clear miss alike: no verdict, no claim
+        named, _, table = lesson07_claims([adaptive] * n_seeds, [(0.30, 0.20, 0.25)] * n_seeds)
+        assert "case1_adaptive_beats_median" not in named
+        assert table["verdict"] == l07.NOT_JUDGED and np.isnan(table["2·SE"])
+        assert table["difference"] == pytest.approx(adaptive - 0.25)
+        assert "case1_adaptive_in_best_quarter" in named  # needs no noise estimate: still judged
+
+
+def test_near_optimal_claim_is_the_best_quarter_of_the_fixed_tau_range_and_can_fail():
+    fixed = [(0.30, 0.20, 0.25)] * 3  # best 0.20, worst 0.30: the best quarter ends at 0.225
+    for adaptive, place, verdict in ((0.19, -0.1, "met"), (0.20, 0.0, "met"), (0.22, 0.2, "met"),
+                                     (0.25, 0.5, "NOT MET"), (0.30, 1.0, "NOT MET")):
+        named, row, _ = lesson07_claims([adaptive] * 3, fixed)
+        claim = named["case1_adaptive_in_best_quarter"]
+        assert claim.kind == "reproduction" and claim.target == 0.25 and "0.25 · (worst − best)" in claim.claim
+        assert claim.measured == pytest.approx(place) == pytest.approx(row["place in range (0 best, 1 worst)"])
+        assert claim.verdict == verdict and claim.fails == (verdict == "NOT MET"), (adaptive, claim.verdict)
+        assert "near-optimal" in claim.differs and "oracle" in claim.differs and "same test loss" in claim.differs
+    # the worst fixed τ within 10 % of the best: a "within 10 % of the best" band could not fail; the quarter can
+    named, _, _ = lesson07_claims([0.2300], [(0.2401, 0.2198, 0.2300)])
+    assert named["case1_adaptive_in_best_quarter"].measured == pytest.approx(0.0102 / 0.0203)
+    assert named["case1_adaptive_in_best_quarter"].verdict == "NOT MET"
+    # one fixed τ: no range; no worse than it is the best quarter, worse is never in it
+    assert lesson07_claims([0.20], [(0.20,)], taus=(10,))[0]["case1_adaptive_in_best_quarter"].verdict == "met"
+    assert lesson07_claims([0.21], [(0.20,)], taus=(10,))[0]["case1_adaptive_in_best_quarter"].verdict == "NOT MET"
+
+
+def test_summary_shows_each_case_median_adaptive_tau_and_rounds():
+    _, row, _ = lesson07_claims([0.22, 0.22, 0.22], [(0.30, 0.20, 0.25)] * 3)
+    assert row["median adaptive τ"] == np.median([1, 4, 30, 1, 5, 30, 1, 6, 30])  # every round of every seed
+    assert row["rounds"] == pytest.approx(21)  # the adaptive runs' rounds, mean over seeds
+    assert row["best fixed τ"] == 10 and row["best loss"] == pytest.approx(0.20) and row["worst loss"] == pytest.approx(0.30)
+
+
+def small_problem():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 8))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=600) > 0, 1.0, -1.0)
+    return X, y, np.array_split(np.arange(600), 5)
+
+
+def test_compare_taus_runs_every_case_tau_and_seed_and_evaluates_the_returned_model():
+    X, y, parts = small_problem()
+
+    def run(case, tau, seed):
+        return ad.run_adaptive_tau(X, y, parts, x_test=X[:50], y_test=y[:50], tau=tau, budget=2.0, batch_size=20, seed=seed)
+
+    runs, taus = l07.compare_taus(run, [1, 3], [1, 5], [0, 1], evaluate=lambda h: l07.final_metrics(h, X, y))
+    assert len(runs) == 2 * 3 * 2 and set(taus) == {(1, 0), (1, 1), (3, 0), (3, 1)}
+    h = run(3, 5, 1)
+    row = runs[(runs.case == 3) & (runs.tau == 5) & (runs.seed == 1)].iloc[0]
+    assert row.loss == pytest.approx(ad.SmoothSVM(8).evaluate(h.weights, X, y)[0]) and row.rounds == h.rounds
+
+
+def test_replay_recomputes_every_tau_before_the_budget_rule():
+    X, y, parts = small_problem()
+    h = ad.run_adaptive_tau(X, y, parts, x_test=X, y_test=y, budget=6.0, batch_size=20, seed=0)
+    picked, recomputed = l07.replay_taus(h, eta=0.01, phi=0.025, budget=6.0)
+    assert len(picked) == h.rounds - 1 and picked.max() > 1
+    np.testing.assert_array_equal(picked[:-2], recomputed[:-2])
+    assert np.all(picked[-2:] <= recomputed[-2:])  # the budget rule only ever shortens
+
+
+def test_cost_reading_separates_the_costs_from_the_estimates():
+    X, y, parts = small_problem()
+    sim = ad.run_adaptive_tau(X, y, parts, x_test=X, y_test=y, budget=6.0, batch_size=20, seed=0)
+    r = l07.cost_reading(sim, sim, eta=0.01, phi=0.025, real_budget=15.0, sim_budget=15.0)
+    assert r["authors_b_over_c"] == pytest.approx(0.131604348 / 0.013015156)
+    e = r["estimates"]
+    expected = ad.optimal_tau(e["beta"], e["delta"], e["rho"], 0.01, 0.025, r["c"], r["b"], 15.0, 10)
+    assert r["tau_measured_costs"] == expected
+    text = l07.describe_costs(r)
+    assert f"b/c = {r['b_over_c']:.1f}" in text and "the costs alone make τ*" in text
+
+
+def test_place_in_range():
+    assert l07.place_in_range(0.2, 0.2, 0.3) == 0 and l07.place_in_range(0.3, 0.2, 0.3) == 1
+    assert l07.place_in_range(0.19, 0.2, 0.2) == 0 and np.isinf(l07.place_in_range(0.21, 0.2, 0.2))
+
+
+#: numbers lesson 07's prose may type: parameters, the papers' numbers, definitions (anything measured is printed)
+TYPED_OK_07 = {
+    ("0.01", ""), ("0.025", ""), ("0.1", ""), ("15", "s"), ("0.25", ""),  # η, φ, λ, the budget R, the quarter
+    ("0.0130", ""), ("0.0069", ""), ("0.1316", ""), ("0.0539", ""),  # the authors' measured costs (their code)
+    ("0.5", "s"), ("1", "s"), ("1", "round"),  # exercise and widget settings; a τ = 1 round (a definition)
+}
+
+
+def test_prose_types_no_measured_numbers():
+    import nbformat
+    from support import NOTEBOOKS
+    from test_lesson_widgets import TYPED
+
+    import re
+
+    nb = nbformat.read(NOTEBOOKS / "07_adaptive_tau.ipynb", as_version=4)
+    typed = []
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`", " ", c.source, flags=re.S)
+            typed += [(m.group(0), prose[max(0, m.start() - 40):m.end()]) for m in TYPED.finditer(prose)
+                      if (m.group(1) or m.group(3), m.group(2) or "") not in TYPED_OK_07]
+    assert not typed, f"numbers typed into lesson 07's prose (print them from code): {typed}"

@@ -1,0 +1,317 @@
+"""Lesson 07 (adaptive τ under a resource budget): the comparison's bookkeeping, its claims and its figures.
+
+The notebook ``notebooks/07_adaptive_tau.ipynb`` teaches the controller of Wang, Tuor et al. ("Adaptive
+Federated Learning in Resource Constrained Edge Computing Systems", IEEE JSAC 2019; INFOCOM 2018 and its
+demo abstract "Distributed Machine Learning at Resource-Limited Edge Nodes"). What it would otherwise
+carry in long cells lives here:
+
+* :func:`even_odd_mnist` — the demo's data (MNIST as even vs odd);
+* :func:`compare_taus`, :func:`summarize`, :func:`place_in_range` — adaptive τ against every fixed τ, per
+  data case and seed, and where adaptive lands in the fixed-τ range;
+* :func:`record_comparison_claims`, :func:`local_delta_reading`, :func:`record_local_delta` — the claims
+  (with their noise bands, judged from 3 seeds on) as the appendix of the lesson records them;
+* :func:`replay_taus`, :func:`cost_reading` — what the real-process run shows: every τ recomputed from the
+  costs and estimates the run measured, and what those costs alone do to τ*;
+* figures: :func:`plot_run`, :func:`plot_comparison`, :func:`plot_real_run`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinydtl.data.datasets import load_mnist
+from tinydtl.papers.adaptive_tau import CostModel, SmoothSVM, even_odd, optimal_tau
+
+__all__ = [
+    "AUTHORS_COSTS", "CASE_NAMES", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "QUARTER", "SOURCE", "WHERE",
+    "compare_taus", "cost_reading", "describe_costs", "even_odd_mnist", "final_metrics", "local_delta_reading",
+    "paired", "place_in_range", "plot_comparison", "plot_real_run", "plot_run", "record_comparison_claims",
+    "record_local_delta", "replay_taus", "summarize", "two_se",
+]
+
+CASE_NAMES = {1: "1 · uniform", 2: "2 · by label", 3: "3 · full copy", 4: "4 · half/half"}
+SOURCE = ("Tuor, Wang, Salonidis, Ko & Leung, 'Distributed Machine Learning at Resource-Limited Edge Nodes' "
+          "(INFOCOM 2018 demo); Wang, Tuor et al., 'Adaptive Federated Learning in Resource Constrained Edge "
+          "Computing Systems' (IEEE JSAC 2019)")
+WHERE = "demo abstract; JSAC 2019 Fig. 6–7"
+#: the authors' measured mean costs of the smooth SVM (their code's TimeGeneration), seconds
+AUTHORS_COSTS = CostModel()
+#: the near-optimal claim's threshold: adaptive τ's loss in the best quarter of the fixed-τ range (fixed before the run)
+QUARTER = 0.25
+#: below this many seeds there is no noise estimate, and the paired claims are not judged
+MIN_PAIRED_SEEDS = 3
+NOT_JUDGED = "not judged (< 3 seeds: no noise estimate)"
+
+
+def even_odd_mnist(n_train: int, seed: int = 0):
+    """``(X, digits, Y, X_test, Y_test)``: ``n_train`` MNIST images (a seeded draw), pixels in [0, 1], labels ±1
+    (even +1, odd −1, the demo's task), and the full 10,000-image test set."""
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    pick = np.random.default_rng(seed).permutation(len(x_train))[:n_train]
+    X = x_train[pick].reshape(len(pick), -1) / 255.0
+    digits = y_train[pick].astype(int)
+    return X, digits, even_odd(digits), x_test.reshape(len(x_test), -1) / 255.0, even_odd(y_test)
+
+
+def final_metrics(history, x_test, y_test):
+    """``(loss, accuracy)`` of a run's returned model (``history.weights``) on the test set given here."""
+    return SmoothSVM(np.asarray(x_test).shape[1]).evaluate(history.weights, x_test, y_test)
+
+
+def compare_taus(run, cases, taus, seeds, *, evaluate, progress=None):
+    """Adaptive τ and every fixed τ in ``taus``, each over ``seeds``, in each data case.
+
+    ``run(case, tau, seed)`` returns a run's History (``tau=None``: adaptive); ``evaluate(history)`` its final
+    ``(loss, accuracy)``. Returns the table of runs (one row per case, τ and seed) and, per ``(case, seed)``,
+    the τ of every round of the adaptive run. ``progress(case)`` is called before each case.
+    """
+    import pandas as pd
+
+    rows, adaptive_taus = [], {}
+    for case in cases:
+        if progress is not None:
+            progress(case)
+        for tau in [None, *taus]:
+            for seed in seeds:
+                h = run(case, tau, seed)
+                loss, acc = evaluate(h)
+                if tau is None:
+                    adaptive_taus[(case, seed)] = np.asarray(h.column("tau", initial=False), dtype=int)
+                rows.append(dict(case=case, tau="adaptive" if tau is None else tau, seed=seed, loss=float(loss),
+                                 accuracy=float(acc), rounds=h.rounds))
+    return pd.DataFrame(rows), adaptive_taus
+
+
+def place_in_range(adaptive: float, best: float, worst: float) -> float:
+    """Where adaptive τ's loss sits among the fixed τ's: ``(adaptive − best)/(worst − best)``; 0 = best, 1 = worst,
+    below 0 better than every fixed τ. With one fixed τ (no range): 0 if no worse than it, else ``inf``."""
+    if worst > best:
+        return (adaptive - best) / (worst - best)
+    return 0.0 if adaptive <= best else math.inf
+
+
+def summarize(runs, adaptive_taus, cases, seeds):
+    """``(mean, summary)``: the runs averaged over seeds per case and τ, and one row per case (adaptive's loss and
+    accuracy, the best, median and worst fixed τ, adaptive's place in that range, its median τ and rounds)."""
+    import pandas as pd
+
+    mean = runs.groupby(["case", "tau"], sort=False)[["loss", "accuracy", "rounds"]].mean().reset_index()
+    rows = []
+    for case in cases:
+        m = mean[mean.case == case]
+        fixed, adaptive = m[m.tau != "adaptive"], m[m.tau == "adaptive"].iloc[0]
+        best, worst = fixed.loss.min(), fixed.loss.max()
+        rows.append({"case": CASE_NAMES[case], "adaptive loss": adaptive.loss, "adaptive acc.": adaptive.accuracy,
+                     "best fixed τ": int(fixed.loc[fixed.loss.idxmin()].tau), "best loss": best,
+                     "median loss": fixed.loss.median(), "worst loss": worst,
+                     "place in range (0 best, 1 worst)": place_in_range(adaptive.loss, best, worst),
+                     "median adaptive τ": float(np.median(np.concatenate([adaptive_taus[(case, s)] for s in seeds]))),
+                     "rounds": adaptive.rounds})
+    return mean, pd.DataFrame(rows).set_index("case")
+
+
+def paired(runs, case, seeds):
+    """Per seed: the adaptive run's final loss, the median of that seed's fixed-τ losses, and their difference."""
+    r = runs[runs.case == case]
+    ada = np.array([r[(r.seed == s) & (r.tau == "adaptive")].loss.iloc[0] for s in seeds])
+    med = np.array([r[(r.seed == s) & (r.tau != "adaptive")].loss.median() for s in seeds])
+    return ada, med, ada - med
+
+
+def two_se(d) -> float:
+    """Two standard errors of the mean of the per-seed differences ``d`` (needs 2 or more)."""
+    d = np.asarray(d, dtype=float)
+    return float(2 * np.std(d, ddof=1) / np.sqrt(len(d)))
+
+
+def differs(n_seeds: int, n_train: int, taus) -> str:
+    """What differs from the authors' experiment (the reproduction claims' ``differs=``)."""
+    return ("costs simulated from the authors' measured smooth-SVM step and aggregation times (not their Raspberry Pi "
+            f"testbed); estimates taken on one fresh minibatch per round; {n_seeds} seed(s), {n_train:,} training "
+            f"images; fixed τ ∈ {list(taus)} (the authors' grid: 1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100)")
+
+
+def record_comparison_claims(claims, runs, summary, cases, seeds, *, n_train, taus):
+    """Record, per case, 'adaptive τ is near-optimal' (in the best quarter of the fixed-τ range) and, from 3 seeds on,
+    'no worse than the median fixed τ' on the per-seed paired difference with its 2-standard-error noise band.
+    Returns the paired table (one row per case: the difference, its 2·SE and the verdict)."""
+    import pandas as pd
+
+    text = differs(len(seeds), n_train, taus)
+    text_range = (text + "; 'near-optimal' is the papers' word, 'in the best quarter of the fixed-τ range' our reading "
+                  "of it, fixed before the run; the best and worst fixed τ are an oracle picked on the same test loss, "
+                  "the adaptive run picks nothing on it")
+    rows = []
+    for case in cases:
+        claims.reproduction(
+            f"case{case}_adaptive_in_best_quarter", float(summary.loc[CASE_NAMES[case], "place in range (0 best, 1 worst)"]),
+            op="<=", target=QUARTER, source=SOURCE, where=WHERE, differs=text_range,
+            claim=f"case {case}: adaptive τ is near-optimal, read as: its final loss lies in the best quarter of the "
+                  f"fixed-τ range, (adaptive − best) ≤ {QUARTER} · (worst − best), measured as (adaptive − best)/(worst − best)")
+        ada, med, d = paired(runs, case, seeds)
+        row = {"case": CASE_NAMES[case], "adaptive loss": ada.mean(), "median-τ loss": med.mean(), "difference": d.mean(),
+               "2·SE": np.nan, "verdict": NOT_JUDGED}
+        if len(seeds) >= MIN_PAIRED_SEEDS:
+            noise = two_se(d)
+            row["2·SE"] = noise
+            row["verdict"] = claims.reproduction(
+                f"case{case}_adaptive_beats_median", float(d.mean()), op="<=", target=0.0, noise=noise,
+                noise_reason=(f"2 standard errors of the per-seed paired difference (adaptive minus median fixed τ) "
+                              f"over {len(seeds)} seeds") if noise else "",
+                claim=f"case {case}: adaptive τ's final loss no worse than the median fixed τ's (mean per-seed paired "
+                      "difference ≤ 0)", source=SOURCE, where=WHERE, differs=text).verdict
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("case")
+
+
+def local_delta_reading(exact, runs, adaptive_taus, seeds, *, evaluate) -> dict:
+    """Case 3 with δ̂ from each node's whole local data (``exact``: one History per seed) against the minibatch δ̂
+    runs of the comparison (same seeds): final losses, their per-seed paired gain, the largest δ̂ and the median τ."""
+    local = np.array([evaluate(h)[0] for h in exact])
+    r = runs[(runs.case == 3) & (runs.tau == "adaptive")]
+    minibatch = np.array([r[r.seed == s].loss.iloc[0] for s in seeds])
+    gain = minibatch - local  # > 0: the local-data δ̂ ends lower
+    judged = len(seeds) >= MIN_PAIRED_SEEDS
+    return {"local": local, "minibatch": minibatch, "gain": gain, "judged": judged,
+            "noise": two_se(gain) if judged else math.nan,
+            "max_delta": max(float(np.nanmax(np.asarray(h.column("delta", initial=False), dtype=float))) for h in exact),
+            "local_tau": float(np.median(np.concatenate([np.asarray(h.column("tau", initial=False), int) for h in exact]))),
+            "minibatch_tau": float(np.median(np.concatenate([adaptive_taus[(3, s)] for s in seeds])))}
+
+
+def record_local_delta(claims, reading: dict, n_seeds: int) -> None:
+    """The sanity claim (δ̂ = 0 with identical data) and, from 3 seeds on, the finding (no higher final loss)."""
+    claims.sanity("case3_local_delta_is_zero", reading["max_delta"], op="<=", target=1e-12, source="JSAC 2019 Definition 2",
+                  claim="case 3, δ̂ from each node's whole local data: δ̂ = 0 up to rounding (≤ 1e-12) in every round "
+                        "(identical data, no divergence)")
+    if reading["judged"]:
+        noise = reading["noise"]
+        claims.finding("case3_local_delta_gain", float(reading["gain"].mean()), op=">=", target=0.0, noise=noise,
+                       noise_reason=(f"2 standard errors of the per-seed paired difference (minibatch δ̂ minus local-data "
+                                     f"δ̂) over {n_seeds} seeds") if noise else "",
+                       claim="case 3: δ̂ from each node's local data ends at a final loss no higher than the authors' "
+                             "minibatch δ̂ (mean per-seed paired gain, minibatch minus local, ≥ 0)",
+                       note="prediction fixed before the run; the full pass for δ̂ is not charged to the budget")
+
+
+def _value(x):
+    return math.nan if x is None else float(x)
+
+
+def replay_taus(history, *, eta, phi, budget, tau_max=100):
+    """``(picked, recomputed)``: the τ the controller used in rounds 2, 3, … and ``τ* = argmin G(τ)`` recomputed from
+    the estimates and per-step / per-aggregation costs recorded in the round before (τ kept where a round has no
+    estimates yet). The two agree except where the budget rule shortened the last rounds."""
+    f = history.to_frame(initial=False)
+    picked = f["tau"].to_numpy(int)
+    recomputed = []
+    for r in range(len(f) - 1):
+        beta, delta, rho = (_value(f[k].iloc[r]) for k in ("beta", "delta", "rho"))
+        if any(math.isnan(v) for v in (beta, delta, rho)):
+            recomputed.append(int(picked[r]))
+            continue
+        recomputed.append(optimal_tau(beta, delta, rho, eta, phi, float(f["step_cost"].iloc[r]),
+                                      float(f["aggregation_cost"].iloc[r]), budget, int(picked[r]), tau_max=tau_max))
+    return picked[1:], np.array(recomputed, dtype=int)
+
+
+def _medians(history):
+    f = history.to_frame(initial=False)
+    est = {k: float(np.nanmedian(np.array([_value(v) for v in f[k]]))) for k in ("beta", "delta", "rho")}
+    return est, float(f["step_cost"].median()), float(f["aggregation_cost"].median()), float(f["tau"].median())
+
+
+def cost_reading(real, simulated, *, eta, phi, real_budget, sim_budget) -> dict:
+    """What the measured costs of a real run do to τ*, holding its estimates fixed.
+
+    With the real run's median estimates ``β̂, δ̂, ρ̂``: τ* with its median measured costs and budget, and τ* with
+    the authors' mean costs and the simulation's budget (search 1 … 100, as after a round with τ = 10). Also the
+    two dimensionless numbers G depends on: ``R/c`` (local steps the budget buys) and ``b/c`` (an aggregation's
+    cost in local steps), for both; the median τ of both runs; and τ* of the simulated run's own estimates.
+    """
+    est, c, b, tau_real = _medians(real)
+    sim_est, _, _, tau_sim = _medians(simulated)
+    ca, ba = AUTHORS_COSTS.step_mean[0], AUTHORS_COSTS.aggregation_mean[0]
+    star = dict(eta=eta, phi=phi, tau_prev=10)
+    return {"estimates": est, "c": c, "b": b, "R_over_c": real_budget / c, "b_over_c": b / c,
+            "authors_R_over_c": sim_budget / ca, "authors_b_over_c": ba / ca,
+            "tau_measured_costs": optimal_tau(est["beta"], est["delta"], est["rho"], c=c, b=b, budget=real_budget, **star),
+            "tau_authors_costs": optimal_tau(est["beta"], est["delta"], est["rho"], c=ca, b=ba, budget=sim_budget, **star),
+            "tau_sim_estimates": optimal_tau(sim_est["beta"], sim_est["delta"], sim_est["rho"], c=ca, b=ba,
+                                             budget=sim_budget, **star),
+            "median_tau_real": tau_real, "median_tau_sim": tau_sim}
+
+
+def _direction(new, old, up="larger", down="smaller"):
+    return up if new > old else down if new < old else "the same"
+
+
+def describe_costs(r: dict) -> str:
+    """The printed reading of :func:`cost_reading`: numbers and the directions they show, computed."""
+    e = r["estimates"]
+    return "\n".join([
+        f"costs measured here: c = {1e3 * r['c']:.3g} ms per local step, b = {1e3 * r['b']:.3g} ms per aggregation: "
+        f"R/c = {r['R_over_c']:,.0f} local steps for the budget (authors' costs and budget: {r['authors_R_over_c']:,.0f}), "
+        f"b/c = {r['b_over_c']:.1f} (authors: {r['authors_b_over_c']:.1f})",
+        f"this run's median estimates β̂ = {e['beta']:.3g}, δ̂ = {e['delta']:.3g}, ρ̂ = {e['rho']:.3g}: τ* = "
+        f"{r['tau_measured_costs']} with the measured costs, {r['tau_authors_costs']} with the authors' costs and budget "
+        f"— the costs alone make τ* {_direction(r['tau_measured_costs'], r['tau_authors_costs'])} here",
+        f"median τ of the rounds: {r['median_tau_real']:g} here, {r['median_tau_sim']:g} in the simulated run of section 3 "
+        f"(whose own estimates give τ* = {r['tau_sim_estimates']} with the authors' costs)",
+    ])
+
+
+# ----------------------------------------------------------------------------------------------- figures
+def plot_run(frame, title):
+    """Four panels of one adaptive run against the time spent: training loss, test accuracy, τ, the estimates."""
+    import matplotlib.pyplot as plt
+
+    style = ".-" if len(frame) <= 60 else "-"  # markers only on short series
+    fig, ax = plt.subplots(1, 4, figsize=(16, 3.3))
+    ax[0].plot(frame["spent"], frame["train_loss"], style)
+    ax[0].set(xlabel="time spent [s]", ylabel="training loss F(w)")
+    ax[1].plot(frame["spent"], frame["accuracy"], style, color="C2")
+    ax[1].set(xlabel="time spent [s]", ylabel="test accuracy")
+    ax[2].step(frame["spent"], frame["tau"], where="pre", color="C3")
+    ax[2].set(xlabel="time spent [s]", ylabel="τ of the round (local steps)")
+    for col, c, name in (("beta", "C0", "β̂"), ("delta", "C1", "δ̂"), ("rho", "C4", "ρ̂")):
+        ax[3].plot(frame["spent"], frame[col].astype(float), style, color=c, label=name)
+    ax[3].set(xlabel="time spent [s]", ylabel="estimate (log scale)", yscale="log")
+    ax[3].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison(mean, cases, n_seeds):
+    """Per case: the final loss of every fixed τ (log τ axis) and adaptive τ's as a dashed line."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.3), sharey=True, squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        m = mean[mean.case == case]
+        fixed = m[m.tau != "adaptive"]
+        ax.plot(fixed.tau.astype(int), fixed.loss, "o-", label="fixed τ")
+        ax.axhline(m[m.tau == "adaptive"].loss.iloc[0], color="C3", ls="--", label="adaptive τ")
+        ax.set(xscale="log", xlabel="fixed τ (local steps per aggregation)", title=CASE_NAMES[case])
+        ax.set_xticks([1, 10, 100], ["1", "10", "100"])
+    axes[0][0].set_ylabel(f"final test loss (mean of {n_seeds} seed(s))")
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_real_run(frame, title):
+    """The real-process run: training loss and τ against measured time (lines only: it may have thousands of rounds)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+    ax[0].plot(frame["spent"], frame["train_loss"], "-", lw=1)
+    ax[0].set(xlabel="measured time [s]", ylabel="training loss F(w)")
+    ax[1].step(frame["spent"], frame["tau"], where="pre", color="C3", lw=0.7)
+    ax[1].set(xlabel="measured time [s]", ylabel="τ of the round (local steps)", ylim=(0, None))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
