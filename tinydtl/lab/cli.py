@@ -232,8 +232,16 @@ def _report(args) -> int:
         if problems and not args.force:
             raise ValueError(f"{args.results} is not a full run ({'; '.join(problems)}); use --force to write it anyway")
         check_docs_target(args.out, [nb["notebook"] for nb in summary["notebooks"]], force=args.force, name="--out")
-        page = write_docs(summary, args.out, command=f"uv run tinydtl report {args.results} --out {args.out}",
-                          force=args.force)
+        bench = None
+        if args.bench is not None:
+            try:
+                bench = json.loads(Path(args.bench).read_text())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"cannot read --bench {args.bench}: {exc}") from None
+            if not isinstance(bench, dict) or not isinstance(bench.get("lessons"), list):
+                raise ValueError(f"--bench {args.bench} is not benchmarks/bench_lessons.py's output (no 'lessons' list)")
+        command = f"uv run tinydtl report {args.results} --out {args.out}" + (f" --bench {args.bench}" if bench else "")
+        page = write_docs(summary, args.out, command=command, force=args.force, bench=bench)
     except (ValueError, OSError) as exc:
         return _usage("report", exc)
     print(page)
@@ -254,6 +262,8 @@ def _add_report(sub) -> None:
     doc.add_argument("--out", type=Path, default=Path("docs/results.md"), help="default: docs/results.md")
     doc.add_argument("--force", action="store_true",
                      help="write even from a QUICK or interrupted run, or a run of fewer lessons than the page has")
+    doc.add_argument("--bench", type=Path, default=None,
+                     help="add the student-scale times and peak memory measured by benchmarks/bench_lessons.py --out")
     doc.set_defaults(func=_report)
 
 

@@ -125,7 +125,22 @@ def _claim_tables(claims: list) -> list[str]:
     return lines
 
 
-def report_markdown(summary: dict, *, title: str = REPORT_TITLE, intro: str = "") -> str:
+def _student_scale(bench: dict) -> list[str]:
+    """The table of ``benchmarks/bench_lessons.py --out``: each lesson's Run All at its defaults."""
+    budget_s, budget_gib = bench.get("budget_s", 90), bench.get("budget_gib", 2)
+    machine = bench.get("machine", {})
+    lines = ["", "## Lessons at student scale (Run All with the defaults)", "",
+             f"Measured by `uv run python benchmarks/bench_lessons.py --out …` (papermill, nothing injected but "
+             f"the results path; peak = resident memory of the kernel and all its children, TensorFlow's "
+             f"workers included) on {machine.get('cpus', '?')} CPUs at load {machine.get('load', float('nan')):.1f}; "
+             f"budgets {budget_s:g} s and {budget_gib:g} GiB.", ""]
+    rows = [(r["lesson"], f"{r['seconds']:.0f}", f"{r['peak_gib']:.2f}",
+             "yes" if r["seconds"] <= budget_s and r["peak_gib"] <= budget_gib and not r.get("error") else
+             f"no{': ' + r['error'] if r.get('error') else ''}") for r in bench.get("lessons", [])]
+    return lines + _table(("lesson", "seconds", "peak GiB", "within budget"), rows)
+
+
+def report_markdown(summary: dict, *, title: str = REPORT_TITLE, intro: str = "", bench: dict | None = None) -> str:
     """Markdown for a ``results.json`` summary: one table per claim kind, then failures and run times.
 
     Raises ``ValueError`` if ``summary`` is not a run's results
@@ -144,6 +159,8 @@ def report_markdown(summary: dict, *, title: str = REPORT_TITLE, intro: str = ""
     if failed:
         lines += ["", "## Notebooks that did not finish", ""]
         lines += _table(("lesson", "status", "what happened"), [(nb["notebook"], _status(nb), nb.get("error", "")) for nb in failed])
+    if bench:
+        lines += _student_scale(bench)
     lines += ["", _RUN_TIMES, ""]
     lines += _table(("lesson", "seconds", "status", "seeds", "parameters"),
                     [(nb["notebook"], f"{nb['seconds']:.0f}", _status(nb), _seeds(nb), _parameters(nb))
@@ -185,7 +202,7 @@ def check_docs_target(path, lessons, *, force: bool = False, name: str = "path")
 
 
 def write_docs(summary: dict, path: str | Path, *, command: str = "uv run tinydtl report build/results.json",
-               force: bool = False) -> Path:
+               force: bool = False, bench: dict | None = None) -> Path:
     """Write the committed ``docs/results.md`` from a results summary (a ``results.json``'s content).
 
     Only over a page tinydtl wrote, and (unless ``force``) not over the page of lessons ``summary``
@@ -194,5 +211,5 @@ def write_docs(summary: dict, path: str | Path, *, command: str = "uv run tinydt
     """
     check_summary(summary)
     check_docs_target(path, [nb["notebook"] for nb in summary["notebooks"]], force=force)
-    text = report_markdown(summary, title=DOCS_TITLE, intro=DOCS_INTRO.format(command=command))
+    text = report_markdown(summary, title=DOCS_TITLE, intro=DOCS_INTRO.format(command=command), bench=bench)
     return write_text_atomic(Path(path), text)
