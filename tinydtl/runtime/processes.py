@@ -234,10 +234,11 @@ def terminate_sessions(sessions, grace: float = 3.0) -> list[int]:
     """
     _check_grace(grace)
     sessions = set(sessions)
+    own = os.getsid(0)  # 0 when the session leader lives outside this PID namespace (containers, CI)
+    if own in sessions:
+        raise ValueError(f"sessions must not hold this process's own session {own}")
     for sid in sessions:
         _check_pid("sessions", sid)
-    if os.getsid(0) in sessions:
-        raise ValueError(f"sessions must not hold this process's own session {os.getsid(0)}")
     if not sessions:
         return []
     victims = _session_members(sessions)
