@@ -81,9 +81,8 @@ def check_encoded_bytes(student_fn) -> Feedback:
                     return Feedback(check, False, [f"{what}: you returned {got:,.0f} B; {why}."])
             return Feedback(check, False, [f"{what}: you returned {got:,.0f} B, which is not the encoded size; "
                                            "count 8 header bytes, then per non-zero weight its index and its value"])
-    return Feedback(check, True, [f"all {len(ENCODE_CASES)} cases right (from 10 to 70,000 weights). Now compare "
-                                  "with the dense 4 bytes per weight: which fraction of zeros makes encoding pay "
-                                  "for 785 weights?"])
+    return Feedback(check, True, [f"all {len(ENCODE_CASES)} cases right (from 10 to 70,000 weights). Now try "
+                                  "23 weights with more and more zeros against the dense 4 bytes per weight."])
 
 
 # ----------------------------------------------------------------------------- exercise 2: data shipped

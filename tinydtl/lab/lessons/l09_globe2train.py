@@ -191,6 +191,10 @@ def summarise(table: pd.DataFrame, by: str) -> dict:
         model_per_flop_vs={b: ratio("model bytes per flop", "G2T", b) for b in BASELINES},
         data_share=float((table.data_bytes / table.total_bytes)[table.algorithm == "G2T"].min()),
         all_reached=bool(table.reached.all()),
+        times={a: [t.loc[(a, v), "time"] for v in values] for a in names},
+        g2t_sooner_than_sync_at=[v for v in values if t.loc[("G2T", v), "time"] < t.loc[("sync SGD", v), "time"]],
+        async_lead=min(t.loc[("G2T", v), "time"] / t.loc[("async SGD", v), "time"] for v in values),
+        async_staleness=(float(t.xs("async SGD").staleness_mean.min()), float(t.xs("async SGD").staleness_mean.max())),
     )
 
 
