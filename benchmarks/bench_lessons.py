@@ -33,6 +33,9 @@ from tinydtl.lab.reproduce import discover_notebooks  # noqa: E402
 from tinydtl.runtime.processes import no_stray_processes  # noqa: E402
 
 GIB = 1024**3
+#: Seconds one cell may run. With no limit nbclient waits on the kernel with no timeout at all, and a reply
+#: it misses (seen intermittently after a widget cell) stalls the benchmark forever instead of failing.
+CELL_TIMEOUT_S = 600
 
 
 class PeakMemory:
@@ -80,7 +83,8 @@ def run_lesson(path: Path) -> dict:
         with PeakMemory() as mem, no_stray_processes():
             try:
                 pm.execute_notebook(str(path), str(out), parameters={"RESULTS_PATH": str(results)},
-                                    cwd=str(path.parent), progress_bar=False, kernel_name="python3")
+                                    cwd=str(path.parent), progress_bar=False, kernel_name="python3",
+                                    execution_timeout=CELL_TIMEOUT_S)
             except Exception as exc:  # noqa: BLE001 - report and go on with the next lesson
                 error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         seconds = time.perf_counter() - t0

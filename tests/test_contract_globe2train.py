@@ -186,6 +186,13 @@ CASES = [
     # the SGD baselines
     (sync, dict(n_classes=2.5), ValueError, r"n_classes must be an integer >= 2, got 2.5"),
     (sync, dict(network=[1.0, 0.5]), TypeError, r"network must be a tinydtl.networks.netsim.Network, got list"),
+    (sync, dict(feature_bytes=0), ValueError, r"feature_bytes must be an integer >= 1, got 0"),
+    (sync, dict(feature_bytes=1.5), ValueError, r"feature_bytes must be an integer >= 1, got 1.5"),
+    (sync, dict(feature_bytes=True), ValueError, r"feature_bytes must be an integer >= 1, got True"),
+    (sync, dict(controller="stop"), TypeError, r"controller must be callable"),
+    (capacity, dict(usable_sram_fraction=0.0), ValueError, r"usable_sram_fraction must be a number in \(0, 1\], got 0.0"),
+    (capacity, dict(usable_sram_fraction=True), ValueError, r"usable_sram_fraction must be .*got True"),
+    (esp32_devices, dict(flops_per_cycle=NAN), ValueError, r"flops_per_cycle must be .*got nan"),
 ]
 
 

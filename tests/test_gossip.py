@@ -82,7 +82,19 @@ def test_consensus_decays_at_the_rate_the_gap_predicts():
     assert np.exp(slope) == pytest.approx(rate, rel=0.01)
     eps = rate**350  # predicted epsilon-averaging time: 350 rounds
     assert predicted_rounds(1 - rate, eps) == pytest.approx(350)
+    assert predicted_rounds(1 - rate, eps, whole=True) == 350  # whole rounds: 350.0000000001 is 350, not 351
     assert measured_rounds(errs, eps) <= 350
+
+
+def test_predicted_rounds_in_whole_rounds():
+    """A gossip round is whole: the bound rounded up, one round for exact one-step averaging, never for gap 0."""
+    assert predicted_rounds(0.5, 0.01, whole=True) == 7  # log(100) / log(2) = 6.64
+    assert predicted_rounds(0.5, 0.25, whole=True) == 2 and isinstance(predicted_rounds(0.5, 0.25, whole=True), int)
+    assert predicted_rounds(0.99, 0.5, whole=True) == 1  # 0.15 rounds is still one round
+    assert predicted_rounds(1 - 1e-16, 1e-6, whole=True) == 1  # |λ₂| at eigensolver rounding: exact averaging
+    assert predicted_rounds(0.0, 1e-3, whole=True) == float("inf")
+    with pytest.raises(TypeError, match="whole must be True or False"):
+        predicted_rounds(0.5, 0.1, whole=1)
 
 
 def test_pairwise_gossip_follows_expected_matrix():

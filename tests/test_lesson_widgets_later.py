@@ -95,14 +95,14 @@ def test_lesson05_bilayer_run_reports_reach_bytes_and_accuracy_at_every_extreme(
 
 def test_lesson09_resimulation_delivers_every_problem_and_slows_with_the_network():
     (fn, controls), ns = lesson_widget("09_globe2train")
-    assert set(controls) == {"n_devices", "quality", "threshold_kb"}
-    assert controls["quality"].min > 0 and controls["threshold_kb"].min > 0 and controls["n_devices"].min >= 1
+    assert set(controls) == {"n_devices", "quality", "threshold_kib"}
+    assert controls["quality"].min > 0 and controls["threshold_kib"].min > 0 and controls["n_devices"].min >= 1
     g2t, fleet, n_features = ns["g2t"], ns["fleet"], ns["X"].shape[1]
     problems = len(g2t.pairs_)
     assert problems == 45  # MNIST: 10 · 9 / 2
     seen = {}
     for kwargs in settings(fn, controls, limit=30):
-        n, q, kb = kwargs["n_devices"], kwargs["quality"], kwargs["threshold_kb"]
+        n, q, kb = kwargs["n_devices"], kwargs["quality"], kwargs["threshold_kib"]
         fig, (ax,) = drawn(fn, kwargs)
         delivered, reassigned = ([p.get_height() for p in c.patches] for c in ax.containers)
         assert sum(delivered) == problems, kwargs  # every binary problem arrives, whatever the setting
@@ -110,14 +110,14 @@ def test_lesson09_resimulation_delivers_every_problem_and_slows_with_the_network
         res = g2t.resimulate(fleet(n, [q] * n, n_features), threshold_bytes=kb * 1024, churn_rate=ns["CHURN_RATE"])
         assert len(delivered) == res.history.rounds
         title = ax.get_title()
-        assert title.startswith(f"{n} device(s) at q = {q:.2f}, W_t = {kb / q:.1f} KB"), title
+        assert title.startswith(f"{n} device(s) at q = {q:.2f}, W_t = {kb / q:.1f} KiB"), title
         messages, done = parse(r"(\d+) weight messages", title, kwargs), parse(r"after ([\d,]+) s", title.replace(",", ""), kwargs)
         assert messages == res.total("weight_messages") and done == pytest.approx(res.completion_s, abs=0.5)
         assert np.isfinite(done) and done > 0
         seen[(n, q, kb)] = (messages, done)
     plt.close("all")
-    n0, q0, kb0 = (controls[k].value for k in ("n_devices", "quality", "threshold_kb"))
-    qs, kbs = trial_values(controls["quality"]), trial_values(controls["threshold_kb"])
+    n0, q0, kb0 = (controls[k].value for k in ("n_devices", "quality", "threshold_kib"))
+    qs, kbs = trial_values(controls["quality"]), trial_values(controls["threshold_kib"])
     times = [seen[(n0, q, kb0)][1] for q in qs]
     assert all(np.diff(times) < 0), times  # a better network finishes sooner
     assert times[0] > 5 * times[-1], times

@@ -167,6 +167,19 @@ def test_bilayer_gossip_numbers(quick_run):
     assert metrics["authors_config_swarm_round1_accuracy"] < 0.5  # each device's own initial head: near chance
     assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
 
+
+def test_globe2train_numbers(quick_run):
+    """Lesson 09: G2T against tuned baselines to one target accuracy, every byte counted; no staleness is a sanity check."""
+    claims, metrics = claims_of(quick_run, "09_globe2train")
+    assert claims["g2t_staleness"]["kind"] == "sanity" and claims["g2t_staleness"]["measured"] == 0
+    assert claims["g2t_time_growth_vs_sync"]["measured"] < 1  # the paper's tolerance of poor networks
+    bytes_claim = claims["g2t_bytes_to_target_vs_sync"]
+    assert metrics["g2t_model_bytes_vs_sync"] < 1 < bytes_claim["measured"]  # the data shipped decides
+    assert "training data shipped" in bytes_claim["claim"] and bytes_claim["verdict"] == "NOT MET (honest negative)"
+    assert claims["mcu_ovo_accuracy_gap_pp"]["measured"] <= 2
+    assert not any(c["fails"] for c in claims.values())
+
+
 def test_index_and_taxonomy_numbers(quick_run):
     _, metrics = claims_of(quick_run, "00_index")
     assert metrics["lessons"] == len(NOTEBOOKS) and metrics["assignments"] >= 3
@@ -225,7 +238,8 @@ INJECTED = {
     "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
     "07_adaptive_tau": dict(SEEDS=[4], TAUS=[1, 10], CASES=[1, 3], REAL_BUDGET=1.5, N_TRAIN=6000),
     "08_rocknet": dict(DATASETS=["GunPoint", "ItalyPowerDemand"], EQUIVALENCE_DEVICES=[1, 5], MAX_EPOCHS=30, MLP_WIDTHS=[16]),
-    "09_globe2train": dict(N_TRAIN=1500, QUALITIES=[1.0, 0.2], NETWORK_SEEDS=1, SYNTH_CLASSES=12, DEVICE_COUNTS=[3, 6]),
+    "09_globe2train": dict(N_TRAIN=1500, N_VALIDATION=500, QUALITIES=[1.0, 0.2], NETWORK_SEEDS=1, SYNTH_CLASSES=12,
+                           DEVICE_COUNTS=[3, 6], LR_GRID=[1.0, 3.0]),
     "10_sweeps": dict(CLIENTS=[5], ALPHAS=[1.0, 10.0], SEEDS=[3], ROUNDS=1, TRAIN_SIZE=2000),
     "11_privacy_security": dict(ROUNDS=12, NOISE_MULTIPLIERS=[0.0, 2.0], SECAGG_CLIENTS=60, TUTORIAL_SEEDS=0,
                                 FINAL_SEEDS=0, RUN_TFF=False),

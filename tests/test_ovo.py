@@ -258,6 +258,69 @@ def test_baselines_count_payloads_and_staleness(mnist):
     assert s_async.mean() > 0.5 and s_async.max() >= 3  # four devices in flight: updates computed on old versions
 
 
+def test_baselines_ship_the_data_when_asked_and_stop_when_the_controller_says():
+    """Globe2Train's setting (the cloud holds the data): each device downloads its share, once, before it
+    trains; the bytes are in the first row and training starts later. A controller ends a run early."""
+    from tinydtl.core.simulation import StopTraining
+    from tinydtl.papers.globe2train import iid_parts, sample_bytes
+
+    X, y, Xt, yt = baseline_data()
+    devices = make_devices(["ESP32"] * 3, 22, qualities=[1.0, 0.4, 0.2])
+    share = [len(p) * sample_bytes(22, 1) for p in iid_parts(len(X), 3)]
+    assert sum(share) == 300 * (22 + 1)
+    for run in (run_sync_sgd, run_async_sgd):
+        plain = run(X, y, devices, make_network([1.0, 0.4, 0.2]), batch_size=16).to_frame()
+        shipped = run(X, y, devices, make_network([1.0, 0.4, 0.2]), batch_size=16, feature_bytes=1).to_frame()
+        extra = shipped.bytes_down.sum() - plain.bytes_down.sum()
+        assert extra == shipped.bytes_down.iloc[1] - plain.bytes_down.iloc[1] == sum(share), run.__name__
+        assert shipped.messages.iloc[1] == plain.messages.iloc[1] + 3
+        assert shipped.time.iloc[1] > plain.time.iloc[1] and shipped.time.iloc[-1] > plain.time.iloc[-1]
+
+        def stop_after_2(round_done, history, settings):
+            if round_done == 2:
+                raise StopTraining("two updates")
+            return settings
+
+        assert run(X, y, devices, make_network([1.0, 0.4, 0.2]), batch_size=16, controller=stop_after_2).rounds == 2
+
+
+def test_problem_data_bytes_ship_the_training_set_k_minus_1_times():
+    from tinydtl.papers.globe2train import problem_data_bytes, sample_bytes
+
+    codes = np.repeat(np.arange(5), [3, 4, 5, 6, 7])
+    sizes = problem_data_bytes(codes, class_pairs(5), 22, 4)
+    assert sizes[0] == (3 + 4) * (22 * 4 + 1) and sample_bytes(22, 4) == 89
+    assert sizes.sum() == (5 - 1) * len(codes) * 89
+
+
+def test_fleet_uses_the_package_device_assumptions(monkeypatch):
+    """One set of device assumptions: usable SRAM and flops per cycle come from tinydtl.devices.ASSUMPTIONS."""
+    from tinydtl.devices import assumptions
+
+    board = load_boards()["ESP32"]
+    assert device_capacity(board, 22) == device_capacity(board, 22, usable_sram_fraction=0.75)
+    assert device_capacity(board, 22, usable_sram_fraction=0.5) < device_capacity(board, 22)
+    (dev,) = make_devices([board], 22)
+    assert dev.flops == board.clock_hz * 0.25 and dev.capacity == device_capacity(board, 22)
+    monkeypatch.setattr(assumptions, "ASSUMPTIONS", assumptions.DeviceAssumptions(usable_sram_fraction=0.5,
+                                                                                    flops_per_cycle=0.5))
+    (half,) = make_devices([board], 22)
+    assert half.flops == board.clock_hz * 0.5 and half.capacity == device_capacity(board, 22, usable_sram_fraction=0.5)
+
+
+def test_fast_training_path_gives_the_same_classifiers(mnist):
+    from sklearn.base import clone
+
+    X, y, Xt, _ = mnist
+    model = DistributedOneVsOne(MomentumLogisticRegression(epochs=2), n_devices=2).fit(X[:600], y[:600])
+    for p, (i, j) in enumerate(model.pairs_[:6]):
+        rows = (y[:600] == i) | (y[:600] == j)
+        ref = clone(MomentumLogisticRegression(epochs=2)).fit(X[:600][rows], (y[:600][rows] == j).astype(int))
+        est = model.estimators_[p]
+        assert np.array_equal(ref.coef_, est.coef_) and np.array_equal(ref.intercept_, est.intercept_)
+        assert np.array_equal(ref.classes_, est.classes_) and np.array_equal(ref.predict(Xt), est.predict(Xt))
+
+
 # ----------------------------------------------------------------------------- reproducibility
 def same_history(a, b):
     """Two histories hold the same rows (the host's wall and CPU seconds aside) and the same final weights."""

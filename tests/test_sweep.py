@@ -381,3 +381,28 @@ def test_heatmap_labels_stay_readable_on_light_and_dark_cells():
     assert colours["0.900"] == "black" and colours["0.100"] == "white"
     assert label_colour((1.0, 1.0, 1.0, 1.0)) == "black" and label_colour((0.0, 0.0, 0.0, 1.0)) == "white"
     plt.close("all")
+
+
+def test_summary_heat_map_says_what_its_axes_are():
+    """plot_summary(labels=...) writes readable names on the axes, the title and the colour bar (not column names)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from tinydtl.lab.sweep import plot_summary
+
+    grid = {"clients": [5, 20], "alpha": [0.1, 1.0], "seed": [0, 1]}
+    rows = [dict(status="ok", quantity="final_accuracy", value=0.5 + 0.1 * i, clients=c, alpha=a, seed=s)
+            for i, (c, a, s) in enumerate((c, a, s) for c in grid["clients"] for a in grid["alpha"] for s in grid["seed"])]
+    labels = {"final_accuracy": "final test accuracy", "clients": "clients per federation", "alpha": "Dirichlet α"}
+    ax = plot_summary(pd.DataFrame(rows), grid, value="final_accuracy", rows="clients", cols="alpha", labels=labels)
+    assert ax.get_xlabel() == "Dirichlet α" and ax.get_ylabel() == "clients per federation"
+    assert ax.get_title().startswith("final test accuracy") and "(mean over seed)" in ax.get_title()
+    assert ax.figure.axes[-1].get_ylabel() == "final test accuracy"  # the colour bar
+    raw = plot_summary(pd.DataFrame(rows), grid, value="final_accuracy", rows="clients", cols="alpha")
+    assert raw.get_xlabel() == "alpha"  # no labels: names as they are
+    with pytest.raises(TypeError, match="labels must be a dict"):
+        plot_summary(pd.DataFrame(rows), grid, labels=["alpha"])
+    plt.close("all")

@@ -12,6 +12,13 @@ uses it unless it is given another fraction explicitly.
 **Units.** Memory is counted in bytes and printed in KiB, 1 KiB = 1,024 B (:func:`kib`). Datasheets
 write the same unit as "KB": the nRF52840's "256 KB" is 262,144 B = 256 KiB.
 
+**Compute speed.** Where a lesson turns floating-point operations into device time without running the
+code on the device, it assumes a board sustains **0.25 flop per clock cycle**
+(:attr:`DeviceAssumptions.flops_per_cycle`): a float multiply-add every ~8 cycles once loads, stores and
+loop overhead are counted, a rough figure for plain C loops on a Cortex-M4F (the same for every
+algorithm compared, so it scales times but never reorders them). Lesson 08's ``CYCLES_PER_OP = 4``
+(cycles per add, compare or multiply-accumulate) is an assumption of the same order.
+
 **Radio bit rates** are named by radio (:attr:`DeviceAssumptions.radios`), each with its source. The
 rate a board's currents are quoted at is in ``data/boards.toml`` (``radio_bitrate_bps``); the named
 rates here agree with it (the tests check that every board's rate is one of them).
@@ -76,16 +83,21 @@ class DeviceAssumptions:
         buffers take the rest; see the module docstring).
     radios : tuple of RadioRate
         On-air bit rates by radio name, with sources.
+    flops_per_cycle : float > 0
+        Floating-point operations a board sustains per clock cycle when device time is estimated
+        from an operation count (default 0.25; see the module docstring).
     KIB : int (class constant)
         Bytes per KiB (1,024), the memory unit of prints and tables.
     """
 
     usable_sram_fraction: float = 0.75
     radios: tuple[RadioRate, ...] = RADIOS
+    flops_per_cycle: float = 0.25
     KIB: ClassVar[int] = KIB
 
     def __post_init__(self):
         check_number("usable_sram_fraction", self.usable_sram_fraction, low=0, high=1, low_open=True)
+        check_number("flops_per_cycle", self.flops_per_cycle, low=0, low_open=True)
         if not isinstance(self.radios, tuple) or not all(isinstance(r, RadioRate) for r in self.radios):
             raise TypeError(f"radios must be a tuple of RadioRate, got {self.radios!r}")
 
@@ -106,7 +118,7 @@ class DeviceAssumptions:
         return kib(nbytes)
 
 
-#: The package's defaults. ``ASSUMPTIONS.usable_sram_fraction`` is 0.75.
+#: The package's defaults. ``ASSUMPTIONS.usable_sram_fraction`` is 0.75, ``ASSUMPTIONS.flops_per_cycle`` 0.25.
 ASSUMPTIONS = DeviceAssumptions()
 
 

@@ -126,8 +126,13 @@ def label_colour(rgba) -> str:
     return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
 
 
-def plot_heatmap(table, *, rows, cols, value, ax=None, fmt="{:.3f}", cmap="viridis", title=None):
-    """Heat map of ``value`` over two parameters of a sweep table (a pandas DataFrame)."""
+def plot_heatmap(table, *, rows, cols, value, ax=None, fmt="{:.3f}", cmap="viridis", title=None, labels=None):
+    """Heat map of ``value`` over two parameters of a sweep table (a pandas DataFrame).
+
+    ``labels`` maps column names to what the axes and the colour bar say (e.g. ``{"alpha": "Dirichlet α"}``);
+    a name without a label is shown as it is.
+    """
+    labels = dict(labels or {})
     import matplotlib.pyplot as plt
 
     grid = table.pivot(index=rows, columns=cols, values=value)
@@ -136,11 +141,11 @@ def plot_heatmap(table, *, rows, cols, value, ax=None, fmt="{:.3f}", cmap="virid
     im = ax.imshow(grid.values, cmap=cmap, origin="lower", aspect="auto")
     ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
     ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index])
-    ax.set_xlabel(cols)
-    ax.set_ylabel(rows)
+    ax.set_xlabel(labels.get(cols, cols))
+    ax.set_ylabel(labels.get(rows, rows))
     for (r, c), v in np.ndenumerate(grid.values):
         ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=8, color=label_colour(im.cmap(im.norm(v))))
-    ax.figure.colorbar(im, ax=ax, label=value)
+    ax.figure.colorbar(im, ax=ax, label=labels.get(value, value))
     if title:
         ax.set_title(title)
     return ax

@@ -257,15 +257,31 @@ def _check_eps(eps):
         raise ValueError(f"eps must be in (0, 1) (a number), got {eps!r}")
 
 
-def predicted_rounds(gap: float, eps: float) -> float:
-    """ε-averaging time bound of synchronous gossip: ``log(1/ε) / log(1/(1 - gap))`` (inf if gap is 0)."""
+#: A gap this close to 1 is exact one-step averaging (|λ₂| ≈ 1e-16 is eigensolver rounding): one round.
+ONE_STEP_GAP_TOL = 1e-12
+#: A bound within this of a whole number of rounds counts as that number (the logarithms' rounding).
+WHOLE_ROUND_TOL = 1e-9
+
+
+def predicted_rounds(gap: float, eps: float, *, whole: bool = False):
+    """ε-averaging time bound of synchronous gossip, ``t(ε) = log(1/ε) / log(1/(1 - gap))`` (Xiao & Boyd 2004).
+
+    ``whole=False`` (default): the bound as a real number (inf if the gap is 0, 1.0 if it is 1).
+    ``whole=True``: the whole gossip rounds the bound guarantees, ``⌈t(ε)⌉`` as an ``int`` — a round
+    is whole, and after ``⌈t⌉`` rounds the error is at most ``ε``; a bound within
+    :data:`WHOLE_ROUND_TOL` of a whole number counts as that number, a gap within
+    :data:`ONE_STEP_GAP_TOL` of 1 takes one round, a gap of 0 never gets there (``math.inf``).
+    """
     _check_eps(eps)
     check_number("gap", gap, low=0, high=1)
+    if not isinstance(whole, bool):
+        raise TypeError(f"whole must be True or False, got {type(whole).__name__} {whole!r}")
     if gap == 0:
         return math.inf
-    if gap == 1:
-        return 1.0
-    return math.log(1 / eps) / math.log(1 / (1 - gap))
+    if gap == 1 or (whole and gap >= 1 - ONE_STEP_GAP_TOL):
+        return 1 if whole else 1.0
+    t = math.log(1 / eps) / math.log(1 / (1 - gap))
+    return max(1, math.ceil(t - WHOLE_ROUND_TOL)) if whole else t
 
 
 def measured_rounds(errors, eps: float):

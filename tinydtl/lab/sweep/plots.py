@@ -21,13 +21,18 @@ def _axes_to_draw(grid: dict, rows, cols) -> tuple:
     return rows, cols
 
 
-def plot_summary(table, grid: dict, *, value=None, rows=None, cols=None, ax=None):
+def plot_summary(table, grid: dict, *, value=None, rows=None, cols=None, ax=None, labels=None):
     """Heat map of ``value`` (a claim or metric name) over two grid axes, averaged over the others.
 
     Defaults: the first quantity in the table, and the two grid parameters with the most values
     (``rows`` the first of them in grid order). With one varying parameter it draws a line.
-    Returns the Axes, or ``None`` if no point finished or nothing varies.
+    ``labels`` maps parameter and quantity names to what the axes, title and colour bar say (e.g.
+    ``{"final_accuracy": "final test accuracy", "alpha": "Dirichlet α"}``); without one a name is
+    shown as it is. Returns the Axes, or ``None`` if no point finished or nothing varies.
     """
+    if labels is not None and not (isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())):
+        raise TypeError(f"labels must be a dict of names to label strings, got {labels!r}")
+    labels = dict(labels or {})
     from tinydtl.lab.plots import plot_heatmap
 
     ok = table[(table["status"] == "ok") & table["quantity"].notna()]
@@ -44,7 +49,7 @@ def plot_summary(table, grid: dict, *, value=None, rows=None, cols=None, ax=None
         return None
     data = ok[ok["quantity"] == value]
     others = [n for n in grid if len(grid[n]) > 1 and n not in (rows, cols)]
-    note = f" (mean over {', '.join(others)})" if others else ""
+    note = f" (mean over {', '.join(labels.get(o, o) for o in others)})" if others else ""
     if ax is None:
         from matplotlib.figure import Figure
 
@@ -52,9 +57,10 @@ def plot_summary(table, grid: dict, *, value=None, rows=None, cols=None, ax=None
     if cols is None:
         line = data.groupby(rows, sort=True)["value"].mean()
         ax.plot([str(i) for i in line.index], line.values, marker="o")
-        ax.set_xlabel(rows)
-        ax.set_ylabel(value)
-        ax.set_title(f"{value}{note}", fontsize=9)
+        ax.set_xlabel(labels.get(rows, rows))
+        ax.set_ylabel(labels.get(value, value))
+        ax.set_title(f"{labels.get(value, value)}{note}", fontsize=9)
         return ax
     means = data.groupby([rows, cols], sort=True)["value"].mean().rename(value).reset_index()
-    return plot_heatmap(means, rows=rows, cols=cols, value=value, ax=ax, title=f"{value}{note}")
+    return plot_heatmap(means, rows=rows, cols=cols, value=value, ax=ax, title=f"{labels.get(value, value)}{note}",
+                        labels=labels)

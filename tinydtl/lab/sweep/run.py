@@ -170,7 +170,7 @@ def _run_points(spec, todo, records, point_dir, *, client, retries, allow_tff, p
 
     futures = {client.submit(run_point, spec, p, k, str(point_dir), allow_tff, key=f"tinydtl-sweep-{k}",
                              retries=retries): (k, p) for k, p in todo}
-    bar = tqdm(total=len(futures), desc=f"sweep {spec.name}", unit="point", disable=not progress)
+    bar = tqdm(total=len(futures), desc=f"sweep {spec.name}", unit="point", disable=not progress, leave=False)
     for future in as_completed(futures):
         k, p = futures[future]
         try:

@@ -9,8 +9,9 @@ them. The modules, one job each:
   scikit-learn classifier :class:`DistributedOneVsOne` that runs everything;
 * :mod:`~tinydtl.papers.globe2train.mcu_learner` — the binary learner one device runs,
   :class:`MomentumLogisticRegression`;
-* :mod:`~tinydtl.papers.globe2train.fleet` — the devices (capacity from SRAM, speed) and G2T-C's
-  scheduling (:func:`assign_problems`);
+* :mod:`~tinydtl.papers.globe2train.fleet` — the devices (capacity from SRAM, speed, both from the
+  package's device assumptions :data:`tinydtl.devices.ASSUMPTIONS`), G2T-C's scheduling
+  (:func:`assign_problems`) and what a problem costs in flops and data bytes;
 * :mod:`~tinydtl.papers.globe2train.g2t` — G2T-D: threshold, encode/decode, and the simulated
   rounds :func:`run_g2t_d`;
 * :mod:`~tinydtl.papers.globe2train.sgd_baselines` — the synchronous and asynchronous SGD baselines.
@@ -27,6 +28,8 @@ from tinydtl.papers.globe2train.fleet import (
     device_capacity,
     make_devices,
     problem_costs,
+    problem_data_bytes,
+    sample_bytes,
 )
 from tinydtl.papers.globe2train.g2t import (
     EncodedVector,
@@ -83,9 +86,11 @@ __all__ = [
     "n_problems",
     "ovo_decision",
     "problem_costs",
+    "problem_data_bytes",
     "run_async_sgd",
     "run_g2t_d",
     "run_sync_sgd",
+    "sample_bytes",
     "step_flops",
     "sync_sgd_algorithm",
     "threshold",

@@ -12,7 +12,14 @@ Each round G2T-C hands the pending binary problems to the devices online (:func:
 longest problem first, each to the device that would finish it earliest (its queue, its compute
 time ``cost / speed`` and the time to receive the problem's data over its link), never more than a
 device's capacity. A problem that costs ``epochs × n_ij × (d + 1) × 6`` flops (:func:`problem_costs`)
-keeps a device busy ``cost / speed`` seconds.
+keeps a device busy ``cost / speed`` seconds; its training data, ``n_ij`` samples of ``d`` features
+and a label, is :func:`problem_data_bytes` bytes.
+
+The device assumptions are the package's one set, :data:`tinydtl.devices.ASSUMPTIONS`: a learner may
+use its ``usable_sram_fraction`` (75 %) of a board's SRAM, and a board computes
+``flops_per_cycle`` (0.25) floating-point operations per clock cycle. Both are read when a function
+runs, so changing the package's assumptions changes every capacity and speed; pass
+``usable_sram_fraction=`` or ``flops_per_cycle=`` to depart from them.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import numpy as np
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.core.validation import check_finite_array, check_int, check_number
 from tinydtl.devices import Board, fits, load_boards, mlp_layers, profile
+from tinydtl.devices import assumptions
+from tinydtl.devices.assumptions import usable_fraction
 
 __all__ = [
     "FLOPS_PER_CYCLE",
@@ -38,17 +47,21 @@ __all__ = [
     "check_online",
     "per_device",
     "problem_costs",
+    "problem_data_bytes",
+    "pair_sizes",
+    "sample_bytes",
     "resolve_boards",
 ]
 
-#: The share of a board's SRAM that training may use (the rest is stack, RTOS and radio buffers).
-#: A modelling assumption; to be aligned with the package-wide default of the devices layer.
-USABLE_SRAM_FRACTION = 0.5
+#: The share of a board's SRAM that training may use (the rest is stack, RTOS and radio buffers): the
+#: package's :data:`tinydtl.devices.ASSUMPTIONS` ``.usable_sram_fraction`` (0.75), copied at import for
+#: reading; the functions below read ``ASSUMPTIONS`` itself when they run.
+USABLE_SRAM_FRACTION = assumptions.ASSUMPTIONS.usable_sram_fraction
 
-#: Floating-point operations a board sustains per clock cycle: a float multiply-add every ~8 cycles
-#: with loads and stores, a rough figure for a Cortex-M4F running plain C loops (the same for every
-#: algorithm compared).
-FLOPS_PER_CYCLE = 0.25
+#: Floating-point operations a board sustains per clock cycle: :data:`tinydtl.devices.ASSUMPTIONS`
+#: ``.flops_per_cycle`` (0.25; a float multiply-add every ~8 cycles with loads and stores, a rough
+#: figure for a Cortex-M4F running plain C loops, the same for every algorithm compared).
+FLOPS_PER_CYCLE = assumptions.ASSUMPTIONS.flops_per_cycle
 
 #: Floating-point operations per sample and weight of one SGD-with-momentum step: a multiply-add
 #: forward, one backward and one momentum update.
@@ -93,7 +106,7 @@ def resolve_boards(boards) -> list[Board]:
     return resolved
 
 
-def device_capacity(board, n_features: int, *, batch_size: int = 32, usable_sram_fraction: float = USABLE_SRAM_FRACTION,
+def device_capacity(board, n_features: int, *, batch_size: int = 32, usable_sram_fraction: float | None = None,
                     weights_per_problem: int | None = None) -> int:
     """How many trained binary linear classifiers ``board`` can hold while training the next one.
 
@@ -102,14 +115,14 @@ def device_capacity(board, n_features: int, *, batch_size: int = 32, usable_sram
     activations and the input batch, float32); every finished classifier waiting in the
     accumulation buffer needs ``(n_features + 1) × 4`` bytes (``weights_per_problem × 4`` if given).
     With ``S`` = usable SRAM (``usable_sram_fraction`` of the board's, default
-    :data:`USABLE_SRAM_FRACTION`; the rest is stack, RTOS and radio), the capacity is
+    ``tinydtl.devices.ASSUMPTIONS.usable_sram_fraction``; the rest is stack, RTOS and radio), the capacity is
     ``floor((S − training) / ((n_features + 1) × 4))``, 0 when training alone does not fit.
     ``board``: a :class:`tinydtl.devices.Board` or a board name.
     """
     (board,) = resolve_boards([board])
     check_int("n_features", n_features, 1)
     check_int("batch_size", batch_size, 1)
-    check_number("usable_sram_fraction", usable_sram_fraction, low=0, high=1, low_open=True)
+    usable_sram_fraction = usable_fraction(usable_sram_fraction)  # None: the package's assumption
     if weights_per_problem is not None:
         check_int("weights_per_problem", weights_per_problem, 1)
     prof = profile(mlp_layers([n_features, 1]), optimizer="momentum", batch_size=batch_size, comm_buffers=0,
@@ -132,12 +145,14 @@ def per_device(name: str, values, n: int) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def make_devices(boards, n_features: int, *, qualities=None, availability=None, flops_per_cycle: float = FLOPS_PER_CYCLE,
-                 batch_size: int = 32, usable_sram_fraction: float = USABLE_SRAM_FRACTION, max_capacity: int | None = None,
+def make_devices(boards, n_features: int, *, qualities=None, availability=None, flops_per_cycle: float | None = None,
+                 batch_size: int = 32, usable_sram_fraction: float | None = None, max_capacity: int | None = None,
                  seed=None) -> list[Device]:
     """Devices from a list of :class:`tinydtl.devices.Board` (or board names, read by :func:`tinydtl.devices.load_boards`).
 
-    Speed: ``clock_hz × flops_per_cycle`` (:data:`FLOPS_PER_CYCLE`). ``qualities`` and
+    Speed: ``clock_hz × flops_per_cycle`` (default ``tinydtl.devices.ASSUMPTIONS.flops_per_cycle``);
+    capacity: :func:`device_capacity` with ``usable_sram_fraction`` (default
+    ``tinydtl.devices.ASSUMPTIONS.usable_sram_fraction``). ``qualities`` and
     ``availability`` default to 1; ``max_capacity`` caps what a device accepts per round. Raises
     ValueError naming a device that cannot hold even one binary classifier. Nothing here is random:
     ``seed`` has no effect and is deprecated (it will be removed in tinydtl 0.3).
@@ -151,7 +166,10 @@ def make_devices(boards, n_features: int, *, qualities=None, availability=None, 
     n = len(resolved)
     qualities = per_device("qualities", qualities, n)
     availability = per_device("availability", availability, n)
+    if flops_per_cycle is None:
+        flops_per_cycle = assumptions.ASSUMPTIONS.flops_per_cycle
     check_number("flops_per_cycle", flops_per_cycle, low=0, low_open=True)
+    usable_sram_fraction = usable_fraction(usable_sram_fraction)
     if max_capacity is not None:
         check_int("max_capacity", max_capacity, 1)
     devices = []
@@ -192,9 +210,31 @@ def problem_costs(y_codes, pairs, n_features: int, epochs: int) -> np.ndarray:
     """
     check_int("n_features", n_features, 1)
     check_int("epochs", epochs, 1)
+    return epochs * pair_sizes(y_codes, pairs).astype(float) * (n_features + 1) * FLOPS_PER_SAMPLE_WEIGHT
+
+
+def problem_data_bytes(y_codes, pairs, n_features: int, feature_bytes: int) -> np.ndarray:
+    """Bytes of each binary problem's training data: ``n_ij × (n_features × feature_bytes + 1)``.
+
+    ``n_ij`` is the number of samples of classes ``i`` and ``j``; each sample is its ``n_features``
+    values of ``feature_bytes`` bytes each (4: float32, 1: uint8 pixels) and a one-byte label. Every
+    sample belongs to ``K − 1`` problems, so shipping every problem its data moves the training set
+    ``K − 1`` times.
+    """
+    return pair_sizes(y_codes, pairs) * sample_bytes(n_features, feature_bytes)
+
+
+def sample_bytes(n_features: int, feature_bytes: int) -> int:
+    """Bytes of one training sample sent over the network: ``n_features × feature_bytes`` + a 1-byte label."""
+    check_int("n_features", n_features, 1)
+    check_int("feature_bytes", feature_bytes, 1)
+    return int(n_features) * int(feature_bytes) + 1
+
+
+def pair_sizes(y_codes, pairs) -> np.ndarray:
+    """``n_ij`` of every problem ``(i, j)``: the samples of classes ``i`` and ``j`` (int64)."""
     counts = np.bincount(np.asarray(y_codes), minlength=int(np.max(pairs)) + 1)
-    n_ij = counts[pairs[:, 0]] + counts[pairs[:, 1]]
-    return epochs * n_ij.astype(float) * (n_features + 1) * FLOPS_PER_SAMPLE_WEIGHT
+    return (counts[pairs[:, 0]] + counts[pairs[:, 1]]).astype(np.int64)
 
 
 def check_costs(costs, name: str = "costs") -> np.ndarray:

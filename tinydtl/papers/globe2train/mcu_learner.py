@@ -92,8 +92,24 @@ class MomentumLogisticRegression(ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         self._check_binary(y)
-        X = X.astype(np.float32)
-        t = (y == self.classes_[1]).astype(np.float32)
+        return self._train(X.astype(np.float32), (y == self.classes_[1]).astype(np.float32))
+
+    def fit_prepared(self, X32, t):
+        """Fit on features already validated and cast to float32 and 0/1 float32 targets (both present).
+
+        The same arithmetic as :meth:`fit` without scikit-learn's per-call input validation:
+        :class:`~tinydtl.papers.globe2train.ovo.DistributedOneVsOne` validates ``X`` once and trains
+        thousands of binary problems on its rows. ``classes_`` becomes ``[0, 1]``.
+        """
+        self._check_params()
+        if not (isinstance(X32, np.ndarray) and X32.dtype == np.float32 and X32.ndim == 2):
+            raise TypeError("X32 must be a 2-D float32 array (validated features)")
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = X32.shape[1]
+        return self._train(X32, np.asarray(t, dtype=np.float32))
+
+    def _train(self, X, t):
+        """Minibatch SGD with momentum on float32 ``X`` and 0/1 targets ``t`` (see the class docstring)."""
         n, d = X.shape
         w = np.zeros(d, dtype=np.float32)
         b = np.float32(0.0)

@@ -17,6 +17,18 @@ payload); the server adds it (synchronous: the mean of the round's updates, weig
 Both run through the core's loop :func:`tinydtl.core.simulation.simulate` and stop after the same
 training budget, ``epochs`` passes over the data (synchronous: ``ceil(budget / devices)`` rounds).
 
+**Where the data starts.** By default each device already holds its share (the federated setting:
+nothing is shipped). Globe2Train's setting is different: the cloud holds the data and hands work to
+idle devices. With ``feature_bytes`` set, each device first downloads its share from the cloud,
+``n_k × (d × feature_bytes + 1)`` bytes (:func:`~tinydtl.papers.globe2train.fleet.sample_bytes`, the
+rule G2T's problems are shipped by), once, when it is first online; it starts training when the
+share has arrived, and those bytes are in the first row's ``bytes_down`` (a drop-out during the
+download is not modelled: a lower bound on the baseline's cost).
+
+**Stopping.** Both run ``epochs`` passes over the data at most; a ``controller`` (as for
+:func:`tinydtl.core.simulation.simulate`) may end a run earlier, e.g. once the accuracy evaluated on
+``(x_test, y_test)`` — pass validation data there — reaches a target (time to accuracy).
+
 **Staleness, per update**: the server's version when it applies ``g`` minus the version ``g`` was
 computed from (0 for synchronous SGD by construction, measured anyway).
 
@@ -56,7 +68,7 @@ from tinydtl.core.validation import (
 )
 from tinydtl.learners.softmax import AugmentedFeatures, SoftmaxModel
 from tinydtl.networks.netsim import check_network
-from tinydtl.papers.globe2train.fleet import check_devices
+from tinydtl.papers.globe2train.fleet import check_devices, sample_bytes
 from tinydtl.runtime.deprecation import renamed_keywords
 
 __all__ = [
@@ -110,10 +122,11 @@ class SGDProblem:
     eval_every: int
     budget: int  # minibatch updates the server applies
     settings: PlanSettings
+    share_bytes: list  # bytes of each device's share of the data, shipped before training (0: already there)
 
     @classmethod
     def from_data(cls, x_train, y_train, devices, network, *, epochs, batch_size, lr, x_test, y_test, n_classes, seed,
-                  eval_every) -> SGDProblem:
+                  eval_every, feature_bytes=None) -> SGDProblem:
         check_devices(devices)
         check_network(network, len(devices))
         check_int("epochs", epochs, 1)
@@ -127,9 +140,23 @@ class SGDProblem:
         y = check_labels(y_train, "y_train", len(x), n_classes)
         model = SoftmaxModel(x.shape[1], n_classes or max(int(y.max()) + 1, 2))
         xt, yt = check_test_set(x_test, y_test, x.shape[1], model.n_classes)
-        return cls(model.prepare(x), y, model, None if xt is None else (xt, yt), iid_parts(len(x), len(devices), seed),
+        parts = iid_parts(len(x), len(devices), seed)
+        per_sample = 0 if feature_bytes is None else sample_bytes(x.shape[1], feature_bytes)
+        return cls(model.prepare(x), y, model, None if xt is None else (xt, yt), parts,
                    list(devices), network, lr, seed, eval_every, update_budget(len(x), epochs, batch_size),
-                   PlanSettings(batch_size=batch_size, local_steps=1))
+                   PlanSettings(batch_size=batch_size, local_steps=1), [len(part) * per_sample for part in parts])
+
+    def ship_shares(self, network) -> tuple[list, Traffic, int]:
+        """Send every device its share of the data when it is first online: ``(arrival time per device,
+        the traffic, transmission attempts)``; with nothing to ship every device is ready at 0."""
+        ready, traffic, attempts = [0.0] * len(self.devices), Traffic(), 0
+        for k, nbytes in enumerate(self.share_bytes):
+            if nbytes:
+                down = network.transmit(k, nbytes, network.next_online(k, 0.0))
+                ready[k] = down.arrival
+                traffic += Traffic(bytes_down=nbytes, messages=1)
+                attempts += down.attempts
+        return ready, traffic, attempts
 
     @property
     def payload(self) -> int:
@@ -173,22 +200,27 @@ def sync_device(prob: SGDProblem, network, k: int, t: float, plan, tally: dict) 
 
 
 def sync_sgd_algorithm(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
-                       x_test=None, y_test=None, n_classes=None, eval_every: int = 10,
-                       seed: int = 0) -> tuple[Algorithm, int]:
+                       x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
+                       feature_bytes: int | None = None) -> tuple[Algorithm, int]:
     """Synchronous SGD (:func:`run_sync_sgd`, same parameters) as ``(Algorithm, rounds)``. Its rounds
     use the algorithm's own plan (``batch_size``, one local step), whatever settings ``simulate`` passes."""
     prob = SGDProblem.from_data(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size, lr=lr,
-                                x_test=x_test, y_test=y_test, n_classes=n_classes, seed=seed, eval_every=eval_every)
+                                x_test=x_test, y_test=y_test, n_classes=n_classes, seed=seed, eval_every=eval_every,
+                                feature_bytes=feature_bytes)
     rounds = math.ceil(prob.budget / len(devices))
 
     def init():
-        return {"params": prob.model.init(seed), "t": 0.0, "updates": 0, "network": network.fresh()}
+        net = network.fresh()
+        ready, traffic, attempts = prob.ship_shares(net)
+        return {"params": prob.model.init(seed), "t": 0.0, "updates": 0, "network": net, "ready": max(ready),
+                "shipped": (traffic, attempts)}
 
     def apply(state, r, settings):
         net, t0 = state["network"], state["t"]
-        t, online = first_online(net, len(devices), t0)
+        t, online = first_online(net, len(devices), max(t0, state["ready"]))  # round 1 waits for every share
         plan = plan_from_settings(prob.parts, r, prob.settings, seed=seed)
-        tally = {"traffic": Traffic(), "attempts": 0, "flops": 0.0}
+        traffic, attempts = state["shipped"] if r == 0 else (Traffic(), 0)
+        tally = {"traffic": traffic, "attempts": attempts, "flops": 0.0}
         ends = [sync_device(prob, net, k, t, plan, tally) for k in online]
         kept = [k for k, (_, ok) in zip(online, ends) if ok]
         params = state["params"]
@@ -216,18 +248,21 @@ def first_online(network, n_devices: int, t: float) -> tuple[float, list[int]]:
 @renamed_keywords(**RENAMED_KEYWORDS)
 def run_sync_sgd(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
                  x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
-                 progress: bool = False) -> History:
+                 feature_bytes: int | None = None, controller=None, progress: bool = False) -> History:
     """Synchronous SGD: every round each live device sends one update; the server waits for all.
 
     A device that drops out before its update arrives is left out of the round (the server stops
     waiting when it notices the drop-out); when no device is online the round waits for the first
     to return. ``network`` is not advanced (the run uses :meth:`~tinydtl.networks.netsim.Network.fresh`).
+    ``feature_bytes``: ship each device its share of the data first (module docstring); ``controller``:
+    as for :func:`tinydtl.core.simulation.simulate` (e.g. stop once an accuracy is reached).
     """
     algo, rounds = sync_sgd_algorithm(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size, lr=lr,
                                       x_test=x_test, y_test=y_test, n_classes=n_classes, eval_every=eval_every,
-                                      seed=seed)
-    return simulate(algo, rounds, progress=progress,
-                    config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed))
+                                      seed=seed, feature_bytes=feature_bytes)
+    return simulate(algo, rounds, progress=progress, controller=controller,
+                    config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed,
+                                feature_bytes=feature_bytes))
 
 
 # ----------------------------------------------------------------------------- asynchronous SGD
@@ -241,7 +276,9 @@ def async_start(prob: SGDProblem, state: dict, k: int, t: float) -> None:
         down = net.transmit(k, prob.payload, t)
         state["traffic"] += Traffic(bytes_down=prob.payload, messages=1)
         state["attempts"] += down.attempts
-        plan = plan_from_settings(prob.parts, state["steps"][k], prob.settings, seed=prob.seed).subset([k])
+        # device k's batch order is seeded by (seed, step, k) alone: planning devices 0..k gives the
+        # same order as planning all of them, at a fraction of the cost
+        plan = plan_from_settings(prob.parts[: k + 1], state["steps"][k], prob.settings, seed=prob.seed).subset([k])
         new, n, _, _ = prob.model.local_update(prob.x, prob.y, state["params"][None, :], plan, prob.lr)
         update = new[0] - state["params"]
         state["steps"][k] += 1
@@ -262,18 +299,21 @@ def async_start(prob: SGDProblem, state: dict, k: int, t: float) -> None:
 
 
 def async_sgd_algorithm(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
-                        x_test=None, y_test=None, n_classes=None, eval_every: int = 10,
-                        seed: int = 0) -> tuple[Algorithm, int]:
+                        x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
+                        feature_bytes: int | None = None) -> tuple[Algorithm, int]:
     """Asynchronous SGD (:func:`run_async_sgd`, same parameters) as ``(Algorithm, rounds)``: one round
     per applied update; each device's step uses the algorithm's own plan (``batch_size``, one step)."""
     prob = SGDProblem.from_data(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size, lr=lr,
-                                x_test=x_test, y_test=y_test, n_classes=n_classes, seed=seed, eval_every=eval_every)
+                                x_test=x_test, y_test=y_test, n_classes=n_classes, seed=seed, eval_every=eval_every,
+                                feature_bytes=feature_bytes)
 
     def init():
-        state = {"params": prob.model.init(seed), "t": 0.0, "updates": 0, "events": [], "traffic": Traffic(),
-                 "attempts": 0, "flops": 0.0, "network": network.fresh(), "steps": [0] * len(devices)}
+        net = network.fresh()
+        ready, traffic, attempts = prob.ship_shares(net)  # the shipping is in the first applied update's row
+        state = {"params": prob.model.init(seed), "t": 0.0, "updates": 0, "events": [], "traffic": traffic,
+                 "attempts": attempts, "flops": 0.0, "network": net, "steps": [0] * len(devices)}
         for k in range(len(devices)):
-            async_start(prob, state, k, 0.0)
+            async_start(prob, state, k, ready[k])  # each device starts once its share has arrived
         return state
 
     def apply(state, r, settings):
@@ -294,16 +334,18 @@ def async_sgd_algorithm(x_train, y_train, devices, network, *, epochs: int = 1, 
 @renamed_keywords(**RENAMED_KEYWORDS)
 def run_async_sgd(x_train, y_train, devices, network, *, epochs: int = 1, batch_size: int = 32, lr: float = 0.5,
                   x_test=None, y_test=None, n_classes=None, eval_every: int = 10, seed: int = 0,
-                  progress: bool = False) -> History:
+                  feature_bytes: int | None = None, controller=None, progress: bool = False) -> History:
     """Asynchronous SGD: the server applies each update when it arrives; one row per applied update.
 
     Device ``k`` downloads the parameters of version ``v``, takes a minibatch step, uploads the
     update; it is applied at version ``v'`` (staleness ``v' − v``) and the device starts again at
     once. A device that drops out loses the update it was working on and restarts when it is back.
     ``network`` is not advanced (the run uses :meth:`~tinydtl.networks.netsim.Network.fresh`).
+    ``feature_bytes`` and ``controller`` as in :func:`run_sync_sgd`.
     """
     algo, rounds = async_sgd_algorithm(x_train, y_train, devices, network, epochs=epochs, batch_size=batch_size,
                                        lr=lr, x_test=x_test, y_test=y_test, n_classes=n_classes,
-                                       eval_every=eval_every, seed=seed)
-    return simulate(algo, rounds, progress=progress,
-                    config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed))
+                                       eval_every=eval_every, seed=seed, feature_bytes=feature_bytes)
+    return simulate(algo, rounds, progress=progress, controller=controller,
+                    config=dict(epochs=epochs, batch_size=batch_size, lr=lr, devices=len(devices), seed=seed,
+                                feature_bytes=feature_bytes))
