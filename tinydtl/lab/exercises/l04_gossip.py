@@ -1,5 +1,5 @@
-"""Checks of lesson 04's exercises (gossip and the spectral gap): the ring's gap, whole rounds, the SLEM,
-max-degree weights.
+"""Checks of lesson 04's exercises (gossip and the spectral gap): the ring's gap, whole rounds, the
+per-round contraction factor of a possibly non-symmetric W, max-degree weights.
 
 Each check runs the student's function on its own cases (not only the sizes the lesson names), gives a
 specific message for each common wrong answer, turns malformed answers into feedback, and refuses the
@@ -18,7 +18,7 @@ from tinydtl.lab.lessons.l04_gossip import ring_gap_closed_form
 from tinydtl.networks import gossip
 from tinydtl.networks.topology import ring, star
 
-__all__ = ["check_max_degree_weights", "check_ring_gap", "check_ring_rounds", "check_slem", "check_smallest_range"]
+__all__ = ["check_contraction", "check_max_degree_weights", "check_ring_gap", "check_ring_rounds", "check_smallest_range"]
 
 RING_SIZES = (3, 4, 5, 12, 24, 48, 101, 1000)
 
@@ -114,49 +114,66 @@ def check_ring_rounds(student_fn) -> Feedback:
                                   "rounds section 1 printed for 36 devices."])
 
 
-# ----------------------------------------------------------------------------- exercise 2: the SLEM
-def _slem_cases():
+# ----------------------------------------------------------------------------- exercise 2: one round's guarantee
+def _mixed(n, a, b, c):
+    """a I + b (cyclic shift) + c (swap of devices 0 and 1): doubly stochastic, not symmetric, not normal."""
+    eye = np.eye(n)
+    return a * eye + b * np.roll(eye, 1, axis=0) + c * eye[[1, 0, *range(2, n)]]
+
+
+def _contraction_cases():
     swap = np.array([[0.0, 1.0], [1.0, 0.0]])
-    cases = [("the two-device swap", swap), ("the lazy swap (I + W)/2", (np.eye(2) + swap) / 2),
-             ("a 6-device Metropolis ring", gossip.metropolis_weights(ring(6)).toarray()),
-             ("a 7-device Metropolis star", gossip.metropolis_weights(star(7)).toarray()),
-             ("complete averaging of 4 devices", np.full((4, 4), 0.25)),
-             ("two disconnected pairs", np.kron(np.eye(2), np.full((2, 2), 0.5))),
-             ("a 5-device path", gossip.metropolis_weights(nx.path_graph(5)).toarray())]
-    return cases
+    return [("the two-device swap", swap), ("a 7-device Metropolis star", gossip.metropolis_weights(star(7)).toarray()),
+            ("an 8-device Metropolis ring", gossip.metropolis_weights(ring(8)).toarray()),
+            ("complete averaging of 4 devices", np.full((4, 4), 0.25)),
+            ("a 3-device one-way mix 0.2 I + 0.5 shift + 0.3 swap", _mixed(3, 0.2, 0.5, 0.3)),
+            ("a 4-device one-way mix 0.2 I + 0.5 shift + 0.3 swap", _mixed(4, 0.2, 0.5, 0.3)),
+            ("a 5-device one-way mix 0.3 I + 0.3 shift + 0.4 swap", _mixed(5, 0.3, 0.3, 0.4)),
+            ("two disconnected pairs", np.kron(np.eye(2), np.full((2, 2), 0.5)))]
 
 
-def _slem_mistakes(W):
-    ev = np.linalg.eigvalsh(W)  # ascending
-    return [(ev[-2], "that is λ₂ with its sign; the speed is set by the second-largest MODULUS, max(λ₂, −λ_n)"),
-            (np.max(np.abs(ev)), "that is the largest modulus, always 1 (the consensus direction); leave λ₁ = 1 out"),
-            (ev[0], "that is the smallest eigenvalue λ_n; the SLEM is max(λ₂, −λ_n)"),
-            (abs(ev[0]), "that is |λ_n| alone; the SLEM is max(λ₂, |λ_n|)"),
-            (1 - max(ev[-2], -ev[0]), "that is the spectral gap 1 − |λ₂|; the exercise asks for |λ₂| itself")]
+def _contraction_mistakes(W):
+    n = W.shape[0]
+    mods = np.sort(np.abs(np.linalg.eigvals(W)))
+    ev2 = np.sort(np.linalg.eigvals(W).real)[-2]
+    D = W - np.full((n, n), 1 / n)
+    return [(mods[-2], "that is the second-largest eigenvalue modulus. For a W that is not symmetric the eigenvalues "
+                       "do not bound a single round: an error vector can grow for a few rounds before it shrinks. The "
+                       "guarantee for one round is how much W − 11ᵀ/n can stretch any vector"),
+            (ev2, "that is the second-largest eigenvalue with its sign (its real part); the guarantee must hold for "
+                  "every error vector, of either sign"),
+            (np.linalg.norm(W, 2), "that is the norm of W itself, always 1: the consensus direction 1 keeps its length; "
+                                   "take it out first (subtract 11ᵀ/n)"),
+            (np.linalg.norm(D), "that is the Frobenius norm (np.linalg.norm's default for a matrix), which is larger "
+                                "than the largest stretch; ask for the spectral norm (ord=2)"),
+            (1 - np.linalg.norm(D, 2), "that is 1 minus the factor (a gap); the exercise asks for the factor itself")]
 
 
-def check_slem(student_fn) -> Feedback:
-    """Exercise 2: ``student_fn(W) -> |λ₂(W)|`` of a symmetric doubly stochastic numpy array ``W``."""
-    check = "Exercise 2: my_slem"
-    cases = _slem_cases()
-    answers = [gossip.slem(W) for _, W in cases]
-    with refuse_package(gossip.slem, gossip.spectral_gap, why="compute the eigenvalues with numpy and pick |λ₂| yourself"):
-        for (what, W), right in zip(cases, answers):
+def check_contraction(student_fn) -> Feedback:
+    """Exercise 2: ``student_fn(W) -> c``, the smallest c with ‖W e‖ ≤ c ‖e‖ for every error e ⟂ 1, of a doubly
+    stochastic numpy array ``W`` that need not be symmetric."""
+    check = "Exercise 2: my_contraction"
+    cases = _contraction_cases()
+    answers = [float(np.linalg.norm(W - np.full(W.shape, 1 / W.shape[0]), 2)) for _, W in cases]
+    mistakes = [_contraction_mistakes(W) for _, W in cases]
+    with refuse_package(gossip.slem, gossip.spectral_gap, why="compute the factor with numpy yourself"):
+        for (what, W), right, wrongs in zip(cases, answers, mistakes):
             got, fb = call_student(check, student_fn, W.copy())
             if fb:
                 return fb
-            got, fb = _as_float(check, got, f"my_slem of {what}")
+            got, fb = _as_float(check, got, f"my_contraction of {what}")
             if fb:
                 return fb
             if math.isclose(got, right, abs_tol=1e-9):
                 continue
-            for wrong, why in _slem_mistakes(W):
+            for wrong, why in wrongs:
                 if math.isclose(got, wrong, abs_tol=1e-9):
                     return Feedback(check, False, [f"{what}: you returned {got:.4g}; {why}."])
-            return Feedback(check, False, [f"{what}: you returned {got:.4g}, not |λ₂|; sort W's eigenvalues "
-                                           "(np.linalg.eigvalsh), drop the largest (1) and take the largest modulus "
-                                           "of the rest"])
-    return Feedback(check, True, [f"right on all {len(cases)} matrices, the swap and the disconnected pairs included."])
+            return Feedback(check, False, [f"{what}: you returned {got:.4g}, not the factor one round guarantees; "
+                                           "it is the largest ‖W e‖ / ‖e‖ over errors e whose entries sum to 0"])
+    return Feedback(check, True, [f"right on all {len(cases)} matrices. On the symmetric ones it equals |λ₂(W)|; on the "
+                                  "one-way mixes it is larger than every eigenvalue modulus below 1 — a symmetric W "
+                                  "is what makes the spectral gap a per-round guarantee."])
 
 
 # ----------------------------------------------------------------------------- exercise 3: max-degree weights
