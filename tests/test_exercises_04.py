@@ -7,7 +7,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from tinydtl.lab.exercises.l04_gossip import check_max_degree_weights, check_ring_gap, check_ring_rounds, check_contraction
+from tinydtl.lab.exercises.l04_gossip import check_best_constant_weights, check_ring_gap, check_ring_rounds, check_contraction
 from tinydtl.networks.gossip import max_degree_weights, metropolis_weights, predicted_rounds, slem, spectral_gap
 from tinydtl.networks.topology import ring
 
@@ -101,31 +101,42 @@ def test_ex2_reference_passes_and_mistakes_are_named():
     assert not check_contraction(lambda W: [0.5]).passed
 
 
-def my_max_degree_weights(G):
+def my_best_constant_weights(G):
     A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-    W = A / (A.sum(axis=1).max() + 1)
-    return W + np.diag(1 - W.sum(axis=1))
+    L = np.diag(A.sum(axis=1)) - A
+    mu = np.linalg.eigvalsh(L)
+    return np.eye(len(A)) - 2 / (mu[1] + mu[-1]) * L
+
+
+def laplacian(G):
+    A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
+    return A, np.diag(A.sum(axis=1)) - A
 
 
 def test_ex3_reference_passes_and_mistakes_are_named():
-    assert check_max_degree_weights(my_max_degree_weights).passed
-    assert "not implemented" in str(check_max_degree_weights(stub))
+    assert check_best_constant_weights(my_best_constant_weights).passed
+    assert "not implemented" in str(check_best_constant_weights(stub))
 
     def no_diagonal(G):
-        A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-        return A / (A.sum(axis=1).max() + 1)
+        A, L = laplacian(G)
+        mu = np.linalg.eigvalsh(L)
+        return 2 / (mu[1] + mu[-1]) * A
 
-    assert "diagonal is missing" in str(check_max_degree_weights(no_diagonal))
-    def metropolis(G):  # written out: the package's own is refused
-        A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-        d = A.sum(axis=1)
-        W = A / (1 + np.maximum.outer(d, d))
-        return W + np.diag(1 - W.sum(axis=1))
+    def max_degree(G):
+        A, L = laplacian(G)
+        return np.eye(len(A)) - L / (A.sum(axis=1).max() + 1)
 
-    assert "Metropolis" in str(check_max_degree_weights(metropolis))
-    assert "tinydtl's own" in str(check_max_degree_weights(lambda G: max_degree_weights(G)))
-    assert "one row and column per device" in str(check_max_degree_weights(lambda G: np.eye(2)))
-    assert not check_max_degree_weights(lambda G: "W").passed
+    def two_over_max(G):
+        A, L = laplacian(G)
+        return np.eye(len(A)) - 2 / np.linalg.eigvalsh(L)[-1] * L
+
+    assert "diagonal is missing" in str(check_best_constant_weights(no_diagonal))
+    assert "max-degree" in str(check_best_constant_weights(max_degree))
+    assert "no convergence" in str(check_best_constant_weights(two_over_max))
+    assert "tinydtl's own" in str(check_best_constant_weights(lambda G: max_degree_weights(G)))
+    assert "tinydtl's own" in str(check_best_constant_weights(lambda G: metropolis_weights(G)))
+    assert "one row and column per device" in str(check_best_constant_weights(lambda G: np.eye(2)))
+    assert not check_best_constant_weights(lambda G: "W").passed
 
 
 def smallest_range(ranges, gaps, eps, max_rounds):

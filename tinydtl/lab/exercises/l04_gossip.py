@@ -1,5 +1,5 @@
 """Checks of lesson 04's exercises (gossip and the spectral gap): the ring's gap, whole rounds, the
-per-round contraction factor of a possibly non-symmetric W, max-degree weights.
+per-round contraction factor of a possibly non-symmetric W, the best constant edge weight.
 
 Each check runs the student's function on its own cases (not only the sizes the lesson names), gives a
 specific message for each common wrong answer, turns malformed answers into feedback, and refuses the
@@ -18,7 +18,7 @@ from tinydtl.lab.lessons.l04_gossip import ring_gap_closed_form
 from tinydtl.networks import gossip
 from tinydtl.networks.topology import ring, star
 
-__all__ = ["check_contraction", "check_max_degree_weights", "check_ring_gap", "check_ring_rounds", "check_smallest_range"]
+__all__ = ["check_best_constant_weights", "check_contraction", "check_ring_gap", "check_ring_rounds", "check_smallest_range"]
 
 RING_SIZES = (3, 4, 5, 12, 24, 48, 101, 1000)
 
@@ -176,36 +176,50 @@ def check_contraction(student_fn) -> Feedback:
                                   "is what makes the spectral gap a per-round guarantee."])
 
 
-# ----------------------------------------------------------------------------- exercise 3: max-degree weights
+# ----------------------------------------------------------------------------- exercise 3: the best constant weight
 def _weight_graphs():
     return [("a 7-device star", star(7)), ("a 6-device ring", ring(6)), ("a 5-device path", nx.path_graph(5)),
-            ("a 4-device star with a tail", nx.Graph([(0, 1), (0, 2), (0, 3), (3, 4)]))]
+            ("a 4-device star with a tail", nx.Graph([(0, 1), (0, 2), (0, 3), (3, 4)])),
+            ("a 3 × 4 grid", nx.convert_node_labels_to_integers(nx.grid_2d_graph(3, 4)))]
+
+
+def _laplacian(G):
+    A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
+    return A, np.diag(A.sum(axis=1)) - A
+
+
+def _best_constant(G):
+    A, L = _laplacian(G)
+    mu = np.linalg.eigvalsh(L)  # ascending: 0 = μ_1 < μ_2 ≤ … ≤ μ_n for a connected graph
+    return np.eye(len(A)) - 2 / (mu[1] + mu[-1]) * L
 
 
 def _weight_mistakes(G):
-    A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-    deg = A.sum(axis=1)
-    dmax = deg.max()
+    A, L = _laplacian(G)
+    mu, eye, dmax = np.linalg.eigvalsh(L), np.eye(len(A)), A.sum(axis=1).max()
+    alpha = 2 / (mu[1] + mu[-1])
+    return [(alpha * A, "the diagonal is missing: W = I − αL puts 1 − α d_i on it, so that every row sums to 1"),
+            (eye - L / (dmax + 1), "those are the max-degree weights α = 1/(d_max + 1): safe, but not the α that "
+                                   "makes |λ₂(W)| smallest"),
+            (eye - L / mu[-1], "α = 1/μ_max keeps every eigenvalue of W at or above 0; the best α balances the "
+                               "largest and the most negative eigenvalue below 1 instead"),
+            (eye - 2 / mu[-1] * L, "α = 2/μ_max puts an eigenvalue of W at −1 (|λ₂| = 1: no convergence); balance "
+                                   "1 − αμ₂ against αμ_max − 1"),
+            (eye - L / mu[1], "α = 1/μ₂ zeroes the slowest mode but lets the fastest one swing past −1; balance "
+                              "1 − αμ₂ against αμ_max − 1"),
+            (eye - 1 / (mu[1] + mu[-1]) * L, "that balances nothing: at the best α the two extreme eigenvalues of W "
+                                             "are equal in modulus and opposite in sign")]
 
-    def fill(off):
-        return off + np.diag(1 - off.sum(axis=1))
 
-    per_node = A / (deg[:, None] + 1)
-    return [(A / (dmax + 1), "the diagonal is missing: W_ii = 1 − Σ_j W_ij makes every row sum to 1"),
-            (fill(A / dmax), "the weight is 1/(d_max + 1), not 1/d_max (with 1/d_max the busiest device keeps nothing)"),
-            (fill(per_node), "each device's own degree gives an asymmetric W that is not doubly stochastic: use the "
-                             "one global d_max"),
-            (gossip.metropolis_weights(G).toarray(), "those are the Metropolis weights 1/(1 + max(d_i, d_j)); "
-                                                     "max-degree weights use the global d_max on every link")]
-
-
-def check_max_degree_weights(student_fn) -> Feedback:
-    """Exercise 3: ``student_fn(G) -> W`` (numpy array) with ``1/(d_max + 1)`` on every link of ``G``."""
-    check = "Exercise 3: my_max_degree_weights"
+def check_best_constant_weights(student_fn) -> Feedback:
+    """Exercise 3: ``student_fn(G) -> W = I − αL`` (numpy array) with the constant edge weight α that makes
+    |λ₂(W)| smallest on the connected graph ``G``."""
+    check = "Exercise 3: my_best_constant_weights"
     graphs = _weight_graphs()
-    answers = [gossip.max_degree_weights(G).toarray() for _, G in graphs]
-    mistakes = [_weight_mistakes(G) for _, G in graphs]  # before the package is refused
-    with refuse_package(gossip.max_degree_weights, gossip.metropolis_weights, why="build W from the degrees yourself"):
+    answers = [_best_constant(G) for _, G in graphs]
+    mistakes = [_weight_mistakes(G) for _, G in graphs]
+    with refuse_package(gossip.max_degree_weights, gossip.metropolis_weights, gossip.algebraic_connectivity,
+                        why="build L and its eigenvalues with numpy yourself"):
         for (what, G), right, wrongs in zip(graphs, answers, mistakes):
             got, fb = call_student(check, student_fn, G.copy())
             if fb:
@@ -217,15 +231,16 @@ def check_max_degree_weights(student_fn) -> Feedback:
             if W.shape != right.shape:
                 return Feedback(check, False, [f"{what}: W must be {right.shape[0]} × {right.shape[0]} (one row and "
                                                f"column per device), got shape {W.shape}"])
-            if np.allclose(W, right, atol=1e-12):
+            if np.allclose(W, right, atol=1e-9):
                 continue
             for wrong, why in wrongs:
-                if np.allclose(W, wrong, atol=1e-12):
+                if np.allclose(W, wrong, atol=1e-9):
                     return Feedback(check, False, [f"{what}: {why}."])
-            return Feedback(check, False, [f"{what}: not the max-degree weights; put 1/(d_max + 1) on every link and "
-                                           "1 − (row sum) on the diagonal"])
-    return Feedback(check, True, [f"right on all {len(graphs)} graphs. Now compare their gap with Metropolis' on "
-                                  "the star and on the ring."])
+            return Feedback(check, False, [f"{what}: not the best constant weights; W = I − αL has eigenvalues "
+                                           "1 − αμ_k for the Laplacian's μ_k: choose α to make the largest modulus "
+                                           "below 1 as small as possible"])
+    return Feedback(check, True, [f"right on all {len(graphs)} graphs. Now compare the gap with Metropolis' on the "
+                                  "graphs of section 1."])
 
 
 # ----------------------------------------------------------------------------- exercise 5: range for a speed
