@@ -7,7 +7,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from tinydtl.lab.exercises.l04_gossip import check_max_degree_weights, check_ring_gap, check_ring_rounds, check_slem
+from tinydtl.lab.exercises.l04_gossip import check_best_constant_weights, check_ring_gap, check_ring_rounds, check_contraction
 from tinydtl.networks.gossip import max_degree_weights, metropolis_weights, predicted_rounds, slem, spectral_gap
 from tinydtl.networks.topology import ring
 
@@ -81,46 +81,62 @@ def test_ex1b_reference_passes_wrong_roundings_are_named_package_refused():
     assert not check_ring_rounds(lambda n, eps: "many").passed
 
 
-def my_slem(W):
-    ev = np.linalg.eigvalsh(W)
-    return max(ev[-2], -ev[0])
+def my_contraction(W):
+    n = W.shape[0]
+    return np.linalg.norm(W - np.full((n, n), 1 / n), 2)
 
 
 def test_ex2_reference_passes_and_mistakes_are_named():
-    assert check_slem(my_slem).passed
-    assert "not implemented" in str(check_slem(stub))
-    assert "with its sign" in str(check_slem(lambda W: np.linalg.eigvalsh(W)[-2]))
-    assert "always 1" in str(check_slem(lambda W: np.abs(np.linalg.eigvalsh(W)).max()))
-    assert "spectral gap" in str(check_slem(lambda W: 1 - my_slem(W)))
-    assert "tinydtl's own" in str(check_slem(lambda W: slem(W)))
-    assert not check_slem(lambda W: [0.5]).passed
+    assert check_contraction(my_contraction).passed
+    assert "not implemented" in str(check_contraction(stub))
+    second_singular = check_contraction(lambda W: np.linalg.svd(W, compute_uv=False)[1])  # equal for doubly stochastic W
+    assert second_singular.passed
+    eig_modulus = check_contraction(lambda W: np.sort(np.abs(np.linalg.eigvals(W)))[-2])
+    assert "do not bound a single round" in str(eig_modulus)
+    assert "with its sign" in str(check_contraction(lambda W: np.sort(np.linalg.eigvals(W).real)[-2]))
+    assert "always 1" in str(check_contraction(lambda W: np.linalg.norm(W, 2)))
+    assert "Frobenius" in str(check_contraction(lambda W: np.linalg.norm(W - 1 / W.shape[0])))
+    assert "a gap" in str(check_contraction(lambda W: 1 - my_contraction(W)))
+    assert "tinydtl's own" in str(check_contraction(lambda W: slem(W)))
+    assert not check_contraction(lambda W: [0.5]).passed
 
 
-def my_max_degree_weights(G):
+def my_best_constant_weights(G):
     A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-    W = A / (A.sum(axis=1).max() + 1)
-    return W + np.diag(1 - W.sum(axis=1))
+    L = np.diag(A.sum(axis=1)) - A
+    mu = np.linalg.eigvalsh(L)
+    return np.eye(len(A)) - 2 / (mu[1] + mu[-1]) * L
+
+
+def laplacian(G):
+    A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
+    return A, np.diag(A.sum(axis=1)) - A
 
 
 def test_ex3_reference_passes_and_mistakes_are_named():
-    assert check_max_degree_weights(my_max_degree_weights).passed
-    assert "not implemented" in str(check_max_degree_weights(stub))
+    assert check_best_constant_weights(my_best_constant_weights).passed
+    assert "not implemented" in str(check_best_constant_weights(stub))
 
     def no_diagonal(G):
-        A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-        return A / (A.sum(axis=1).max() + 1)
+        A, L = laplacian(G)
+        mu = np.linalg.eigvalsh(L)
+        return 2 / (mu[1] + mu[-1]) * A
 
-    assert "diagonal is missing" in str(check_max_degree_weights(no_diagonal))
-    def metropolis(G):  # written out: the package's own is refused
-        A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-        d = A.sum(axis=1)
-        W = A / (1 + np.maximum.outer(d, d))
-        return W + np.diag(1 - W.sum(axis=1))
+    def max_degree(G):
+        A, L = laplacian(G)
+        return np.eye(len(A)) - L / (A.sum(axis=1).max() + 1)
 
-    assert "Metropolis" in str(check_max_degree_weights(metropolis))
-    assert "tinydtl's own" in str(check_max_degree_weights(lambda G: max_degree_weights(G)))
-    assert "one row and column per device" in str(check_max_degree_weights(lambda G: np.eye(2)))
-    assert not check_max_degree_weights(lambda G: "W").passed
+    def two_over_max(G):
+        A, L = laplacian(G)
+        return np.eye(len(A)) - 2 / np.linalg.eigvalsh(L)[-1] * L
+
+    assert "diagonal is missing" in str(check_best_constant_weights(no_diagonal))
+    assert "max-degree" in str(check_best_constant_weights(max_degree))
+    assert "no convergence" in str(check_best_constant_weights(two_over_max))
+    assert "tinydtl's own" in str(check_best_constant_weights(lambda G: max_degree_weights(G)))
+    assert "tinydtl's own" in str(check_best_constant_weights(lambda G: metropolis_weights(G)))
+    assert "one row and column per device" in str(check_best_constant_weights(lambda G: np.eye(2)))
+    assert not check_best_constant_weights(lambda G: "W").passed
 
 
 def smallest_range(ranges, gaps, eps, max_rounds):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tinydtl.lab.exercises.l09_globe2train import check_encoded_bytes, check_g2t_data_bytes, check_time_to_target
+from tinydtl.lab.exercises.l09_globe2train import check_bitmap_bytes, check_cached_data_bytes, check_time_to_target
 
 
 def stub(*args):
@@ -14,78 +14,87 @@ def stub(*args):
 
 
 # ----------------------------------------------------------------------------- exercise 1
-def encoded_bytes(w):
-    n, nnz = len(w), int(np.count_nonzero(w))
-    index = 1 if n <= 256 else 2 if n <= 65_536 else 4
-    return 8 + nnz * (index + 4)
+def bitmap_bytes(w):
+    return 8 + -(-len(w) // 8) + 4 * int(np.count_nonzero(w))
+
+
+def index_bytes(n):
+    return 1 if n <= 256 else 2 if n <= 65_536 else 4
 
 
 def test_ex1_reference_passes_and_stub_gets_a_hint():
-    assert check_encoded_bytes(encoded_bytes).passed
-    fb = check_encoded_bytes(stub)
+    assert check_bitmap_bytes(bitmap_bytes).passed
+    fb = check_bitmap_bytes(stub)
     assert not fb.passed and "not implemented" in str(fb)
 
 
 @pytest.mark.parametrize("wrong, message", [
+    (lambda w: 8 + int(np.count_nonzero(w)) * (index_bytes(len(w)) + 4), "index encoding"),
     (lambda w: 4 * len(w), "dense size"),
-    (lambda w: int(np.count_nonzero(w)) * ((1 if len(w) <= 256 else 2 if len(w) <= 65_536 else 4) + 4), "header"),
-    (lambda w: 8 + int(np.count_nonzero(w)) * 4, "its index as well"),
-    (lambda w: 8 + int(np.count_nonzero(w)) * 6, "smallest unsigned type"),
-    (lambda w: 8 + int(np.count_nonzero(w)) * 8, "not always 4"),
-    (lambda w: 8 + (len(w) - int(np.count_nonzero(w))) * ((1 if len(w) <= 256 else 2 if len(w) <= 65_536 else 4) + 4),
-     "counts the zeros"),
-    (lambda w: 7, "not the encoded size"),
+    (lambda w: -(-len(w) // 8) + 4 * int(np.count_nonzero(w)), "header is missing"),
+    (lambda w: 8 + len(w) // 8 + 4 * int(np.count_nonzero(w)), "round up"),
+    (lambda w: 8 + len(w) + 4 * int(np.count_nonzero(w)), "one BIT"),
+    (lambda w: 8 + 4 * int(np.count_nonzero(w)), "bitmap itself is missing"),
+    (lambda w: 8 + -(-len(w) // 8) + 4 * (len(w) - int(np.count_nonzero(w))), "counts the zeros"),
+    (lambda w: 7, "not the bitmap format's size"),
 ])
 def test_ex1_names_each_common_mistake(wrong, message):
-    fb = check_encoded_bytes(wrong)
+    fb = check_bitmap_bytes(wrong)
     assert not fb.passed and message in str(fb), str(fb)
 
 
 @pytest.mark.parametrize("answer", ["12", None, [8], math.nan, True])
 def test_ex1_malformed_answers_get_feedback(answer):
-    fb = check_encoded_bytes(lambda w: answer)
+    fb = check_bitmap_bytes(lambda w: answer)
     assert not fb.passed and "must be" in str(fb), str(fb)
 
 
 def test_ex1_refuses_the_package():
     from tinydtl.papers.globe2train import encode
 
-    fb = check_encoded_bytes(lambda w: encode(w).nbytes)
+    fb = check_bitmap_bytes(lambda w: encode(w).nbytes)
     assert not fb.passed and "tinydtl's own" in str(fb)
     assert encode(np.ones(3)).nbytes == 8 + 3 * 5  # restored afterwards
 
 
 # ----------------------------------------------------------------------------- exercise 2
-def g2t_data_bytes(y, n_features, feature_bytes):
+def cached_data_bytes(y, devices, n_features, feature_bytes):
     counts = np.bincount(y)
-    K = len(counts)
-    return sum((counts[i] + counts[j]) * (n_features * feature_bytes + 1) for i in range(K) for j in range(i + 1, K))
+    return sum(int(counts[sorted({c for p in probs for c in p})].sum()) for probs in devices) * (n_features * feature_bytes + 1)
+
+
+def per_problem(y, devices, d, fb):
+    counts = np.bincount(y)
+    return sum(int(counts[i] + counts[j]) for probs in devices for i, j in probs) * (d * fb + 1)
 
 
 def test_ex2_reference_passes_and_stub_gets_a_hint():
-    assert check_g2t_data_bytes(g2t_data_bytes).passed
-    assert "not implemented" in str(check_g2t_data_bytes(stub))
+    assert check_cached_data_bytes(cached_data_bytes).passed
+    assert "not implemented" in str(check_cached_data_bytes(stub))
 
 
 @pytest.mark.parametrize("wrong, message", [
-    (lambda y, d, fb: len(y) * (d * fb + 1), "shipped once"),
-    (lambda y, d, fb: len(y) * (d * fb + 1) * (y.max() + 1), "not to K"),
-    (lambda y, d, fb: y.max() * len(y) * d * fb, "label"),
-    (lambda y, d, fb: y.max() * len(y) * (d * 4 + 1), "not always 4"),
-    (lambda y, d, fb: 1.0, "add up"),
+    (per_problem, "downloads a sample once"),
+    (lambda y, devs, d, fb: len(y) * (d * fb + 1), "cache is per device"),
+    (lambda y, devs, d, fb: cached_data_bytes(y, devs, d, fb) // (d * fb + 1) * d * fb, "label"),
+    (lambda y, devs, d, fb: cached_data_bytes(y, devs, d, 4), "not always 4"),
+    (lambda y, devs, d, fb: 1.0, "count their samples once"),
 ])
 def test_ex2_names_each_common_mistake(wrong, message):
-    fb = check_g2t_data_bytes(wrong)
+    fb = check_cached_data_bytes(wrong)
     assert not fb.passed and message in str(fb), str(fb)
 
 
 def test_ex2_refuses_the_package_and_survives_malformed_answers():
-    from tinydtl.papers.globe2train import class_pairs, problem_data_bytes
+    from tinydtl.papers.globe2train import problem_data_bytes
 
-    fb = check_g2t_data_bytes(lambda y, d, f: int(problem_data_bytes(y, class_pairs(int(y.max()) + 1), d, f).sum()))
+    def package(y, devs, d, f):
+        return sum(int(problem_data_bytes(y, np.array(p).reshape(-1, 2), d, f).sum()) for p in devs if p)
+
+    fb = check_cached_data_bytes(package)
     assert not fb.passed and "tinydtl's own" in str(fb)
     for answer in ("many", None, np.array([1, 2]), math.inf):
-        assert not check_g2t_data_bytes(lambda y, d, f, a=answer: a).passed
+        assert not check_cached_data_bytes(lambda y, devs, d, f, a=answer: a).passed
 
 
 # ----------------------------------------------------------------------------- exercise 3

@@ -1,5 +1,5 @@
-"""Checks of lesson 04's exercises (gossip and the spectral gap): the ring's gap, whole rounds, the SLEM,
-max-degree weights.
+"""Checks of lesson 04's exercises (gossip and the spectral gap): the ring's gap, whole rounds, the
+per-round contraction factor of a possibly non-symmetric W, the best constant edge weight.
 
 Each check runs the student's function on its own cases (not only the sizes the lesson names), gives a
 specific message for each common wrong answer, turns malformed answers into feedback, and refuses the
@@ -18,7 +18,7 @@ from tinydtl.lab.lessons.l04_gossip import ring_gap_closed_form
 from tinydtl.networks import gossip
 from tinydtl.networks.topology import ring, star
 
-__all__ = ["check_max_degree_weights", "check_ring_gap", "check_ring_rounds", "check_slem", "check_smallest_range"]
+__all__ = ["check_best_constant_weights", "check_contraction", "check_ring_gap", "check_ring_rounds", "check_smallest_range"]
 
 RING_SIZES = (3, 4, 5, 12, 24, 48, 101, 1000)
 
@@ -114,81 +114,112 @@ def check_ring_rounds(student_fn) -> Feedback:
                                   "rounds section 1 printed for 36 devices."])
 
 
-# ----------------------------------------------------------------------------- exercise 2: the SLEM
-def _slem_cases():
+# ----------------------------------------------------------------------------- exercise 2: one round's guarantee
+def _mixed(n, a, b, c):
+    """a I + b (cyclic shift) + c (swap of devices 0 and 1): doubly stochastic, not symmetric, not normal."""
+    eye = np.eye(n)
+    return a * eye + b * np.roll(eye, 1, axis=0) + c * eye[[1, 0, *range(2, n)]]
+
+
+def _contraction_cases():
     swap = np.array([[0.0, 1.0], [1.0, 0.0]])
-    cases = [("the two-device swap", swap), ("the lazy swap (I + W)/2", (np.eye(2) + swap) / 2),
-             ("a 6-device Metropolis ring", gossip.metropolis_weights(ring(6)).toarray()),
-             ("a 7-device Metropolis star", gossip.metropolis_weights(star(7)).toarray()),
-             ("complete averaging of 4 devices", np.full((4, 4), 0.25)),
-             ("two disconnected pairs", np.kron(np.eye(2), np.full((2, 2), 0.5))),
-             ("a 5-device path", gossip.metropolis_weights(nx.path_graph(5)).toarray())]
-    return cases
+    return [("the two-device swap", swap), ("a 7-device Metropolis star", gossip.metropolis_weights(star(7)).toarray()),
+            ("an 8-device Metropolis ring", gossip.metropolis_weights(ring(8)).toarray()),
+            ("complete averaging of 4 devices", np.full((4, 4), 0.25)),
+            ("a 3-device one-way mix 0.2 I + 0.5 shift + 0.3 swap", _mixed(3, 0.2, 0.5, 0.3)),
+            ("a 4-device one-way mix 0.2 I + 0.5 shift + 0.3 swap", _mixed(4, 0.2, 0.5, 0.3)),
+            ("a 5-device one-way mix 0.3 I + 0.3 shift + 0.4 swap", _mixed(5, 0.3, 0.3, 0.4)),
+            ("two disconnected pairs", np.kron(np.eye(2), np.full((2, 2), 0.5)))]
 
 
-def _slem_mistakes(W):
-    ev = np.linalg.eigvalsh(W)  # ascending
-    return [(ev[-2], "that is λ₂ with its sign; the speed is set by the second-largest MODULUS, max(λ₂, −λ_n)"),
-            (np.max(np.abs(ev)), "that is the largest modulus, always 1 (the consensus direction); leave λ₁ = 1 out"),
-            (ev[0], "that is the smallest eigenvalue λ_n; the SLEM is max(λ₂, −λ_n)"),
-            (abs(ev[0]), "that is |λ_n| alone; the SLEM is max(λ₂, |λ_n|)"),
-            (1 - max(ev[-2], -ev[0]), "that is the spectral gap 1 − |λ₂|; the exercise asks for |λ₂| itself")]
+def _contraction_mistakes(W):
+    n = W.shape[0]
+    mods = np.sort(np.abs(np.linalg.eigvals(W)))
+    ev2 = np.sort(np.linalg.eigvals(W).real)[-2]
+    D = W - np.full((n, n), 1 / n)
+    return [(mods[-2], "that is the second-largest eigenvalue modulus. For a W that is not symmetric the eigenvalues "
+                       "do not bound a single round: an error vector can grow for a few rounds before it shrinks. The "
+                       "guarantee for one round is how much W − 11ᵀ/n can stretch any vector"),
+            (ev2, "that is the second-largest eigenvalue with its sign (its real part); the guarantee must hold for "
+                  "every error vector, of either sign"),
+            (np.linalg.norm(W, 2), "that is the norm of W itself, always 1: the consensus direction 1 keeps its length; "
+                                   "take it out first (subtract 11ᵀ/n)"),
+            (np.linalg.norm(D), "that is the Frobenius norm (np.linalg.norm's default for a matrix), which is larger "
+                                "than the largest stretch; ask for the spectral norm (ord=2)"),
+            (1 - np.linalg.norm(D, 2), "that is 1 minus the factor (a gap); the exercise asks for the factor itself")]
 
 
-def check_slem(student_fn) -> Feedback:
-    """Exercise 2: ``student_fn(W) -> |λ₂(W)|`` of a symmetric doubly stochastic numpy array ``W``."""
-    check = "Exercise 2: my_slem"
-    cases = _slem_cases()
-    answers = [gossip.slem(W) for _, W in cases]
-    with refuse_package(gossip.slem, gossip.spectral_gap, why="compute the eigenvalues with numpy and pick |λ₂| yourself"):
-        for (what, W), right in zip(cases, answers):
+def check_contraction(student_fn) -> Feedback:
+    """Exercise 2: ``student_fn(W) -> c``, the smallest c with ‖W e‖ ≤ c ‖e‖ for every error e ⟂ 1, of a doubly
+    stochastic numpy array ``W`` that need not be symmetric."""
+    check = "Exercise 2: my_contraction"
+    cases = _contraction_cases()
+    answers = [float(np.linalg.norm(W - np.full(W.shape, 1 / W.shape[0]), 2)) for _, W in cases]
+    mistakes = [_contraction_mistakes(W) for _, W in cases]
+    with refuse_package(gossip.slem, gossip.spectral_gap, why="compute the factor with numpy yourself"):
+        for (what, W), right, wrongs in zip(cases, answers, mistakes):
             got, fb = call_student(check, student_fn, W.copy())
             if fb:
                 return fb
-            got, fb = _as_float(check, got, f"my_slem of {what}")
+            got, fb = _as_float(check, got, f"my_contraction of {what}")
             if fb:
                 return fb
             if math.isclose(got, right, abs_tol=1e-9):
                 continue
-            for wrong, why in _slem_mistakes(W):
+            for wrong, why in wrongs:
                 if math.isclose(got, wrong, abs_tol=1e-9):
                     return Feedback(check, False, [f"{what}: you returned {got:.4g}; {why}."])
-            return Feedback(check, False, [f"{what}: you returned {got:.4g}, not |λ₂|; sort W's eigenvalues "
-                                           "(np.linalg.eigvalsh), drop the largest (1) and take the largest modulus "
-                                           "of the rest"])
-    return Feedback(check, True, [f"right on all {len(cases)} matrices, the swap and the disconnected pairs included."])
+            return Feedback(check, False, [f"{what}: you returned {got:.4g}, not the factor one round guarantees; "
+                                           "it is the largest ‖W e‖ / ‖e‖ over errors e whose entries sum to 0"])
+    return Feedback(check, True, [f"right on all {len(cases)} matrices. On the symmetric ones it equals |λ₂(W)|; on the "
+                                  "one-way mixes it is larger than every eigenvalue modulus below 1 — a symmetric W "
+                                  "is what makes the spectral gap a per-round guarantee."])
 
 
-# ----------------------------------------------------------------------------- exercise 3: max-degree weights
+# ----------------------------------------------------------------------------- exercise 3: the best constant weight
 def _weight_graphs():
     return [("a 7-device star", star(7)), ("a 6-device ring", ring(6)), ("a 5-device path", nx.path_graph(5)),
-            ("a 4-device star with a tail", nx.Graph([(0, 1), (0, 2), (0, 3), (3, 4)]))]
+            ("a 4-device star with a tail", nx.Graph([(0, 1), (0, 2), (0, 3), (3, 4)])),
+            ("a 3 × 4 grid", nx.convert_node_labels_to_integers(nx.grid_2d_graph(3, 4)))]
+
+
+def _laplacian(G):
+    A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
+    return A, np.diag(A.sum(axis=1)) - A
+
+
+def _best_constant(G):
+    A, L = _laplacian(G)
+    mu = np.linalg.eigvalsh(L)  # ascending: 0 = μ_1 < μ_2 ≤ … ≤ μ_n for a connected graph
+    return np.eye(len(A)) - 2 / (mu[1] + mu[-1]) * L
 
 
 def _weight_mistakes(G):
-    A = nx.to_numpy_array(G, nodelist=range(G.number_of_nodes()))
-    deg = A.sum(axis=1)
-    dmax = deg.max()
+    A, L = _laplacian(G)
+    mu, eye, dmax = np.linalg.eigvalsh(L), np.eye(len(A)), A.sum(axis=1).max()
+    alpha = 2 / (mu[1] + mu[-1])
+    return [(alpha * A, "the diagonal is missing: W = I − αL puts 1 − α d_i on it, so that every row sums to 1"),
+            (eye - L / (dmax + 1), "those are the max-degree weights α = 1/(d_max + 1): safe, but not the α that "
+                                   "makes |λ₂(W)| smallest"),
+            (eye - L / mu[-1], "α = 1/μ_max keeps every eigenvalue of W at or above 0; the best α balances the "
+                               "largest and the most negative eigenvalue below 1 instead"),
+            (eye - 2 / mu[-1] * L, "α = 2/μ_max puts an eigenvalue of W at −1 (|λ₂| = 1: no convergence); balance "
+                                   "1 − αμ₂ against αμ_max − 1"),
+            (eye - L / mu[1], "α = 1/μ₂ zeroes the slowest mode but lets the fastest one swing past −1; balance "
+                              "1 − αμ₂ against αμ_max − 1"),
+            (eye - 1 / (mu[1] + mu[-1]) * L, "that balances nothing: at the best α the two extreme eigenvalues of W "
+                                             "are equal in modulus and opposite in sign")]
 
-    def fill(off):
-        return off + np.diag(1 - off.sum(axis=1))
 
-    per_node = A / (deg[:, None] + 1)
-    return [(A / (dmax + 1), "the diagonal is missing: W_ii = 1 − Σ_j W_ij makes every row sum to 1"),
-            (fill(A / dmax), "the weight is 1/(d_max + 1), not 1/d_max (with 1/d_max the busiest device keeps nothing)"),
-            (fill(per_node), "each device's own degree gives an asymmetric W that is not doubly stochastic: use the "
-                             "one global d_max"),
-            (gossip.metropolis_weights(G).toarray(), "those are the Metropolis weights 1/(1 + max(d_i, d_j)); "
-                                                     "max-degree weights use the global d_max on every link")]
-
-
-def check_max_degree_weights(student_fn) -> Feedback:
-    """Exercise 3: ``student_fn(G) -> W`` (numpy array) with ``1/(d_max + 1)`` on every link of ``G``."""
-    check = "Exercise 3: my_max_degree_weights"
+def check_best_constant_weights(student_fn) -> Feedback:
+    """Exercise 3: ``student_fn(G) -> W = I − αL`` (numpy array) with the constant edge weight α that makes
+    |λ₂(W)| smallest on the connected graph ``G``."""
+    check = "Exercise 3: my_best_constant_weights"
     graphs = _weight_graphs()
-    answers = [gossip.max_degree_weights(G).toarray() for _, G in graphs]
-    mistakes = [_weight_mistakes(G) for _, G in graphs]  # before the package is refused
-    with refuse_package(gossip.max_degree_weights, gossip.metropolis_weights, why="build W from the degrees yourself"):
+    answers = [_best_constant(G) for _, G in graphs]
+    mistakes = [_weight_mistakes(G) for _, G in graphs]
+    with refuse_package(gossip.max_degree_weights, gossip.metropolis_weights, gossip.algebraic_connectivity,
+                        why="build L and its eigenvalues with numpy yourself"):
         for (what, G), right, wrongs in zip(graphs, answers, mistakes):
             got, fb = call_student(check, student_fn, G.copy())
             if fb:
@@ -200,15 +231,16 @@ def check_max_degree_weights(student_fn) -> Feedback:
             if W.shape != right.shape:
                 return Feedback(check, False, [f"{what}: W must be {right.shape[0]} × {right.shape[0]} (one row and "
                                                f"column per device), got shape {W.shape}"])
-            if np.allclose(W, right, atol=1e-12):
+            if np.allclose(W, right, atol=1e-9):
                 continue
             for wrong, why in wrongs:
-                if np.allclose(W, wrong, atol=1e-12):
+                if np.allclose(W, wrong, atol=1e-9):
                     return Feedback(check, False, [f"{what}: {why}."])
-            return Feedback(check, False, [f"{what}: not the max-degree weights; put 1/(d_max + 1) on every link and "
-                                           "1 − (row sum) on the diagonal"])
-    return Feedback(check, True, [f"right on all {len(graphs)} graphs. Now compare their gap with Metropolis' on "
-                                  "the star and on the ring."])
+            return Feedback(check, False, [f"{what}: not the best constant weights; W = I − αL has eigenvalues "
+                                           "1 − αμ_k for the Laplacian's μ_k: choose α to make the largest modulus "
+                                           "below 1 as small as possible"])
+    return Feedback(check, True, [f"right on all {len(graphs)} graphs. Now compare the gap with Metropolis' on the "
+                                  "graphs of section 1."])
 
 
 # ----------------------------------------------------------------------------- exercise 5: range for a speed

@@ -1,4 +1,5 @@
-"""Checks of lesson 09's exercises (Globe2Train): G2T-D's encoded size, the data G2T ships, time to a target.
+"""Checks of lesson 09's exercises (Globe2Train): a bitmap alternative to G2T-D's
+encoding, the data G2T ships when devices keep what they received, time to a target.
 
 Each check runs the student's function on its own cases, names the common wrong answers, never
 crashes on malformed answers, and refuses the package's own implementation
@@ -16,7 +17,7 @@ from tinydtl.lab.exercises import Feedback, call_student, refuse_package
 from tinydtl.papers.globe2train import EncodedVector, encode, problem_data_bytes, sample_bytes
 from tinydtl.papers.globe2train.fleet import pair_sizes
 
-__all__ = ["check_encoded_bytes", "check_g2t_data_bytes", "check_time_to_target"]
+__all__ = ["check_bitmap_bytes", "check_cached_data_bytes", "check_time_to_target"]
 
 
 def _number(check, value, what):
@@ -28,110 +29,122 @@ def _number(check, value, what):
     return float(value), None
 
 
-# ----------------------------------------------------------------------------- exercise 1: encoded size
+# ----------------------------------------------------------------------------- exercise 1: a bitmap encoding
 ENCODE_CASES = [  # (what it is, weights)
     ("10 weights, 3 non-zero", np.array([0, 1.5, 0, 0, -2, 0, 0, 0, 0.25, 0], dtype=np.float32)),
     ("785 MNIST-sized weights, half zero", np.where(np.arange(785) % 2 == 0, 0.5, 0.0).astype(np.float32)),
     ("785 weights, none zero", np.linspace(0.1, 1.0, 785, dtype=np.float32)),
     ("300 zeros", np.zeros(300, dtype=np.float32)),
     ("70,000 weights, 5 non-zero", np.zeros(70_000, dtype=np.float32)),
-    ("256 weights, all non-zero", np.ones(256, dtype=np.float32)),
-    ("257 weights, all non-zero", np.ones(257, dtype=np.float32)),
+    ("16 weights, all non-zero", np.ones(16, dtype=np.float32)),
+    ("23 weights, 7 zero", np.where(np.arange(23) < 7, 0.0, 1.0).astype(np.float32)),
 ]
 ENCODE_CASES[4][1][[0, 7, 300, 65_536, 69_999]] = 1.0
-
-
-def _encode_mistakes(w):
-    n, nnz = len(w), int(np.count_nonzero(w))
-    return [
-        (4 * n, "that is the dense size, 4 bytes per weight: encoding keeps only the non-zero weights"),
-        (8 + 4 * n, "that is a header plus every weight dense: zeros are not sent at all"),
-        (nnz * (_index_bytes(n) + 4), "the 8-byte header (problem id and number of non-zeros) is missing"),
-        (8 + nnz * 4, "each non-zero needs its index as well as its float32 value"),
-        (8 + nnz * (2 + 4), "the index takes the smallest unsigned type that holds the length: 1 byte up to "
-                            "256 weights, 2 up to 65,536, else 4"),
-        (8 + nnz * (4 + 4), "the index takes the smallest unsigned type that holds the length: 1 byte up to "
-                            "256 weights, 2 up to 65,536, else 4 (not always 4)"),
-        (8 + nnz * (8 + 4), "an index is an unsigned integer of 1, 2 or 4 bytes, not a 64-bit Python int"),
-        (8 + (n - nnz) * (_index_bytes(n) + 4), "that counts the zeros; encode keeps the NON-zero weights"),
-    ]
 
 
 def _index_bytes(n):
     return 1 if n <= 1 << 8 else 2 if n <= 1 << 16 else 4
 
 
-def check_encoded_bytes(student_fn) -> Feedback:
-    """Exercise 1: ``student_fn(weights) -> bytes`` of G2T-D's encoding of one classifier's weights."""
-    check = "Exercise 1: encoded_bytes"
-    answers = [encode(w).nbytes for _, w in ENCODE_CASES]  # before the package is refused
-    with refuse_package(encode, EncodedVector.nbytes.fget,
-                        why="compute the size from the rule (header, then index and value of each non-zero)"):
+def _bitmap_mistakes(w):
+    n, nnz = len(w), int(np.count_nonzero(w))
+    bitmap = -(-n // 8)
+    return [
+        (8 + nnz * (_index_bytes(n) + 4), "that is G2T-D's index encoding (an index per non-zero); the bitmap replaces "
+                                          "the indices by one bit per weight"),
+        (4 * n, "that is the dense size, 4 bytes per weight: the bitmap format sends only the non-zero values"),
+        (bitmap + 4 * nnz, "the 8-byte header is missing"),
+        (8 + n // 8 + 4 * nnz if n % 8 else None, "n // 8 drops the last, partly filled byte of the bitmap: round up"),
+        (8 + n + 4 * nnz, "that counts one BYTE per weight in the bitmap; it needs one BIT"),
+        (8 + 4 * nnz, "the bitmap itself is missing: the receiver must learn where the non-zeros go"),
+        (8 + bitmap + 4 * n, "that sends every value; only the non-zero ones follow the bitmap"),
+        (8 + bitmap + 4 * (n - nnz), "that counts the zeros; the values sent are the NON-zero ones"),
+    ]
+
+
+def check_bitmap_bytes(student_fn) -> Feedback:
+    """Exercise 1: ``student_fn(weights) -> bytes`` of the bitmap encoding of one classifier's weights:
+    an 8-byte header, one bit per weight (rounded up to whole bytes), then a float32 per non-zero weight."""
+    check = "Exercise 1: bitmap_bytes"
+    answers = [8 + -(-len(w) // 8) + 4 * int(np.count_nonzero(w)) for _, w in ENCODE_CASES]
+    with refuse_package(encode, EncodedVector.nbytes.fget, why="count the bitmap format's bytes yourself"):
         for (what, w), right in zip(ENCODE_CASES, answers):
             got, fb = call_student(check, student_fn, w.copy())
             if fb:
                 return fb
-            got, fb = _number(check, got, f"encoded_bytes of {what}")
+            got, fb = _number(check, got, f"bitmap_bytes of {what}")
             if fb:
                 return fb
             if got == right:
                 continue
-            for wrong, why in _encode_mistakes(w):
-                if wrong is not None and why and got == wrong:
+            for wrong, why in _bitmap_mistakes(w):
+                if wrong is not None and got == wrong:
                     return Feedback(check, False, [f"{what}: you returned {got:,.0f} B; {why}."])
-            return Feedback(check, False, [f"{what}: you returned {got:,.0f} B, which is not the encoded size; "
-                                           "count 8 header bytes, then per non-zero weight its index and its value"])
-    return Feedback(check, True, [f"all {len(ENCODE_CASES)} cases right (from 10 to 70,000 weights). Now try "
-                                  "23 weights with more and more zeros against the dense 4 bytes per weight."])
+            return Feedback(check, False, [f"{what}: you returned {got:,.0f} B, which is not the bitmap format's size; "
+                                           "count the header, the bitmap in whole bytes and the non-zero values"])
+    return Feedback(check, True, [f"all {len(ENCODE_CASES)} cases right (from 10 to 70,000 weights). Now compare it "
+                                  "with the index encoding and with dense, as the share of zeros grows."])
 
 
-# ----------------------------------------------------------------------------- exercise 2: data shipped
-DATA_CASES = [  # (what it is, labels, n_features, feature_bytes)
-    ("3 classes of 2, 3 and 5 samples, 4 float32 features", np.repeat([0, 1, 2], [2, 3, 5]), 4, 4),
-    ("MNIST-like: 10 classes of 100 images, 784 uint8 pixels", np.repeat(np.arange(10), 100), 784, 1),
-    ("5 unbalanced classes, 22 float32 features", np.repeat(np.arange(5), [1, 9, 4, 4, 30]), 22, 4),
-    ("2 classes, 1 feature of 1 byte", np.array([0, 1, 1, 0, 1]), 1, 1),
+# ----------------------------------------------------------------------------- exercise 2: data with a cache
+DATA_CASES = [  # (what it is, labels, problems per device, n_features, feature_bytes)
+    ("3 classes of 2, 3 and 5 samples, all 3 problems on one device, 4 float32 features",
+     np.repeat([0, 1, 2], [2, 3, 5]), [[(0, 1), (0, 2), (1, 2)]], 4, 4),
+    ("3 classes, one problem per device", np.repeat([0, 1, 2], [2, 3, 5]), [[(0, 1)], [(0, 2)], [(1, 2)]], 4, 4),
+    ("MNIST-like: 10 classes of 100, 45 problems round-robin over 6 devices, 784 uint8 pixels",
+     np.repeat(np.arange(10), 100), [[p for k, p in enumerate((i, j) for i in range(10) for j in range(i + 1, 10))
+                                      if k % 6 == dev] for dev in range(6)], 784, 1),
+    ("5 unbalanced classes, 2 devices, one idle", np.repeat(np.arange(5), [1, 9, 4, 4, 30]),
+     [[(0, 1), (1, 2), (3, 4)], []], 22, 4),
+    ("2 classes, 2 devices with the same problem", np.array([0, 1, 1, 0, 1]), [[(0, 1)], [(0, 1)]], 1, 1),
 ]
 
 
-def _data_mistakes(y, d, fb):
-    n, K = len(y), int(y.max()) + 1
-    s = d * fb + 1
+def _cached_answer(y, devices, d, fb):
+    counts = np.bincount(y)
+    return sum(int(counts[sorted({c for p in probs for c in p})].sum()) for probs in devices) * (d * fb + 1)
+
+
+def _cached_mistakes(y, devices, d, fb):
+    counts, s = np.bincount(y), d * fb + 1
+    per_problem = sum(int(counts[i] + counts[j]) for probs in devices for i, j in probs)
+    every_class = sorted({c for probs in devices for p in probs for c in p})
+    right = _cached_answer(y, devices, d, fb)
     return [
-        (n * s, "that is the training set shipped once; G2T ships every binary problem its two classes, so each "
-                "sample travels once per problem it belongs to"),
-        (n * s * K, "each sample belongs to the K − 1 problems that pair its class with another, not to K"),
-        (n * s * K * (K - 1) / 2, "not every problem gets every sample: problem (i, j) gets only classes i and j"),
-        (n * s * (K - 1) / 2, "a sample of class i is in every problem (i, ·): K − 1 of them, not (K − 1)/2"),
-        ((K - 1) * n * d * fb, "each sample also carries its 1-byte label"),
-        ((K - 1) * n * (d * 4 + 1) if fb != 4 else None, "use the given bytes per feature value (feature_bytes), "
-                                                         "not always 4"),
+        (per_problem * s, "that ships each problem its samples again: a device that keeps what it received downloads "
+                          "a sample once, however many of its problems use it"),
+        (int(counts[every_class].sum()) * s, "that ships each sample once in all; the cache is per device, so two "
+                                             "devices that need the same class each download it"),
+        (right // s * d * fb, "each sample also carries its 1-byte label"),
+        (right // s * (d * 4 + 1) if fb != 4 else None, "use the given bytes per feature value (feature_bytes), not "
+                                                        "always 4"),
+        (sum(len({c for p in probs for c in p}) for probs in devices) * s, "that counts classes, not the samples "
+                                                                           "in them"),
     ]
 
 
-def check_g2t_data_bytes(student_fn) -> Feedback:
-    """Exercise 2: ``student_fn(y, n_features, feature_bytes) -> bytes`` G2T ships for all its problems."""
-    check = "Exercise 2: g2t_data_bytes"
-    answers = [int(problem_data_bytes(y, np.column_stack(np.triu_indices(int(y.max()) + 1, 1)), d, fb).sum())
-               for _, y, d, fb in DATA_CASES]  # before the package is refused
-    with refuse_package(problem_data_bytes, sample_bytes, pair_sizes,
-                        why="count the bytes from the decomposition yourself"):
-        for (what, y, d, fb), right in zip(DATA_CASES, answers):
-            got, feedback = call_student(check, student_fn, y.copy(), d, fb)
+def check_cached_data_bytes(student_fn) -> Feedback:
+    """Exercise 2: ``student_fn(y, devices, n_features, feature_bytes) -> bytes``: every device downloads each
+    sample its problems need once (it keeps what it received); ``devices[k]`` lists device k's (i, j) problems."""
+    check = "Exercise 2: cached_data_bytes"
+    with refuse_package(problem_data_bytes, sample_bytes, pair_sizes, why="count the bytes yourself"):
+        for what, y, devices, d, fb in DATA_CASES:
+            right = _cached_answer(y, devices, d, fb)
+            got, feedback = call_student(check, student_fn, y.copy(), [list(p) for p in devices], d, fb)
             if feedback:
                 return feedback
-            got, feedback = _number(check, got, f"g2t_data_bytes for {what}")
+            got, feedback = _number(check, got, f"cached_data_bytes for {what}")
             if feedback:
                 return feedback
             if got == right:
                 continue
-            for wrong, why in _data_mistakes(y, d, fb):
+            for wrong, why in _cached_mistakes(y, devices, d, fb):
                 if wrong is not None and math.isclose(got, wrong):
                     return Feedback(check, False, [f"{what}: you returned {got:,.0f} B; {why}."])
-            return Feedback(check, False, [f"{what}: you returned {got:,.0f} B; add up, over every pair (i, j), the "
-                                           "samples of classes i and j times the bytes of one sample"])
-    return Feedback(check, True, [f"all {len(DATA_CASES)} cases right. How many times does G2T ship the training "
-                                  "set for 95 classes, and what does a synchronous-SGD device receive instead?"])
+            return Feedback(check, False, [f"{what}: you returned {got:,.0f} B; per device, take the classes its "
+                                           "problems use, and count their samples once, times the bytes of a sample"])
+    return Feedback(check, True, [f"all {len(DATA_CASES)} cases right. How many times does the training set still "
+                                  "travel with 6 devices and 45 problems, and with 3 devices and the paper's 4,465?"])
 
 
 # ----------------------------------------------------------------------------- exercise 3: time to a target
