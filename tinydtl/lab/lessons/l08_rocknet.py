@@ -357,7 +357,7 @@ def record_claims(claims, cmp, reference, eq, reduction, board, *, cycles_per_op
     biggest = float(eq["max |W_D − W_1|"].max())
     claims.sanity("distributed_equals_centralised", float(eq["same predictions"].mean()),
                   claim="distributed training of the linear head is exactly centralised training (same predictions)",
-                  target=1.0, op="==", source="RockNet (arXiv 2510.13320): summed partial logits, by construction",
+                  target=1.0, op="==", source="definition: the gradient of §1 (summed partial logits, this package's RockNet)",
                   note=f"fraction of D in {list(equivalence_devices)} with identical test predictions; largest weight "
                        f"difference {biggest:.1e} (float64 sums in another order); 20 epochs")
     record_cost_claims(claims, reduction, board, cycles_per_op, top=top)
