@@ -199,7 +199,9 @@ def test_numpy_numbers_are_numbers():
     nano = api("load_boards")()[NANO]
     p = api("profile")(api("mlp_layers")([4, 2]))
     assert api("fits")(p, nano, usable_sram_fraction=np.float32(0.5)).sram_available == 131_072
-    costs = api("rocknet.device_costs")(150, 2, 1, nano, cycles_per_op=np.float32(4.0))
+    from tinydtl.devices.assumptions import ASSUMPTIONS
+
+    costs = api("rocknet.device_costs")(150, 2, 1, nano, cycles_per_op=np.float32(ASSUMPTIONS.cycles_per_op))
     assert costs["seconds"].iloc[0] == api("rocknet.device_costs")(150, 2, 1, nano)["seconds"].iloc[0]
 
 

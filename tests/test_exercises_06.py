@@ -4,7 +4,13 @@ unanswered stub gets a hint, common wrong answers get their own message, the pac
 import numpy as np
 import pytest
 
-from tinydtl.lab.exercises.l06_mcu_memory import check_cumulative_fedavg, check_peak_sram
+from tinydtl.lab.exercises.l06_mcu_memory import (
+    check_cumulative_fedavg,
+    check_float32_counts,
+    check_largest_other_share,
+    check_peak_phase,
+    check_peak_sram,
+)
 
 
 def stub(*args):
@@ -161,3 +167,45 @@ def test_cumulative_refuses_the_package():
 
     fb = check_cumulative_fedavg(Wraps)
     assert not fb.passed and "tinydtl's own" in str(fb)
+
+
+# ----------------------------------------------------------------------------- exercises 3, 4 and 6 (values)
+def test_peak_phase_accepts_train_and_explains_exchange():
+    assert check_peak_phase("train").passed and check_peak_phase(" Train ").passed
+    fb = check_peak_phase("exchange")
+    assert not fb.passed and "does not grow with the batch" in str(fb)
+    for bad in (None, 3, "both"):
+        fb = check_peak_phase(bad)
+        assert not fb.passed and '"train" or "exchange"' in str(fb)
+
+
+def test_float32_counts_accepts_the_answer_and_names_the_common_mistakes():
+    assert check_float32_counts(2_000_000, 2**24).passed
+    assert check_float32_counts(2e6, float(2**24)).passed
+    assert "implicit leading one" in str(check_float32_counts(2_000_000, 2**23))
+    assert "off by one" in str(check_float32_counts(2_000_000, 2**24 + 1))
+    assert "another type's limit" in str(check_float32_counts(2_000_000, 2**31))
+    assert "200 per neighbour" in str(check_float32_counts(10_000, 2**24))
+    fb = check_float32_counts(None, "x")
+    assert not fb.passed and len(fb.messages) == 2
+
+
+def test_largest_other_share_accepts_the_answer_and_names_the_common_mistakes():
+    from tinydtl.devices import load_boards, mlp_layers, profile
+
+    sram = load_boards()["Arduino Nano 33 BLE Sense"].sram_bytes
+    peak = profile(mlp_layers([784, 10]), aggregation="cumulative", neighbours=10).sram_bytes
+    exact = 1 - peak / sram
+    assert check_largest_other_share(exact).passed
+    assert check_largest_other_share(round(exact, 3)).passed
+    assert "not a percentage" in str(check_largest_other_share(100 * exact))
+    assert "the learner's share" in str(check_largest_other_share(peak / sram))
+    store = profile(mlp_layers([784, 10]), aggregation="store_all", neighbours=10).sram_bytes
+    assert "store-all" in str(check_largest_other_share(1 - store / sram))
+    assert "steps of 0.05" in str(check_largest_other_share(round(exact + 0.03, 3)))
+    for bad in (None, "0.5", float("nan"), True):
+        fb = check_largest_other_share(bad)
+        assert not fb.passed and fb.messages
+    # another neighbour count in the parameters: the check follows it
+    peak5 = profile(mlp_layers([784, 10]), aggregation="cumulative", neighbours=5).sram_bytes
+    assert check_largest_other_share(1 - peak5 / sram, neighbours=5).passed

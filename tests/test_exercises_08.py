@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tinydtl.core.traffic import payload_bytes
-from tinydtl.lab.exercises.l08_rocknet import check_device_gradients, check_ppv, check_step_bytes
+from tinydtl.lab.exercises.l08_rocknet import check_device_adam_step, check_ppv, check_step_bytes
 
 
 def stub(*args):
@@ -13,7 +13,7 @@ def stub(*args):
 
 
 # ----------------------------------------------------------------------------- exercise 1
-def ppv(series, weights, dilation, biases, padding=True, *, ge=False, count=False, d1=False, pad_always=None,
+def ppv(series, weights, dilation, biases, padding=False, *, ge=False, count=False, d1=False, pad_always=None,
         divide_n=False, reverse=False):
     x, n = np.asarray(series, float), len(series)
     d = 1 if d1 else dilation
@@ -39,7 +39,6 @@ def test_ppv_reference_passes_and_stub_gets_a_hint():
     (dict(count=True), "divide the count"),
     (dict(d1=True), "d = 1 kernel"),
     (dict(pad_always=True), "only the positions where the whole kernel fits"),
-    (dict(pad_always=False), "pad 4·d zeros"),
     (dict(divide_n=True), "n − 8d"),
     (dict(reverse=True), "weights run backwards"),
 ])
@@ -58,9 +57,10 @@ def test_ppv_malformed_answers_get_feedback_not_a_crash(answer):
 def test_ppv_refuses_the_package():
     from tinydtl.learners.minirocket_kernels import PADDING_ALWAYS, ppv_features
 
-    def uses_package(series, weights, dilation, biases, padding=True):
-        return ppv_features(np.asarray(series)[None], [dilation], [len(biases)], biases, [0], [[0]],
-                            padding_mode=PADDING_ALWAYS)[0]
+    def uses_package(series, weights, dilation, biases):
+        ppv_features(np.asarray(series)[None], [dilation], [len(biases)], biases, [0], [[0]],
+                     padding_mode=PADDING_ALWAYS)
+        return ppv(series, weights, dilation, biases)
 
     fb = check_ppv(uses_package)
     assert not fb.passed and "tinydtl's own" in str(fb)
@@ -72,50 +72,48 @@ def softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def gradients(F, W, b, Y, *, own=False, bias=True, mean=True, sign=1.0, bias_twice=False):
-    B = len(Y)
-    if own:
-        P = [softmax(f @ w + (b if j == 0 else 0)) for j, (f, w) in enumerate(zip(F, W))]
-    else:
-        z = sum(f @ w for f, w in zip(F, W)) + (b if bias else 0)
-        P = [softmax(z)] * len(F)
-    G = [sign * (p - Y) / (B if mean else 1) for p in P]
-    return [f.T @ g for f, g in zip(F, G)], G[0].sum(axis=0) / (B if bias_twice else 1)
+def adam_step(F, W, z, Y, m, v, t, lr, *, mean=True, sign=1.0, correct=True, t0=False, frozen=False):
+    g = sign * F.T @ (softmax(z) - Y) / (len(Y) if mean else 1)
+    m = 0.9 * m + 0.1 * g
+    v = 0.999 * v + 0.001 * g * g
+    s = t - 1 if t0 else t
+    m_hat, v_hat = (m / (1 - 0.9**s), v / (1 - 0.999**s)) if correct and s > 0 else (m, v)
+    return (W.copy() if frozen else W - lr * m_hat / (np.sqrt(v_hat) + 1e-8)), m, v
 
 
-def test_gradients_reference_passes_and_stub_gets_a_hint():
-    assert check_device_gradients(gradients).passed
-    assert "not implemented yet" in str(check_device_gradients(stub))
+def test_adam_step_reference_passes_and_stub_gets_a_hint():
+    assert check_device_adam_step(adam_step).passed
+    assert "not implemented yet" in str(check_device_adam_step(stub))
 
 
 @pytest.mark.parametrize("mistake, message", [
-    (dict(own=True), "SUM of every device's partial logits"),
-    (dict(bias=False), "add the class bias"),
     (dict(mean=False), "divides by the batch size"),
-    (dict(sign=-1.0), "p − y, not y − p"),
-    (dict(bias_twice=True), "divides by the batch size twice"),
+    (dict(sign=-1.0), "not F_jᵀ (y − p)"),
+    (dict(correct=False), "divide m by 1 − β1^t"),
+    (dict(t0=True), "not β^(t − 1)"),
+    (dict(frozen=True), "W did not move"),
 ])
-def test_gradients_name_each_common_mistake(mistake, message):
-    fb = check_device_gradients(lambda *a: gradients(*a, **mistake))
+def test_adam_step_names_each_common_mistake(mistake, message):
+    fb = check_device_adam_step(lambda *a: adam_step(*a, **mistake))
     assert not fb.passed and message in str(fb), str(fb)
 
 
-@pytest.mark.parametrize("answer", [None, 3.0, ([1.0], [2.0]), (np.zeros(3),), "grads"])
-def test_gradients_malformed_answers_get_feedback_not_a_crash(answer):
-    fb = check_device_gradients(lambda *a: answer)
+@pytest.mark.parametrize("answer", [None, 3.0, ([1.0], [2.0], [3.0]), (np.zeros(3),), "W"])
+def test_adam_step_malformed_answers_get_feedback_not_a_crash(answer):
+    fb = check_device_adam_step(lambda *a: answer)
     assert not fb.passed and fb.messages
 
 
-def test_gradients_refuse_the_package():
-    from tinydtl.papers.rocknet.device import RockNetDevice
+def test_adam_step_refuses_the_package():
+    from tinydtl.learners.quantized_adam import Adam
 
-    def uses_package(F, W, b, Y):
-        dev = RockNetDevice(0, [0], [1], 1, len(b), owns_bias=True, adam_kwargs={})
-        dev.W, dev.b = W[0], b
-        dev.partial_logits(F[0])
-        return gradients(F, W, b, Y)
+    def uses_package(F, W, z, Y, m, v, t, lr):
+        opt = Adam(W.shape, lr=lr)
+        opt.t, opt.m, opt.v, W = t - 1, m, v, W.copy()
+        opt.step(W, F.T @ (softmax(z) - Y) / len(Y))
+        return W, opt.m, opt.v
 
-    fb = check_device_gradients(uses_package)
+    fb = check_device_adam_step(uses_package)
     assert not fb.passed and "tinydtl's own" in str(fb)
 
 
@@ -170,9 +168,9 @@ def test_step_bytes_refuse_the_package():
 def test_ppv_refuses_minirocket_too():
     from tinydtl.learners.minirocket import MiniRocket
 
-    def uses_minirocket(series, weights, dilation, biases, padding=True):
+    def uses_minirocket(series, weights, dilation, biases):
         MiniRocket(random_state=0).fit(np.asarray(series)[None]).transform(np.asarray(series)[None])
-        return ppv(series, weights, dilation, biases, padding)
+        return ppv(series, weights, dilation, biases)
 
     fb = check_ppv(uses_minirocket)
     assert not fb.passed and "tinydtl's own" in str(fb)

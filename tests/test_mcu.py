@@ -51,6 +51,8 @@ def test_boards_file(boards):
 def test_one_set_of_device_assumptions(boards):
     """Usable SRAM, the memory unit and radio rates are defined once (tinydtl.devices.assumptions)."""
     assert ASSUMPTIONS.usable_sram_fraction == 0.75 and DeviceAssumptions() == ASSUMPTIONS
+    # one cycles assumption for lessons 06 and 08: instructions per operation (lesson 06's emulator) × cycles each
+    assert ASSUMPTIONS.cycles_per_op == ASSUMPTIONS.instructions_per_op * ASSUMPTIONS.cycles_per_instruction == 12.0
     assert kib(262_144) == 256.0 == ASSUMPTIONS.kib(262_144) and ASSUMPTIONS.KIB == 1024
     assert ASSUMPTIONS.usable_sram_bytes(boards["Arduino Nano 33 BLE Sense"].sram_bytes) == 196_608
     rates = {r.name: r.bitrate_bps for r in ASSUMPTIONS.radios}

@@ -1,4 +1,4 @@
-"""Checks for lesson 08's exercises (RockNet): one MiniRocket feature, the distributed step, the radio bill.
+"""Checks for lesson 08's exercises (RockNet): a feature without padding, one device's Adam step, the radio bill.
 
 Each check runs the student's function on its own cases, compares with its own reference, names the common
 mistake it recognises (by computing what that mistake would return), never crashes on a malformed answer,
@@ -12,11 +12,12 @@ import numpy as np
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.lab.exercises import Feedback, call_student, refuse_package
 from tinydtl.learners.minirocket_kernels import kernel_weights, ppv_features
+from tinydtl.learners.quantized_adam import Adam
 from tinydtl.papers.rocknet.classifier import RockNetClassifier
 from tinydtl.papers.rocknet.cost import cost_vs_devices, device_costs
 from tinydtl.papers.rocknet.device import RockNetDevice, series_traffic
 
-__all__ = ["check_device_gradients", "check_ppv", "check_step_bytes"]
+__all__ = ["check_device_adam_step", "check_ppv", "check_step_bytes"]
 
 
 def _as_array(value, shape):
@@ -56,59 +57,56 @@ def _ppv(x, w, d, biases, padding):
 def _ppv_cases():
     rng = np.random.default_rng(8)
     cases = []
-    for n, d, kernel, padding, ties in [(40, 1, 0, True, False), (48, 2, 5, True, False), (64, 4, 17, True, True),
-                                        (40, 1, 3, False, False), (60, 3, 50, False, True), (35, 2, 83, False, False)]:
+    for n, d, kernel, ties in [(40, 1, 3, False), (60, 3, 50, True), (35, 2, 83, False), (64, 4, 17, True),
+                               (48, 2, 5, False)]:
         x = rng.integers(-4, 5, n).astype(float) if ties else rng.standard_normal(n)
         w = kernel_weights(kernel)
-        c = _output(x, w, d, padding)
+        c = _output(x, w, d, False)
         # with integer series the output takes integer values: a bias equal to one of them is a tie
         biases = np.unique(c)[[1, len(np.unique(c)) // 2, -2]] if ties else np.quantile(c, [0.15, 0.4, 0.7, 0.9])
-        cases.append((x, w, d, np.asarray(biases, dtype=float), padding))
+        cases.append((x, w, d, np.asarray(biases, dtype=float)))
     return cases
 
 
-def _ppv_mistakes(x, w, d, biases, padding):
+def _ppv_mistakes(x, w, d, biases):
     n = len(x)
     valid = n - 8 * d
-    counts = _ppv(x, w, d, biases, padding) * (n if padding else valid)
+    counts = _ppv(x, w, d, biases, False) * valid
     return [
         ("a tie C_t = b is not a positive value: count C_t > b, not C_t ≥ b",
-         (_output(x, w, d, padding)[None, :] >= biases[:, None]).mean(axis=1)),
+         (_output(x, w, d, False)[None, :] >= biases[:, None]).mean(axis=1)),
         ("the PPV is a proportion: divide the count by the number of positions", counts),
-        ("the PPV is a proportion in [0, 1], not a percentage", 100 * counts / (n if padding else valid)),
-        ("the dilation spaces the nine taps d apart: your result is the d = 1 kernel",
-         _ppv(x, w, 1, biases, padding) if d > 1 else None),
-        ("with padding=True pad 4·d zeros on each side and keep every one of the n positions",
-         _ppv(x, w, d, biases, False) if padding else None),
-        ("with padding=False keep only the positions where the whole kernel fits (drop the first and last 4·d)",
-         _ppv(x, w, d, biases, True) if not padding else None),
-        ("with padding=False divide by the positions the kernel fits (n − 8d), not by n",
-         None if padding else counts / n),
+        ("the PPV is a proportion in [0, 1], not a percentage", 100 * counts / valid),
+        ("the dilation spaces the nine taps d apart: your result is the d = 1 kernel", _ppv(x, w, 1, biases, False)
+         if d > 1 else None),
+        ("that is the zero-padded feature of §1: keep only the positions where the whole kernel fits (drop the first "
+         "and last 4·d)", _ppv(x, w, d, biases, True)),
+        ("divide by the positions the kernel fits (n − 8d), not by n", counts / n),
         ("the output is Σ_p w_p · x[t + (p − 4)d] (weight p meets the sample p − 4 steps of d away); "
-         "your weights run backwards", _ppv(x, w[::-1], d, biases, padding)),
+         "your weights run backwards", _ppv(x, w[::-1], d, biases, False)),
     ]
 
 
 def check_ppv(fn) -> Feedback:
-    """Exercise 1: ``fn(series, weights, dilation, biases, padding)`` -> one PPV per bias."""
-    name = "Exercise 1: one MiniRocket feature"
-    for x, w, d, biases, padding in _ppv_cases():
+    """Exercise 1: ``fn(series, weights, dilation, biases)`` -> one PPV per bias, without padding (only the
+    positions where the whole dilated kernel fits inside the series)."""
+    name = "Exercise 1: one MiniRocket feature without padding"
+    for x, w, d, biases in _ppv_cases():
         # MiniRocket.transform and RockNet's devices compute PPVs through ppv_features: refusing it refuses them
         with refuse_package(ppv_features, RockNetDevice.features, why="write the convolution and the count in numpy"):
-            got, problem = call_student(name, fn, x.copy(), w.copy(), d, biases.copy(), padding)
+            got, problem = call_student(name, fn, x.copy(), w.copy(), d, biases.copy())
         if problem:
             return problem
         got, message = _as_array(got, biases.shape)
-        case = f"(series of length {len(x)}, dilation {d}, padding={padding})"
+        case = f"(series of length {len(x)}, dilation {d})"
         if message:
             return Feedback(name, False, [f"{message} {case}: one PPV per bias"])
-        expected = _ppv(x, w, d, biases, padding)
+        expected = _ppv(x, w, d, biases, False)
         if not np.allclose(got, expected, atol=1e-9):
-            hint = _first_match(got, _ppv_mistakes(x, w, d, biases, padding), atol=1e-9)
+            hint = _first_match(got, _ppv_mistakes(x, w, d, biases), atol=1e-9)
             return Feedback(name, False, [hint or f"wrong PPVs {case}: largest error {np.abs(got - expected).max():.3f}; "
-                                                 "check the output formula, the padding and the count"])
-    return Feedback(name, True, ["correct on every case: padded and unpadded pairs, dilations 1–4, biases that tie "
-                                 "with the kernel output"])
+                                                 "check the output formula, the positions kept and the count"])
+    return Feedback(name, True, ["correct on every case: dilations 1–4, biases that tie with the kernel output"])
 
 
 # ----------------------------------------------------------------------------- exercise 2
@@ -117,91 +115,86 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _gradients(F, W, b, Y, *, own=False, bias=True, mean=True, sign=1.0):
-    """The device gradients; the keywords switch on the common mistakes."""
-    B = len(Y)
-    if own:
-        Ps = [_softmax(Fj @ Wj + (b if bias and j == 0 else 0)) for j, (Fj, Wj) in enumerate(zip(F, W))]
-    else:
-        z = sum(Fj @ Wj for Fj, Wj in zip(F, W)) + (b if bias else 0)
-        Ps = [_softmax(z)] * len(F)
-    Gs = [sign * (P - Y) / (B if mean else 1) for P in Ps]
-    return [Fj.T @ G for Fj, G in zip(F, Gs)], Gs[0].sum(axis=0)
+BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 
 
-def _gradient_cases():
+def _adam_step(F, W, z, Y, m, v, t, lr, *, mean=True, sign=1.0, correct=True, t0=False):
+    """Device j's Adam step from the summed logits; the keywords switch on the common mistakes."""
+    g = sign * F.T @ (_softmax(z) - Y) / (len(Y) if mean else 1)
+    m = BETA1 * m + (1 - BETA1) * g
+    v = BETA2 * v + (1 - BETA2) * g * g
+    step = t - 1 if t0 else t
+    m_hat, v_hat = (m / (1 - BETA1**step), v / (1 - BETA2**step)) if correct and step > 0 else (m, v)
+    return W - lr * m_hat / (np.sqrt(v_hat) + EPS), m, v
+
+
+def _adam_cases():
     rng = np.random.default_rng(28)
     cases = []
-    for widths, C, B in [([6], 2, 5), ([4, 3, 5], 3, 8), ([2, 2, 2, 1], 4, 6), ([5, 4], 2, 1)]:
-        F = [rng.uniform(0, 1, (B, w)) for w in widths]
-        W = [rng.normal(0, 0.7, (w, C)) for w in widths]
-        b = rng.normal(0, 0.7, C)
+    for width, C, B, t, lr in [(4, 3, 8, 3, 1e-2), (6, 2, 5, 1, 1e-3), (5, 4, 6, 10, 1e-3), (3, 2, 1, 2, 5e-2)]:
+        F = rng.uniform(0, 1, (B, width))
+        W = rng.normal(0, 0.7, (width, C))
+        z = rng.normal(0, 1.0, (B, C))  # the summed partial logits of every device (class bias included)
         Y = np.eye(C)[rng.integers(0, C, B)]
-        cases.append((F, W, b, Y))
+        m = np.zeros((width, C)) if t == 1 else rng.normal(0, 0.05, (width, C))
+        v = np.zeros((width, C)) if t == 1 else rng.uniform(0, 0.01, (width, C))
+        cases.append((F, W, z, Y, m, v, t, lr))
     return cases
 
 
-def _read_gradients(got, W, C):
-    if not (isinstance(got, (tuple, list)) and len(got) == 2):
-        return None, None, "return a pair (grads, grad_b): a list with one gradient per device, and the bias gradient"
-    grads, grad_b = got
-    if not isinstance(grads, (list, tuple)) or len(grads) != len(W):
-        return None, None, f"grads must be a list with one gradient per device ({len(W)} devices here)"
+def _read_step(got, shape):
+    if not (isinstance(got, (tuple, list)) and len(got) == 3):
+        return None, "return a triple (W_new, m_new, v_new)"
     out = []
-    for j, (g, Wj) in enumerate(zip(grads, W)):
-        a, message = _as_array(g, Wj.shape)
+    for label, value in zip(("W_new", "m_new", "v_new"), got):
+        a, message = _as_array(value, shape)
         if message:
-            return None, None, f"device {j}'s gradient: {message} (the shape of its weights W_j)"
+            return None, f"{label}: {message} (the shape of W_j)"
         out.append(a)
-    gb, message = _as_array(grad_b, (C,))
-    if message:
-        return None, None, f"grad_b: {message} (one number per class)"
-    return out, gb, None
+    return out, None
 
 
-def check_device_gradients(fn) -> Feedback:
-    """Exercise 2: ``fn(F_blocks, W_blocks, b, Y) -> (grads, grad_b)`` of the mean cross-entropy."""
-    name = "Exercise 2: the distributed step"
-    for F, W, b, Y in _gradient_cases():
-        args = ([f.copy() for f in F], [w.copy() for w in W], b.copy(), Y.copy())
-        with refuse_package(RockNetDevice.partial_logits, RockNetDevice.update, RockNetClassifier.fit,
-                            RockNetClassifier.decision_function, why="compute the logits and gradients in numpy"):
+def check_device_adam_step(fn) -> Feedback:
+    """Exercise 2: ``fn(F_j, W_j, z, Y, m, v, t, lr) -> (W_new, m_new, v_new)``: device j's gradient of the mean
+    cross-entropy from the summed logits ``z``, then one bias-corrected Adam step (β1 0.9, β2 0.999, ε 1e-8) on its
+    slice, ``t`` the step number (1 for the first)."""
+    name = "Exercise 2: one device's Adam step"
+    for F, W, z, Y, m, v, t, lr in _adam_cases():
+        args = (F.copy(), W.copy(), z.copy(), Y.copy(), m.copy(), v.copy(), t, lr)
+        with refuse_package(RockNetDevice.update, Adam.step, RockNetClassifier.fit,
+                            why="compute the gradient and the Adam step in numpy"):
             got, problem = call_student(name, fn, *args)
         if problem:
             return problem
-        grads, grad_b, message = _read_gradients(got, W, Y.shape[1])
-        case = f"({len(F)} devices, batch {len(Y)}, {Y.shape[1]} classes)"
+        case = f"(batch {len(Y)}, {Y.shape[1]} classes, step t = {t})"
+        vals, message = _read_step(got, W.shape)
         if message:
             return Feedback(name, False, [f"{message} {case}"])
-        ref, ref_b = _gradients(F, W, b, Y)
-        if all(np.allclose(g, r, atol=1e-10) for g, r in zip(grads, ref)) and np.allclose(grad_b, ref_b, atol=1e-10):
+        ref = _adam_step(F, W, z, Y, m, v, t, lr)
+        if all(np.allclose(a, r, rtol=1e-7, atol=1e-12) for a, r in zip(vals, ref)):
             continue
         mistakes = [
-            ("each device used only its own partial logits: the softmax needs the SUM of every device's partial "
-             "logits (that is what the devices broadcast)", dict(own=True)),
-            ("add the class bias b to the summed logits before the softmax", dict(bias=False)),
             ("the gradient of the MEAN loss over the batch divides by the batch size", dict(mean=False)),
-            ("the cross-entropy gradient is p − y, not y − p", dict(sign=-1.0)),
+            ("the cross-entropy gradient is F_jᵀ (p − y), not F_jᵀ (y − p)", dict(sign=-1.0)),
+            ("t is already the number of this step (1 for the first): the bias correction uses β^t, not β^(t − 1)",
+             dict(t0=True)),
+            ("Adam corrects both moments for their start at zero: divide m by 1 − β1^t and v by 1 − β2^t",
+             dict(correct=False)),
         ]
-        flat = np.concatenate([g.ravel() for g in grads])
         for message, kw in mistakes:
-            alt, _ = _gradients(F, W, b, Y, **kw)
-            if len(F) == 1 and kw.get("own"):
-                continue  # one device: its own logits are the sum
-            if np.allclose(flat, np.concatenate([g.ravel() for g in alt]), atol=1e-10):
-                return Feedback(name, False, [message])
-        if all(np.allclose(g, r, atol=1e-10) for g, r in zip(grads, ref)):
-            if len(Y) > 1 and np.allclose(grad_b, ref_b / len(Y)):
-                hint = "grad_b divides by the batch size twice"
-            elif len(Y) > 1 and np.allclose(grad_b, ref_b * len(Y)):
-                hint = "grad_b is the gradient of the MEAN loss too: divide by the batch size"
-            else:
-                hint = "grad_b is (p − y) / B summed over the batch, one number per class"
-            return Feedback(name, False, [f"the weight gradients are right; {hint} {case}"])
-        return Feedback(name, False, [f"wrong gradients {case}: z = Σ_j F_j W_j + b, p = softmax(z), "
-                                      "device j's gradient is F_jᵀ (p − y) / B"])
-    return Feedback(name, True, ["correct for 1 to 4 devices: each device's gradient needs only its features and the "
-                                 "summed partial logits"])
+            alt = _adam_step(F, W, z, Y, m, v, t, lr, **kw)
+            if all(np.allclose(a, r, rtol=1e-7, atol=1e-12) for a, r in zip(vals, alt)):
+                return Feedback(name, False, [f"{message} {case}"])
+        if np.allclose(vals[0], W):
+            hint = "W did not move: return the updated weights, not the ones passed in"
+        elif np.allclose(vals[1], ref[1], rtol=1e-7, atol=1e-12) and np.allclose(vals[2], ref[2], rtol=1e-7, atol=1e-12):
+            hint = "the moments are right; the step is W − lr · m̂ / (√v̂ + ε) with the bias-corrected moments"
+        else:
+            hint = ("the gradient needs only F_j and the summed logits: p = softmax(z), g = F_jᵀ (p − y) / B; "
+                    "then m and v are running averages of g and g² (β1, β2)")
+        return Feedback(name, False, [f"wrong step {case}: {hint}"])
+    return Feedback(name, True, ["correct on every case: first and later steps, batch sizes 1 to 8 — the device needs "
+                                 "nothing from the others but the summed partial logits"])
 
 
 # ----------------------------------------------------------------------------- exercise 3

@@ -1,6 +1,7 @@
 """RockNet (arXiv 2510.13320): MiniRocket trained from scratch across D microcontrollers.
 
-RockNet's variant of MiniRocket (as in the authors' code generator and firmware):
+RockNet's variant of MiniRocket as this package builds it (the paper's abstract, the source text this suite
+holds, does not give these details; they are this package's choices):
 
 * dilations ``2^i`` for i = 0 … ⌊log2((L − 1)/8)⌋ (at most 32), the same for every kernel;
 * ``int(10000 / (n_dilations · 84))`` biases per kernel and dilation, at the quantile positions
@@ -11,7 +12,7 @@ RockNet's variant of MiniRocket (as in the authors' code generator and firmware)
   99.9th percentile of ``|x − mean|`` on the training set, then z-normalised with the training mean
   and standard deviation of the quantised values.
 
-Distributed training (Sec. III of the paper): the 84 kernels are split into D contiguous blocks
+Distributed training (as this package implements it): the 84 kernels are split into D contiguous blocks
 (the first ``84 mod D`` devices get one more). For each training series, device 0 broadcasts the
 series; every device j computes its features F_j and its partial logits ``z_j = F_j W_j`` (device 0
 adds the class bias b); every device broadcasts its C partial logits; all devices sum them,

@@ -4,7 +4,7 @@ A *training step* is one training series (RockNet processes series one at a time
 gradient; Adam runs once per batch). For D devices, device j owns ``k_j`` kernels (contiguous blocks,
 :func:`tinydtl.papers.rocknet.classifier.split_kernels`) and ``F_j = k_j · n_dil · n_biases`` features.
 
-**SRAM** (bytes, each ``payload_bytes(values, dtype)``; float32 as in the authors' firmware), set
+**SRAM** (bytes, each ``payload_bytes(values, dtype)``; float32 throughout, this model's choice), set
 against the board's *usable* SRAM (:data:`tinydtl.devices.ASSUMPTIONS`, 75 % by default):
 
 * kernels: ``2 k_j`` (one uint16 bit mask each) + dilations ``4 n_dil`` + biases ``4 F_j``;
@@ -12,20 +12,21 @@ against the board's *usable* SRAM (:data:`tinydtl.devices.ASSUMPTIONS`, 75 % by 
 * weight slice ``4 C F_j`` (+ ``4 C`` class bias on device 0) and gradient accumulator ``4 C F_j``;
 * Adam's m and v: ``8 C F_j``, or with 8-bit Adam ``2 C F_j`` + one float32 scale per 256 values each;
 * buffers: the int8 series ``L``, four float32 convolution buffers ``16 L`` (−X, 3X, the −1 convolution,
-  the kernel output; the firmware's ``timeseries_1``, ``timeseries3``, ``conv_timeseries_1``,
-  ``conv_timeseries3``) and two logit vectors ``8 C`` (own partial logits, running sum).
+  the kernel output) and two logit vectors ``8 C`` (own partial logits, running sum).
 
-The training set itself (stored on device 0, in flash on the testbed) is not counted.
+The training set itself (stored on device 0, assumed in flash) is not counted.
 
 **Operations per series** (each an add, compare or multiply-accumulate): the −1 convolution ``9 L`` per
 dilation, the kernel's 2-weights ``3 L`` + one add ``L`` per (kernel, dilation), PPV ``L`` comparisons
 per feature, the head ``C F_j`` forward + ``C F_j`` gradient, and Adam's ``≈ 12 C F_j`` once per batch
-(shared over the batch's series). Cycles = operations × ``cycles_per_op`` (an assumption: a parameter).
+(shared over the batch's series). Cycles = operations × ``cycles_per_op`` (an assumption: a parameter,
+by default ``ASSUMPTIONS.cycles_per_op``, the 12 instructions per multiply-accumulate lesson 06 counts on an
+emulated Cortex-M4F × 1 cycle per instruction).
 
 **Radio** (one training step): device 0 broadcasts the int8 series (L bytes), every device broadcasts
 its C partial logits (``payload_bytes(C)``). Two counts are given:
 
-* ``bytes_on_air``: each broadcast once, as the radio (BLE/Mixer) sends it: ``L + D · 4C`` (0 for D = 1);
+* ``bytes_on_air``: each broadcast once, as a broadcast radio sends it: ``L + D · 4C`` (0 for D = 1);
   this is what time and energy are computed from (``tinydtl.devices.step_cost``: payload only, a lower bound);
 * the package's communication rule (:mod:`tinydtl.networks.transport`: a broadcast to k receivers counts k
   transmissions): ``(D − 1) L + D (D − 1) · 4C`` bytes in ``(D − 1)(D + 1)`` messages.
@@ -38,7 +39,7 @@ import numpy as np
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.core.validation import check_int, check_number
 from tinydtl.devices import Board, as_board, step_cost
-from tinydtl.devices.assumptions import usable_sram_bytes
+from tinydtl.devices.assumptions import ASSUMPTIONS, usable_sram_bytes
 from tinydtl.papers.rocknet.device import (
     biases_per_kernel,
     check_n_devices,
@@ -73,7 +74,7 @@ def _sram(k, F, n_dil, length, C, owner, quantized_adam):
 
 
 def device_costs(length: int, n_classes: int, n_devices: int, board: Board | str, *, quantized_adam=False,
-                 cycles_per_op: float = 4.0, batch_size: int = 128, num_features: int = 10_000,
+                 cycles_per_op: float | None = None, batch_size: int = 128, num_features: int = 10_000,
                  usable_sram_fraction: float | None = None):
     """One row per device: its kernels, features, SRAM by component, operations, bytes, time and energy.
 
@@ -88,6 +89,8 @@ def device_costs(length: int, n_classes: int, n_devices: int, board: Board | str
     check_int("n_classes", n_classes, 2)
     check_int("batch_size", batch_size, 1)
     d = check_n_devices(n_devices)
+    if cycles_per_op is None:
+        cycles_per_op = ASSUMPTIONS.cycles_per_op
     check_number("cycles_per_op", cycles_per_op, low=0, low_open=True)
     usable = usable_sram_bytes(board.sram_bytes, usable_sram_fraction)
     n_dil = len(rocknet_dilations(length))
