@@ -110,8 +110,8 @@ CASES = [
      r"usable_sram_fraction must be a number in \(0, 1\], got True"),
     ("NaN default fraction", call("assumptions.DeviceAssumptions"), dict(usable_sram_fraction=math.nan), ValueError,
      r"usable_sram_fraction must be a number in \(0, 1\], got nan"),
-    ("zero flops per cycle", call("assumptions.DeviceAssumptions"), dict(flops_per_cycle=0.0), ValueError,
-     r"flops_per_cycle must be a number in \(0, ∞\), got 0.0"),
+    ("zero cycles per instruction", call("assumptions.DeviceAssumptions"), dict(cycles_per_instruction=0.0), ValueError,
+     r"cycles_per_instruction must be a number in \(0, ∞\), got 0.0"),
     ("bool byte count in KiB", call("kib"), dict(nbytes=True), ValueError, r"nbytes must be a (finite )?number"),
     # ------------------------------------------------------------------ time and energy
     ("unknown board, step cost", call("step_cost"), dict(board="nRF52840", cycles=1), ValueError,

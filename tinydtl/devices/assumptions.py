@@ -12,21 +12,19 @@ uses it unless it is given another fraction explicitly.
 **Units.** Memory is counted in bytes and printed in KiB, 1 KiB = 1,024 B (:func:`kib`). Datasheets
 write the same unit as "KB": the nRF52840's "256 KB" is 262,144 B = 256 KiB.
 
-**Compute speed.** Where a lesson turns floating-point operations into device time without running the
-code on the device, it assumes a board sustains **0.25 flop per clock cycle**
-(:attr:`DeviceAssumptions.flops_per_cycle`): a float multiply-add every ~8 cycles once loads, stores and
-loop overhead are counted, a rough figure for plain C loops on a Cortex-M4F (the same for every
-algorithm compared, so it scales times but never reorders them).
-
-**Cycles per operation** (lessons 06 and 08, one assumption for both). Lesson 06 runs the C training
-step of the survey's learner on an emulated Cortex-M4F and counts its instructions: about **12
+**Compute speed: cycles per operation** (one assumption for every lesson). Lesson 06 runs the C
+training step of the survey's learner on an emulated Cortex-M4F and counts its instructions: about **12
 instructions per multiply-accumulate** (forward and backward, loads, stores, loop overhead and the
 update included; :attr:`DeviceAssumptions.instructions_per_op`). A Cortex-M4 retires most instructions
 in **1 cycle** (:attr:`DeviceAssumptions.cycles_per_instruction`; loads and VFP multiply-adds take more,
 so 1 is a lower bound). Lesson 06 turns its measured instruction counts into time with
 ``cycles_per_instruction``; lesson 08, which counts operations (adds, compares, multiply-accumulates)
 instead of running code, uses their product :attr:`DeviceAssumptions.cycles_per_op` (12 cycles per
-operation). Lesson 06 checks that its emulated count stays near ``instructions_per_op``.
+operation); lesson 09, which counts floating-point operations (a multiply-accumulate is two), uses
+:attr:`DeviceAssumptions.flops_per_cycle` ``= 2 / cycles_per_op`` (1/6 flop per cycle). Lesson 06 checks
+that its emulated count stays near ``instructions_per_op``. The figure scales every algorithm's compute
+time alike, so it never reorders two algorithms' compute; it does move the balance between compute and
+radio time, which is why it is one number for every lesson.
 
 **Radio bit rates** are named by radio (:attr:`DeviceAssumptions.radios`), each with its source. The
 rate a board's currents are quoted at is in ``data/boards.toml`` (``radio_bitrate_bps``); the named
@@ -46,11 +44,14 @@ import numpy as np
 
 from tinydtl.core.validation import check_int, check_number
 
-__all__ = ["ASSUMPTIONS", "KIB", "RADIOS", "DeviceAssumptions", "RadioRate", "kib", "usable_fraction",
+__all__ = ["ASSUMPTIONS", "FLOPS_PER_MAC", "KIB", "RADIOS", "DeviceAssumptions", "RadioRate", "kib", "usable_fraction",
            "usable_sram_bytes"]
 
 #: Bytes in one KiB, the memory unit of every print, table and plot label.
 KIB = 1024
+
+#: Floating-point operations in one multiply-accumulate (a multiply and an add).
+FLOPS_PER_MAC = 2
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,6 @@ class DeviceAssumptions:
         buffers take the rest; see the module docstring).
     radios : tuple of RadioRate
         On-air bit rates by radio name, with sources.
-    flops_per_cycle : float > 0
-        Floating-point operations a board sustains per clock cycle when device time is estimated
-        from an operation count (default 0.25; see the module docstring).
     cycles_per_instruction : float > 0
         Clock cycles per executed instruction on a Cortex-M4F (default 1.0, a lower bound).
     instructions_per_op : float > 0
@@ -106,14 +104,12 @@ class DeviceAssumptions:
 
     usable_sram_fraction: float = 0.75
     radios: tuple[RadioRate, ...] = RADIOS
-    flops_per_cycle: float = 0.25
     cycles_per_instruction: float = 1.0
     instructions_per_op: float = 12.0
     KIB: ClassVar[int] = KIB
 
     def __post_init__(self):
         check_number("usable_sram_fraction", self.usable_sram_fraction, low=0, high=1, low_open=True)
-        check_number("flops_per_cycle", self.flops_per_cycle, low=0, low_open=True)
         check_number("cycles_per_instruction", self.cycles_per_instruction, low=0, low_open=True)
         check_number("instructions_per_op", self.instructions_per_op, low=0, low_open=True)
         if not isinstance(self.radios, tuple) or not all(isinstance(r, RadioRate) for r in self.radios):
@@ -123,6 +119,12 @@ class DeviceAssumptions:
     def cycles_per_op(self) -> float:
         """Cycles per counted operation: ``instructions_per_op × cycles_per_instruction`` (12.0 by default)."""
         return self.instructions_per_op * self.cycles_per_instruction
+
+    @property
+    def flops_per_cycle(self) -> float:
+        """Floating-point operations per cycle, for time estimated from a flop count: a multiply-accumulate is
+        :data:`FLOPS_PER_MAC` (2) flops taking :attr:`cycles_per_op` cycles, so ``2 / cycles_per_op`` (1/6)."""
+        return FLOPS_PER_MAC / self.cycles_per_op
 
     def bitrate_bps(self, radio: str) -> int:
         """The on-air bit rate of ``radio`` (a name in :attr:`radios`, e.g. ``"BLE 1M"``)."""
@@ -141,8 +143,8 @@ class DeviceAssumptions:
         return kib(nbytes)
 
 
-#: The package's defaults. ``ASSUMPTIONS.usable_sram_fraction`` is 0.75, ``ASSUMPTIONS.flops_per_cycle`` 0.25,
-#: ``ASSUMPTIONS.cycles_per_op`` 12.0 (12 instructions per operation × 1 cycle per instruction).
+#: The package's defaults. ``ASSUMPTIONS.usable_sram_fraction`` is 0.75, ``ASSUMPTIONS.cycles_per_op`` 12.0
+#: (12 instructions per operation × 1 cycle per instruction), ``ASSUMPTIONS.flops_per_cycle`` 2/12.
 ASSUMPTIONS = DeviceAssumptions()
 
 

@@ -17,7 +17,8 @@ and a label, is :func:`problem_data_bytes` bytes.
 
 The device assumptions are the package's one set, :data:`tinydtl.devices.ASSUMPTIONS`: a learner may
 use its ``usable_sram_fraction`` (75 %) of a board's SRAM, and a board computes
-``flops_per_cycle`` (0.25) floating-point operations per clock cycle. Both are read when a function
+``flops_per_cycle`` (1/6: a multiply-accumulate, two flops, takes the 12 cycles lesson 06 counts) floating-point
+operations per clock cycle. Both are read when a function
 runs, so changing the package's assumptions changes every capacity and speed; pass
 ``usable_sram_fraction=`` or ``flops_per_cycle=`` to depart from them.
 """
@@ -59,8 +60,8 @@ __all__ = [
 USABLE_SRAM_FRACTION = assumptions.ASSUMPTIONS.usable_sram_fraction
 
 #: Floating-point operations a board sustains per clock cycle: :data:`tinydtl.devices.ASSUMPTIONS`
-#: ``.flops_per_cycle`` (0.25; a float multiply-add every ~8 cycles with loads and stores, a rough
-#: figure for a Cortex-M4F running plain C loops, the same for every algorithm compared).
+#: ``.flops_per_cycle`` (1/6: a float multiply-add, two flops, every 12 cycles with loads and stores, as
+#: lesson 06 counts on an emulated Cortex-M4F; the same for every algorithm compared).
 FLOPS_PER_CYCLE = assumptions.ASSUMPTIONS.flops_per_cycle
 
 #: Floating-point operations per sample and weight of one SGD-with-momentum step: a multiply-add
