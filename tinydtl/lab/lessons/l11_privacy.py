@@ -103,7 +103,8 @@ def unmask_status(n: int, threshold: int, dropouts: int, neighbours=None, seed: 
     if 2 * threshold <= per_secret:
         message += (f"\nprivacy: t = {threshold} ≤ {per_secret}/2 holders: a server that tells different clients "
                     "different dropouts can collect t shares of both secrets of one client and unmask its upload")
-    return {"ok": ok, "message": message, "holders": holders, "dropped": dropped, "exact": exact}
+    return {"ok": ok, "message": message, "holders": holders, "dropped": dropped, "exact": exact,
+            "private": 2 * threshold > per_secret}
 
 
 def unmask_figure(status: dict, threshold: int, title: str):
@@ -117,9 +118,12 @@ def unmask_figure(status: dict, threshold: int, title: str):
     ax.set_xlabel("client (grey: dropped after sharing its keys)")
     ax.set_ylabel("surviving holders of its shares")
     ax.set_xticks(range(n))
-    ax.set_ylim(0, max(max(status["holders"]), threshold) + 1)
+    ax.set_ylim(0, max(max(status["holders"]), threshold) * 1.35 + 1)  # room for the legend above the bars
     ax.legend(loc="upper right")
-    ax.set_title(f"{title}: {'UNMASKED' if status['ok'] else 'ROUND FAILS'}", fontsize=10)
+    verdict = "UNMASKED" if status["ok"] else "ROUND FAILS"
+    if not status.get("private", True):
+        verdict += " (t ≤ half the holders: not private against a lying server)"
+    ax.set_title(f"{title}: {verdict}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -134,9 +138,15 @@ def cost_figure(clients=(10, 100, 1000, 10000), board="Arduino Nano 33 BLE Sense
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6))
     for scheme, marker in (("FedAvg", "s"), ("SecAgg", "o"), ("SecAgg+", "^")):
         t = table[table.scheme == scheme]
-        a1.plot(t.clients, t["peak SRAM (KiB)"], marker=marker, label=scheme)
+        label = "SecAgg+ (k = 2⌈log₂ n⌉, illustrative)" if scheme == "SecAgg+" else scheme
+        a1.plot(t.clients, t["peak SRAM (KiB)"], marker=marker, label=label)
         a2.plot(t.clients, t["air time BLE 1M (s)"], marker=marker, label=scheme)
     a1.axhline(usable, color="tab:red", ls="--", label=f"usable SRAM of the {board.mcu} ({usable:.0f} KiB)")
+    n_bell = BELL_SEMI_MALICIOUS["clients"]
+    if n_bell in set(table.clients):  # SecAgg+ with the neighbours of Bell et al.'s semi-malicious setting
+        k_bell = round(BELL_SEMI_MALICIOUS["share"] * n_bell)
+        a1.scatter([n_bell], [_peak_kib(n_bell, k_bell)], marker="*", s=120, color="tab:green", zorder=3,
+                   label=f"SecAgg+, k = {k_bell} (Bell et al., semi-malicious)")
     a1.set_ylabel("peak SRAM of a round (KiB)")
     a2.set_ylabel("air time per round at BLE 1M (s)")
     from matplotlib.ticker import NullFormatter, StrMethodFormatter
@@ -149,6 +159,7 @@ def cost_figure(clients=(10, 100, 1000, 10000), board="Arduino Nano 33 BLE Sense
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.6g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
     a1.set_yticks([100, 200, 500, 1000, 2000, 5000])
+    a2.set_yticks([0.5, 1, 2, 5, 10, 20, 50])
     a1.set_title("softmax learner (7,850 parameters), batch 20", fontsize=10)
     a2.set_title("air time of the payload, up and down (lower bound)", fontsize=10)
     fig.tight_layout()
@@ -282,25 +293,24 @@ def digits_figure(images, titles):
     return fig
 
 
-def largest_fitting_degree(n: int, board="Arduino Nano 33 BLE Sense", sizes=(784, 10), batch_size: int = 20) -> int:
-    """The most SecAgg+ neighbours ``k`` (even) with which a training round of the dense model ``sizes`` plus
-    the protocol still fits ``board``'s usable SRAM among ``n`` clients (0 if none does)."""
+def _peak_kib(n: int, k: int, sizes=(784, 10), batch_size: int = 20) -> float:
+    """Peak SRAM (KiB) of a training round of ``sizes`` plus a SecAgg+ client with ``k`` neighbours among ``n``."""
     from tinydtl.devices.memory import mlp_layers, profile
     from tinydtl.privacy import client_cost
 
-    board = as_board(board)
     layers = mlp_layers(sizes)
-    n_params = sum(layer.weights + layer.biases for layer in layers)
     ph = profile(layers, training=True, batch_size=batch_size).phases()
-    usable = ASSUMPTIONS.usable_sram_bytes(board.sram_bytes)
+    extra = client_cost(sum(la.weights + la.biases for la in layers), n, k).extra_ram
+    return kib(ph["persistent"] + max(ph["train"], ph["exchange"] + extra))
 
-    def fits(k):
-        extra = client_cost(n_params, n, k).extra_ram
-        return ph["persistent"] + max(ph["train"], ph["exchange"] + extra) <= usable
 
+def largest_fitting_degree(n: int, board="Arduino Nano 33 BLE Sense", sizes=(784, 10), batch_size: int = 20) -> int:
+    """The most SecAgg+ neighbours ``k`` (even) with which a training round of the dense model ``sizes`` plus
+    the protocol still fits ``board``'s usable SRAM among ``n`` clients (0 if none does)."""
+    usable = kib(ASSUMPTIONS.usable_sram_bytes(as_board(board).sram_bytes))
     best = 0
     for k in range(2, n, 2):  # the cost grows with k: stop at the first that does not fit
-        if not fits(k):
+        if _peak_kib(n, k, sizes, batch_size) > usable:
             break
         best = k
     return best
