@@ -36,6 +36,9 @@ def record_secagg_claims(rec, *, wrong_bits: int, p_masked: float, p_plain: floa
     expect(p_masked > 1e-3 > p_plain, "an upload looks uniform while the update it hides does not",
            p_masked=p_masked, p_plain=p_plain)
     expect(not both, "the server never holds both secrets of one client", both=sorted(both))
+    expect(abs(total_similarity - mean_similarity) <= 0.1, "the inverted total resembles its closest client image "
+           "about as much as the plain average of the survivors' images does", total=total_similarity,
+           plain_mean=mean_similarity)
 
 
 def record_cost_claims(rec, costs, k_max: int) -> None:
