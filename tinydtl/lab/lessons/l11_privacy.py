@@ -178,11 +178,11 @@ def dp_figure(histories: dict, title: str):
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6))
-    for z, h in histories.items():
-        a1.plot(h.column("round"), h.column("accuracy"), label=f"z = {z:g}")
+    for i, (z, h) in enumerate(histories.items()):  # one colour per z in both panels
+        a1.plot(h.column("round"), h.column("accuracy"), color=f"C{i}", label=f"z = {z:g}")
         eps = np.array(h.column("epsilon", initial=False), dtype=float)
         if np.isfinite(eps).all():
-            a2.plot(h.column("round", initial=False), eps, label=f"z = {z:g}")
+            a2.plot(h.column("round", initial=False), eps, color=f"C{i}", label=f"z = {z:g}")
     a1.set_xlabel("round")
     a1.set_ylabel("test accuracy")
     a1.legend(loc="lower right", fontsize=8)
