@@ -48,6 +48,9 @@ def test_dropout_widget_unmasks_exactly_when_every_client_keeps_t_holders(widget
         should = possible and min(holders) >= kwargs["threshold"]
         assert ("UNMASKED" in ax.get_title()) == should, (kwargs, out)
         assert ("unmasked: the exact sum" in out) == should, kwargs
+        holders_per_secret = 12 if k is None else k + 1
+        assert ("privacy: t =" in out) == (2 * kwargs["threshold"] <= holders_per_secret), kwargs  # t's privacy side
+        assert ("not private" in ax.get_title()) == (2 * kwargs["threshold"] <= holders_per_secret), kwargs
         plt.close("all")
 
 

@@ -67,8 +67,12 @@ class ClientCost:
 
 
 def secagg_plus_degree(n: int) -> int:
-    """SecAgg+'s neighbours for ``n >= 3`` clients: ``2⌈log₂ n⌉`` (Bell et al. 2020 take ``k = O(log n)``),
-    capped at the largest even number ``<= n − 1``."""
+    """SecAgg+'s neighbours for ``n >= 3`` clients: ``2⌈log₂ n⌉``, capped at the largest even number ``<= n − 1``.
+
+    An **illustrative** constant: Bell et al. 2020 prove that ``k = O(log n)`` suffices and fix ``k`` from the
+    security and dropout parameters (their abstract: 3 % of 10⁴ clients, i.e. 300 neighbours, in the
+    semi-malicious setting with 5 % corrupt clients and 5 % dropouts). Lesson 11 shows where the cost stops
+    fitting a board."""
     check_number("n", n, low=3, integer=True)
     return min(2 * math.ceil(math.log2(n)), (n - 1) // 2 * 2)
 
@@ -107,7 +111,7 @@ def client_cost(n_params: int, n_clients: int, neighbours=None, threshold=None) 
 def cost_table(sizes=(784, 10), clients=(10, 100, 1000, 10000), boards=("Arduino Nano 33 BLE Sense",),
                batch_size: int = 20):
     """FedAvg, SecAgg and SecAgg+ per client as ``n`` grows, as a DataFrame: neighbours, extra RAM
-    (KiB), bytes up and down (kB, the model download included), air time per radio (s) and, per board,
+    (KiB), bytes up and down (KiB, the model download included), air time per radio (s) and, per board,
     whether a training round of the dense model ``sizes`` (default: the survey's softmax learner)
     plus the protocol fits the board's usable SRAM."""
     import pandas as pd
@@ -123,7 +127,7 @@ def cost_table(sizes=(784, 10), clients=(10, 100, 1000, 10000), boards=("Arduino
         for k in (0, None, secagg_plus_degree(n)):
             c = client_cost(n_params, n, k)
             row = {"scheme": c.scheme, "clients": n, "neighbours": c.degree, "extra RAM (KiB)": kib(c.extra_ram),
-                   "up (kB)": c.bytes_up / 1e3, "down (kB)": c.bytes_down / 1e3}
+                   "up (KiB)": kib(c.bytes_up), "down (KiB)": kib(c.bytes_down)}
             for r in ASSUMPTIONS.radios:
                 row[f"air time {r.name} (s)"] = c.air_seconds(r.name)
             peak = phases["persistent"] + max(phases["train"], phases["exchange"] + c.extra_ram)

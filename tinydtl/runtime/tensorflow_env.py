@@ -17,7 +17,7 @@ import re
 import sys
 import tempfile
 
-__all__ = ["CONVERTER_NOISE", "STARTUP_NOISE", "filtered_stderr", "import_tensorflow", "quiet_converter"]
+__all__ = ["CONVERTER_NOISE", "GRAPPLER_NOISE", "STARTUP_NOISE", "filtered_stderr", "import_tensorflow", "quiet_converter"]
 
 #: Start-up lines of TensorFlow 2.14 / TFF 0.87 on a CPU-only machine (matched anywhere in the line).
 STARTUP_NOISE = tuple(
@@ -45,6 +45,12 @@ CONVERTER_NOISE = tuple(
         r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+$",
     )
 )
+
+
+#: What TFF 0.87's executor logs (at ERROR level, although nothing is wrong) when TensorFlow's graph optimiser
+#: meets a TFF computation without fetch nodes: "grappler_item_builder.cc:...] Failed to detect the fetch node(s),
+#: skipping this input".
+GRAPPLER_NOISE = (re.compile(r"grappler_item_builder\.cc:\d+\] Failed to detect the fetch node\(s\), skipping this input"),)
 
 
 def _is_noise(line: str, patterns) -> bool:

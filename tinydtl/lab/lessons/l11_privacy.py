@@ -14,8 +14,13 @@ from tinydtl.devices.boards import as_board
 from tinydtl.learners.mlp import DeepMLPModel
 from tinydtl.privacy import DPConfig, cost_table, neighbour_graph, secure_aggregate
 
-__all__ = ["attack_figure", "cost_figure", "dp_curves", "dp_figure", "record_tutorial_claims", "secagg_figure", "tff_parity",
-           "TUTORIAL", "tutorial_figure", "tutorial_sweep", "unmask_figure", "unmask_status"]
+__all__ = ["BELL_SEMI_MALICIOUS", "attack_figure", "clip_figure", "cost_figure", "digits_figure", "dp_curves", "dp_figure",
+           "largest_fitting_degree", "secagg_figure", "tff_parity", "TUTORIAL", "tutorial_figure", "tutorial_means",
+           "tutorial_sweep", "unmask_figure", "unmask_status"]
+
+#: Bell et al. 2020, abstract: "In the semi-malicious setting with 10^4 clients, each client needs to communicate
+#: only with 3% of the clients ... while withstanding up to 5% corrupt clients and 5% dropouts".
+BELL_SEMI_MALICIOUS = {"clients": 10_000, "share": 0.03, "corrupt": 0.05, "dropouts": 0.05}
 
 #: The TFF tutorial "Differential Privacy in TFF" (stored outputs, EMNIST, round 100).
 TUTORIAL = {
@@ -94,7 +99,12 @@ def unmask_status(n: int, threshold: int, dropouts: int, neighbours=None, seed: 
         exact = bool(np.abs(r.total - U[list(r.survivors)].sum(axis=0)).max() < 1e-4)
     except ValueError as e:
         ok, message, exact = False, str(e), False
-    return {"ok": ok, "message": message, "holders": holders, "dropped": dropped, "exact": exact}
+    per_secret = n if neighbours is None else neighbours + 1   # the holders of each client's shares
+    if 2 * threshold <= per_secret:
+        message += (f"\nprivacy: t = {threshold} ≤ {per_secret}/2 holders: a server that tells different clients "
+                    "different dropouts can collect t shares of both secrets of one client and unmask its upload")
+    return {"ok": ok, "message": message, "holders": holders, "dropped": dropped, "exact": exact,
+            "private": 2 * threshold > per_secret}
 
 
 def unmask_figure(status: dict, threshold: int, title: str):
@@ -108,9 +118,12 @@ def unmask_figure(status: dict, threshold: int, title: str):
     ax.set_xlabel("client (grey: dropped after sharing its keys)")
     ax.set_ylabel("surviving holders of its shares")
     ax.set_xticks(range(n))
-    ax.set_ylim(0, max(max(status["holders"]), threshold) + 1)
+    ax.set_ylim(0, max(max(status["holders"]), threshold) * 1.35 + 1)  # room for the legend above the bars
     ax.legend(loc="upper right")
-    ax.set_title(f"{title}: {'UNMASKED' if status['ok'] else 'ROUND FAILS'}", fontsize=10)
+    verdict = "UNMASKED" if status["ok"] else "ROUND FAILS"
+    if not status.get("private", True):
+        verdict += " (t ≤ half the holders: not private against a lying server)"
+    ax.set_title(f"{title}: {verdict}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -125,18 +138,30 @@ def cost_figure(clients=(10, 100, 1000, 10000), board="Arduino Nano 33 BLE Sense
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6))
     for scheme, marker in (("FedAvg", "s"), ("SecAgg", "o"), ("SecAgg+", "^")):
         t = table[table.scheme == scheme]
-        a1.plot(t.clients, t["peak SRAM (KiB)"], marker=marker, label=scheme)
+        label = "SecAgg+ (k = 2⌈log₂ n⌉, illustrative)" if scheme == "SecAgg+" else scheme
+        a1.plot(t.clients, t["peak SRAM (KiB)"], marker=marker, label=label)
         a2.plot(t.clients, t["air time BLE 1M (s)"], marker=marker, label=scheme)
     a1.axhline(usable, color="tab:red", ls="--", label=f"usable SRAM of the {board.mcu} ({usable:.0f} KiB)")
+    n_bell = BELL_SEMI_MALICIOUS["clients"]
+    if n_bell in set(table.clients):  # SecAgg+ with the neighbours of Bell et al.'s semi-malicious setting
+        k_bell = round(BELL_SEMI_MALICIOUS["share"] * n_bell)
+        a1.scatter([n_bell], [_peak_kib(n_bell, k_bell)], marker="*", s=120, color="tab:green", zorder=3,
+                   label=f"SecAgg+, k = {k_bell} (Bell et al., semi-malicious)")
     a1.set_ylabel("peak SRAM of a round (KiB)")
     a2.set_ylabel("air time per round at BLE 1M (s)")
+    from matplotlib.ticker import NullFormatter, StrMethodFormatter
+
     for ax in (a1, a2):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("clients n")
         ax.legend(loc="upper left", fontsize=8)
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.6g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    a1.set_yticks([100, 200, 500, 1000, 2000, 5000])
+    a2.set_yticks([0.5, 1, 2, 5, 10, 20, 50])
     a1.set_title("softmax learner (7,850 parameters), batch 20", fontsize=10)
-    a2.set_title("payload bytes up and down (lower bound)", fontsize=10)
+    a2.set_title("air time of the payload, up and down (lower bound)", fontsize=10)
     fig.tight_layout()
     return fig, table
 
@@ -153,11 +178,11 @@ def dp_figure(histories: dict, title: str):
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 3.6))
-    for z, h in histories.items():
-        a1.plot(h.column("round"), h.column("accuracy"), label=f"z = {z:g}")
+    for i, (z, h) in enumerate(histories.items()):  # one colour per z in both panels
+        a1.plot(h.column("round"), h.column("accuracy"), color=f"C{i}", label=f"z = {z:g}")
         eps = np.array(h.column("epsilon", initial=False), dtype=float)
         if np.isfinite(eps).all():
-            a2.plot(h.column("round", initial=False), eps, label=f"z = {z:g}")
+            a2.plot(h.column("round", initial=False), eps, color=f"C{i}", label=f"z = {z:g}")
     a1.set_xlabel("round")
     a1.set_ylabel("test accuracy")
     a1.legend(loc="lower right", fontsize=8)
@@ -165,7 +190,8 @@ def dp_figure(histories: dict, title: str):
     a2.set_xlabel("round")
     a2.set_ylabel("ε spent (RDP, δ from the config)")
     a2.set_yscale("log")
-    a2.legend(loc="upper left", fontsize=8)
+    if a2.lines:  # z = 0 alone draws nothing here (ε = ∞)
+        a2.legend(loc="upper left", fontsize=8)
     a2.set_title("privacy spent so far (z = 0: ε = ∞, not drawn)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -216,65 +242,28 @@ def tutorial_figure(runs: dict):
 
 def tff_parity(x, y, x_test, y_test, *, rounds=3, clip=0.05, clients=10, per_round=5, seed=0) -> dict:
     """z = 0 with a clip that binds: the numpy engine and TFF's DP aggregator round by round; and the
-    standard deviation TFF's ``gaussian_fixed`` adds (z = 1.3, C = 0.5, K = 10, 100,000 coordinates)."""
+    standard deviation TFF's ``gaussian_fixed`` adds (z = 1.3, C = 0.5, m = 10, 100,000 coordinates). TFF's
+    executor logs a harmless grappler line at ERROR level for each computation: dropped, nothing else."""
     from tinydtl.data.partition import iid
     from tinydtl.runtime.processes import no_stray_processes
-    from tinydtl.runtime.tensorflow_env import import_tensorflow
+    from tinydtl.runtime.tensorflow_env import GRAPPLER_NOISE, STARTUP_NOISE, filtered_stderr, import_tensorflow
 
     sub = np.arange(400 * clients)
     parts = iid(y[sub], clients, seed=seed)
     dp = DPConfig(noise_multiplier=0.0, clip=clip, clients_per_round=per_round)
-    h = {e: run_fedavg(x[sub], y[sub], parts, x_test=x_test[:2000], y_test=y_test[:2000], engine=e, rounds=rounds,
-                       dp=dp, client_lr=0.05, seed=seed) for e in ("numpy", "tff")}
+    with filtered_stderr(STARTUP_NOISE + GRAPPLER_NOISE):
+        h = {e: run_fedavg(x[sub], y[sub], parts, x_test=x_test[:2000], y_test=y_test[:2000], engine=e, rounds=rounds,
+                           dp=dp, client_lr=0.05, seed=seed) for e in ("numpy", "tff")}
     gap = float(np.abs(np.subtract(h["numpy"].column("accuracy"), h["tff"].column("accuracy"))).max())
     weights = max(float(np.abs(a - b).max()) for a, b in zip(h["numpy"].weights, h["tff"].weights))
-    z, C, K, d = 1.3, 0.5, 10.0, 100_000
-    with no_stray_processes():
+    z, C, m, d = 1.3, 0.5, 10.0, 100_000
+    with no_stray_processes(), filtered_stderr(STARTUP_NOISE + GRAPPLER_NOISE):
         tff = import_tensorflow(federated=True)
         proc = tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(
-            noise_multiplier=z, clients_per_round=K, clip=C).create(tff.TensorType(np.float32, [d]))
+            noise_multiplier=z, clients_per_round=m, clip=C).create(tff.TensorType(np.float32, [d]))
         noise = np.asarray(proc.next(proc.initialize(), [np.zeros(d, np.float32)] * 4).result)
     return {"accuracy_gap": gap, "weights_gap": weights, "clipped": min(h["numpy"].column("clipped_fraction", initial=False)),
-            "noise_ratio": float(noise.std() / (z * C / K))}
-
-
-def record_tutorial_claims(rec, runs: dict) -> dict:
-    """The sweep's claims: the ordering, the collapse at z = 1.0, the final configuration; the absolute
-    numbers as not comparable. Returns the mean final accuracy by ``(z, m)``."""
-    finals = {}
-    for (z, m, seed), (_, final) in runs.items():
-        finals.setdefault((z, m), {})[seed] = final
-    mean = {k: float(np.mean(list(v.values()))) for k, v in finals.items()}
-    sweep = sorted(k for k in finals if k[1] == TUTORIAL["clients_per_round"])
-    diffs = [np.array([finals[a][s] - finals[b][s] for s in finals[a]]) for a, b in zip(sweep, sweep[1:])]
-    gap = min(float(d.mean()) for d in diffs)
-    se = max(float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0 for d in diffs)
-    src = TUTORIAL["source"]
-    differs = ("MNIST split IID over 3,383 clients (about 18 images each: one local step per round) instead of "
-               "EMNIST's 3,383 writers (about 100 images each, non-IID by handwriting); no zeroing stage; "
-               "accuracy of the final model on the 10,000 MNIST test images")
-    rec.reproduction("tutorial_sweep_ordering", gap, claim="more noise, lower accuracy after 100 rounds "
-                     "(z = 0 ≥ 0.5 ≥ 0.75 ≥ 1.0; smallest gap between neighbours ≥ 0)", source=src,
-                     where="'Determine the noise sensitivity of the model' (plot and stored outputs)", differs=differs,
-                     target=0.0, op=">=", noise=2 * se, noise_reason="two standard errors of the per-seed paired "
-                     "difference between neighbouring noise multipliers")
-    ratio = mean[(1.0, 50)] / mean[(0.0, 50)]
-    rec.reproduction("tutorial_collapse_at_z1", ratio, claim="'1.0 makes the model diverge': accuracy at z = 1.0 "
-                     "ends below 60 % of the noise-free accuracy (tutorial: 0.383 / 0.805 = 0.48)", source=src,
-                     where="text after the sweep", differs=differs, target=0.6, op="<=",
-                     honest_negative="with one local step on IID clients the averaged update is well aligned, so "
-                     "the noise z·C·sqrt(d)/m does not swamp it at z = 1.0 (checked on one seed while building the "
-                     "lesson)")
-    rec.reproduction("tutorial_noise_free_accuracy", mean[(0.0, 50)], claim="round-100 accuracy without noise",
-                     source=src, where="stored outputs, z = 0.0", differs=differs, target=TUTORIAL["accuracy"][0.0],
-                     op="==", comparable=False)
-    key = (TUTORIAL["final_z"], TUTORIAL["final_clients_per_round"])
-    if key in mean:
-        rec.reproduction("tutorial_final_config_vs_no_noise", mean[key] - mean[(0.0, 50)],
-                         claim="120 clients per round with z = 1.2 ((2, 1e-5)-DP) end within 2 points of the "
-                         "noise-free model with 50 clients (tutorial: 0.7956 vs 0.8050)", source=src,
-                         where="'Training the final model' (stored outputs)", differs=differs, target=-0.02, op=">=")
-    return mean
+            "noise_ratio": float(noise.std() / (z * C / m))}
 
 
 def clip_figure(clips: dict, title: str):
@@ -304,37 +293,32 @@ def digits_figure(images, titles):
     return fig
 
 
-def record_accountant_claims(rec, eps_tfp: float, eps_tutorial: float, clients_needed: int) -> None:
-    """The accountant against TensorFlow Privacy's test case and the TFF tutorial's final configuration."""
-    rec.reproduction("tf_privacy_dp_sgd_epsilon", eps_tfp, claim="n = 60,000, batch 150, z = 1.3, 15 epochs, "
-                     "δ = 1e-5 give ε = 0.7242234026109595 (RDP)", source="TensorFlow Privacy, "
-                     "compute_dp_sgd_privacy_test.py", where="test case Test0", differs="nothing: the same RDP "
-                     "accountant (dp-accounting), orders that include α = 19", target=0.7242234026109595, op="==",
-                     tolerance=1e-9, tolerance_reason="floating point: the same library computes the same sums")
-    rec.reproduction("tff_tutorial_epsilon", eps_tutorial, claim="120 expected clients of 3,383 per round with "
-                     "z = 1.2 for 100 rounds give (2, 1e-5)-DP", source=TUTORIAL["source"], where="'To get "
-                     "(2, 1e-05)-DP, use 120 clients with noise multiplier 1.2'", differs="dp-accounting's default "
-                     "RDP orders (the tutorial: tensorflow-privacy's compute_rdp with its own orders)", target=2.0,
-                     op="<=")
-    rec.reproduction("tff_tutorial_clients_needed", clients_needed, claim="the fewest clients per round for "
-                     "(2, 1e-5)-DP when z grows as m/100 is 120", source=TUTORIAL["source"], where="binary search "
-                     "over clients per round", differs="dp-accounting's calibrate_dp_mechanism instead of the "
-                     "tutorial's binary search", target=120, op="==")
+def _peak_kib(n: int, k: int, sizes=(784, 10), batch_size: int = 20) -> float:
+    """Peak SRAM (KiB) of a training round of ``sizes`` plus a SecAgg+ client with ``k`` neighbours among ``n``."""
+    from tinydtl.devices.memory import mlp_layers, profile
+    from tinydtl.privacy import client_cost
+
+    layers = mlp_layers(sizes)
+    ph = profile(layers, training=True, batch_size=batch_size).phases()
+    extra = client_cost(sum(la.weights + la.biases for la in layers), n, k).extra_ram
+    return kib(ph["persistent"] + max(ph["train"], ph["exchange"] + extra))
 
 
-def record_secagg_claims(rec, wrong_bits: int, p_masked: float, max_similarity: float, n_clients: int) -> None:
-    rec.sanity("secure_sum_exact", wrong_bits, claim="the unmasked total equals the survivors' plain sum, bit for "
-               "bit (2 dropouts)", target=0, op="<=")
-    rec.finding("masked_upload_uniform_p", p_masked, claim="a masked upload passes a chi-square test of "
-                "uniformity at level 0.001", target=1e-3, op=">=")
-    rec.finding("secagg_total_max_similarity", max_similarity, claim=f"the image inverted from the secure total of "
-                f"{n_clients} one-sample updates has cosine similarity < 0.9 with every client's image (one "
-                "client's: 1.0)", target=0.9, op="<")
+def largest_fitting_degree(n: int, board="Arduino Nano 33 BLE Sense", sizes=(784, 10), batch_size: int = 20) -> int:
+    """The most SecAgg+ neighbours ``k`` (even) with which a training round of the dense model ``sizes`` plus
+    the protocol still fits ``board``'s usable SRAM among ``n`` clients (0 if none does)."""
+    usable = kib(ASSUMPTIONS.usable_sram_bytes(as_board(board).sram_bytes))
+    best = 0
+    for k in range(2, n, 2):  # the cost grows with k: stop at the first that does not fit
+        if _peak_kib(n, k, sizes, batch_size) > usable:
+            break
+        best = k
+    return best
 
 
-def record_parity_claims(rec, parity: dict) -> None:
-    rec.finding("tff_parity_accuracy_gap", parity["accuracy_gap"], claim="z = 0, clip binding for every client: "
-                "accuracy per round equal to TFF's DP aggregator within 0.5 points", target=0.005, op="<=")
-    rec.finding("tff_noise_std_ratio", parity["noise_ratio"], claim="TFF's gaussian_fixed adds noise of std zC/K "
-                "(z = 1.3, C = 0.5, K = 10, 100,000 coordinates)", target=1.0, op="==", tolerance=0.015,
-                tolerance_reason="the std of 100,000 normals has relative standard error 0.22 %; 1.5 % is about 7")
+def tutorial_means(runs: dict) -> dict:
+    """Mean final accuracy over seeds by ``(z, m)`` of :func:`tutorial_sweep`'s runs."""
+    finals = {}
+    for (z, m, _), (_, final) in runs.items():
+        finals.setdefault((z, m), []).append(final)
+    return {k: float(np.mean(v)) for k, v in finals.items()}
