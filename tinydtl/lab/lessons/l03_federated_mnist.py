@@ -52,14 +52,14 @@ BAND_REASON = ("'around 85 %' read as a number rounded to the nearest 5 points (
                "85 % on 10,000 test images is 0.36 points): 85 ± {band:g} points, fixed before the run; above "
                "the band misses the claim as much as below it")
 
-#: the server-side variants: each family tunes ONE knob over five candidates on validation data, grids wide
+#: the server-side variants: each family tunes ONE knob over six candidates on validation data, grids wide
 #: enough that each family's best lies inside its grid. FedAvgM's server rates are chosen so that its
 #: steady-state step η_s / (1 - β) equals FedAvg's η_s.
 BETA = 0.9
 FAMILIES = {
-    "FedAvg": [{"server_lr": s} for s in (1.0, 3.0, 10.0, 30.0, 100.0)],
-    "FedAvgM": [{"server_momentum": BETA, "server_lr": s} for s in (0.1, 0.3, 1.0, 3.0, 10.0)],
-    "FedProx": [{"proximal_mu": m} for m in (0.001, 0.01, 0.1, 1.0, 10.0)],
+    "FedAvg": [{"server_lr": s} for s in (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)],
+    "FedAvgM": [{"server_momentum": BETA, "server_lr": s} for s in (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)],
+    "FedProx": [{"proximal_mu": m} for m in (0.001, 0.01, 0.1, 1.0, 3.0, 10.0)],
 }
 
 

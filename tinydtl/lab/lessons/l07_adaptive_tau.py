@@ -30,7 +30,7 @@ __all__ = [
     "AUTHORS_COSTS", "CASE_NAMES", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "SOURCE", "WHERE", "check_tau_directions", "chosen_taus",
     "compare_taus", "cost_reading", "describe_costs", "even_odd_mnist", "final_metrics", "local_delta_reading",
     "paired", "place_in_range", "plot_comparison", "plot_real_run", "plot_run", "plot_tau", "record_comparison_claims",
-    "record_local_delta", "replay_taus", "summarize", "two_se",
+    "record_local_delta", "replay_taus", "summarize", "two_se", "undershoot_reason",
 ]
 
 CASE_NAMES = {1: "1 · uniform", 2: "2 · by label", 3: "3 · full copy", 4: "4 · half/half"}
@@ -147,21 +147,34 @@ def differs(n_seeds: int, n_train: int, taus) -> str:
             f"images; fixed τ ∈ {list(taus)} (the authors' grid: 1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100)")
 
 
-def _paired_claim(claims, name, d, n_seeds, *, claim, against, text):
+def _paired_claim(claims, name, d, n_seeds, *, claim, against, text, honest_negative=""):
     """One paired reproduction (mean per-seed difference ≤ 0, noise = 2·SE); returns ``(2·SE, verdict)``."""
     noise = two_se(d)
     verdict = claims.reproduction(
         name, float(d.mean()), op="<=", target=0.0, noise=noise, claim=claim, source=SOURCE, where=WHERE, differs=text,
+        honest_negative=honest_negative if d.mean() > 0 else "",
         noise_reason=(f"2 standard errors of the per-seed paired difference (adaptive minus {against}) over {n_seeds} "
                       "seeds") if noise else "").verdict
     return noise, verdict
 
 
+def undershoot_reason(best_tau: int, median_tau: float) -> str:
+    """Fixed before the run: a resolved miss against the fixed τ validation chose is an honest negative when that τ
+    is larger than adaptive's median τ — the controller's known conservatism (the minibatch δ̂ counts sampling noise
+    as divergence; τ = 1 until the first estimates). Otherwise (adaptive's τ too large, or no τ gap) it is unexplained."""
+    if best_tau <= median_tau:
+        return ""
+    return (f"adaptive τ stays below the fixed τ validation chose (median τ {median_tau:g} against {best_tau}): the "
+            "minibatch δ̂ counts sampling noise as divergence and holds τ back (the appendix's local-data δ̂ run), and "
+            "the first rounds run at τ = 1 until estimates arrive")
+
+
 def record_comparison_claims(claims, runs, summary, cases, seeds, *, n_train, taus):
     """Record, per case and from 3 seeds on, 'adaptive τ is near-optimal' — its final test loss no worse than the fixed
     τ chosen on validation data — and 'no worse than the median fixed τ', each on the per-seed paired difference
-    with its 2-standard-error noise band. Below 3 seeds nothing is recorded (no noise estimate). Returns the paired
-    table (one row per case: the two differences in loss units, their 2·SE and the verdicts)."""
+    with its 2-standard-error noise band. Below 3 seeds nothing is recorded (no noise estimate). A resolved miss
+    against the chosen τ is an honest negative only by :func:`undershoot_reason`. Returns the paired table (one row
+    per case: the two differences in loss units, their 2·SE and the verdicts)."""
     import pandas as pd
 
     text = differs(len(seeds), n_train, taus)
@@ -181,7 +194,9 @@ def record_comparison_claims(claims, runs, summary, cases, seeds, *, n_train, ta
         if judged:
             row["2·SE (best)"], row["verdict (best)"] = _paired_claim(
                 claims, f"case{case}_adaptive_near_best", d_best, len(seeds), against="the fixed τ chosen on validation",
-                text=text_best, claim=f"case {case}: adaptive τ is near-optimal, read as: its final test loss is no worse "
+                text=text_best, honest_negative=undershoot_reason(
+                    best_tau, float(summary.loc[CASE_NAMES[case], "median adaptive τ"])),
+                claim=f"case {case}: adaptive τ is near-optimal, read as: its final test loss is no worse "
                                       "than that of the fixed τ chosen on validation data (mean per-seed paired "
                                       "difference ≤ 0, loss units)")
             row["2·SE (median)"], row["verdict (median)"] = _paired_claim(
