@@ -142,7 +142,8 @@ def two_se(d) -> float:
 
 def differs(n_seeds: int, n_train: int, taus) -> str:
     """What differs from the authors' experiment (the reproduction claims' ``differs=``)."""
-    return ("costs simulated from the authors' measured smooth-SVM step and aggregation times (not their Raspberry Pi "
+    return ("costs simulated from the authors' measured smooth-SVM step and aggregation times, as their code's config.py "
+            "does (not their Raspberry Pi "
             f"testbed); estimates taken on one fresh minibatch per round; {n_seeds} seed(s), {n_train:,} training "
             f"images; fixed τ ∈ {list(taus)} (the authors' grid: 1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100)")
 
