@@ -27,7 +27,12 @@ def stub(*args, **kwargs):
 
 # ------------------------------------------------------------------------------------------ budget_buys
 def budget_buys(tau, c, b, R):
-    return R * tau / (c * tau + b), R / (c * tau + b)
+    K = int(min(np.floor(np.asarray(R) / (np.asarray(c) * tau + np.asarray(b)))))
+    return K * tau, K
+
+
+def per_resource(tau, c, b, R):
+    return np.asarray(R) / (np.asarray(c) * tau + np.asarray(b))
 
 
 def test_budget_buys_reference_passes_and_stub_gets_feedback():
@@ -38,10 +43,16 @@ def test_budget_buys_reference_passes_and_stub_gets_feedback():
 
 @pytest.mark.parametrize("wrong, message", [
     (lambda tau, c, b, R: budget_buys(tau, c, b, R)[::-1], "swapped"),
-    (lambda tau, c, b, R: (R / c, R / c / tau), "ignores the aggregations"),
-    (lambda tau, c, b, R: (R * tau / (c * tau + b), R / b), "ignores the local steps"),
-    (lambda tau, c, b, R: budget_buys(tau, c, b, R - c - b), "whole budget R"),
-    (lambda tau, c, b, R: R * tau / (c * tau + b), "two finite numbers"),
+    (lambda tau, c, b, R: (per_resource(tau, c, b, R).min() * tau, per_resource(tau, c, b, R).min()), "whole number"),
+    (lambda tau, c, b, R: (np.ceil(per_resource(tau, c, b, R).min()) * tau, np.ceil(per_resource(tau, c, b, R).min())),
+     "rounded up"),
+    (lambda tau, c, b, R: (np.floor(per_resource(tau, c, b, R).max()) * tau, np.floor(per_resource(tau, c, b, R).max())),
+     "FIRST resource"),
+    (lambda tau, c, b, R: (np.floor(per_resource(tau, c, b, R)[0]) * tau, np.floor(per_resource(tau, c, b, R)[0])),
+     "only the first resource"),
+    (lambda tau, c, b, R: (np.floor(sum(R) / sum(per_resource(tau, c, b, R) * 0 + np.asarray(c) * tau + b)) * tau,
+                           np.floor(sum(R) / sum(np.asarray(c) * tau + b))), "added the resources"),
+    (lambda tau, c, b, R: budget_buys(tau, c, b, R)[0], "two finite numbers"),
     (lambda tau, c, b, R: ("many", "few"), "two finite numbers"),
     (lambda tau, c, b, R: (float("nan"), 1.0), "two finite numbers"),
     (lambda tau, c, b, R: (1.0, 2.0), "is not what the budget buys"),
@@ -54,8 +65,8 @@ def test_budget_buys_names_the_mistake(wrong, message):
 
 def test_budget_buys_refuses_the_package():
     def via_package(tau, c, b, R):
-        T = ad.rounds_allowed(tau, c=c, b=b, budget=R, use_min_loss=False)
-        return T, T / tau
+        T = ad.rounds_allowed(tau, c=c[0], b=b[0], budget=R[0], use_min_loss=False)
+        return T, T // tau
 
     fb = check_budget_buys(via_package)
     assert not fb.passed and "tinydtl's own" in text(fb)

@@ -103,15 +103,15 @@ def test_ilvq_sphere_numbers(quick_run):
 
 def test_adaptive_tau_numbers(quick_run):
     """Lesson 07 at student scale: the sanity claims hold, the real-process run learns, and with one seed the paired
-    claims and the local-δ̂ finding are not recorded (they are judged from 3 seeds on, at full scale)."""
-    claims, _ = claims_of(quick_run, "07_adaptive_tau")
+    claims are not recorded (they are judged from 3 seeds on, at full scale); the local-δ̂ loss comparison is a
+    diagnostic metric, never a claim (its extra pass is not charged to the budget)."""
+    claims, metrics = claims_of(quick_run, "07_adaptive_tau")
     for name in ("tau_star_scratch_equals_package", "real_mode_tau_follows_measured_costs", "case3_local_delta_is_zero"):
         assert claims[name]["kind"] == "sanity" and not claims[name]["fails"], name
     assert claims["real_mode_learns"]["measured"] >= 0.8
     for case in (1, 2, 3, 4):
-        assert claims[f"case{case}_adaptive_in_best_quarter"]["kind"] == "reproduction"
-        assert f"case{case}_adaptive_beats_median" not in claims
-    assert "case3_local_delta_gain" not in claims
+        assert f"case{case}_adaptive_near_best" not in claims and f"case{case}_adaptive_beats_median" not in claims
+    assert "case3_local_delta_gain" not in claims and "case3_local_delta_gain_diagnostic" in metrics
 
 
 def test_federated_mnist_numbers(quick_run):

@@ -1,4 +1,5 @@
-"""Lesson 03's exercise checks: the server's weighted average, and the server step with momentum (FedAvgM).
+"""Lesson 03's exercise checks: the server's average weighted by the examples each client processed (clients
+ran different numbers of local epochs, some sat the round out), and the server step with Nesterov momentum.
 
 Each check runs the student's function on its own cases, names the common mistakes, never crashes on a
 malformed answer, and refuses the package's own aggregation and server optimizer as a solution.
@@ -14,8 +15,8 @@ from tinydtl.lab.exercises import Feedback, call_student, refuse_package
 
 __all__ = ["check_server_average", "check_server_step"]
 
-AVERAGE = "Exercise 1: the server's weighted average"
-STEP = "Exercise 2: the server step with momentum"
+AVERAGE = "Exercise 1: the server's average, weighted by the examples processed"
+STEP = "Exercise 2: the server step with Nesterov momentum"
 
 
 def _as_model(got, shape):
@@ -34,50 +35,65 @@ def _as_model(got, shape):
     return arr, ""
 
 
-def _average_mistake(got, models, sizes) -> str:
+def _mean(weights, stack):
+    weights = np.asarray(weights, dtype=float)
+    return np.tensordot(weights / weights.sum(), stack, axes=1)
+
+
+def _average_mistake(got, models, sizes, epochs) -> str:
     """Name the common wrong averages (the right one was already ruled out)."""
-    n = np.asarray(sizes, dtype=float)
+    n, e = np.asarray(sizes, dtype=float), np.asarray(epochs, dtype=float)
     stack = np.stack([np.asarray(m, dtype=float) for m in models])
+    took_part = e > 0
     wrong = [
-        (stack.mean(axis=0), "that is the plain (unweighted) mean of the client models: FedAvg weights client k "
-                             "by n_k / Σ_j n_j, so a client with 16 times the samples counts 16 times as much"),
-        (np.tensordot(n, stack, axes=1), "you summed n_k · w_k but did not divide by Σ_j n_j: the weights must add up to 1"),
-        (stack.sum(axis=0), "you added the models up: weight each by n_k and divide by Σ_j n_j"),
-        (np.tensordot(n**2 / (n**2).sum(), stack, axes=1), "you weighted by n_k twice (n_k²): the weight is n_k / Σ_j n_j"),
-        (np.tensordot(n / n.sum(), stack, axes=1) / len(models), "you divided by the number of clients as well as by "
-                                                                  "Σ_j n_j: the weights n_k / Σ_j n_j already add up to 1"),
+        (_mean(n, stack), "you weighted by n_k alone: a client that ran 3 epochs processed three times as many "
+                          "examples as one that ran 1, and a client that sat the round out processed none"),
+        (_mean(n * took_part, stack), "you left out the clients that sat the round out (right) but weighted the "
+                                      "others by n_k: the examples a client processed also depend on its epochs"),
+        (_mean(e, stack), "you weighted by the epochs alone: a client's examples processed also depend on how many "
+                          "samples it holds"),
+        (stack.mean(axis=0), "that is the plain (unweighted) mean of the client models, the clients that sat out "
+                             "included"),
+        (stack[took_part].mean(axis=0) if took_part.any() else stack.mean(axis=0),
+         "that is the plain mean of the clients that took part: weight each by the examples it processed"),
+        (np.tensordot(n * e, stack, axes=1), "you summed the weighted models but did not divide by the total "
+                                             "weight: the weights must add up to 1"),
+        (_mean((n * e) ** 2, stack), "you squared the weights: weight each client once by the examples it processed"),
     ]
     for value, message in wrong:
         if np.allclose(got, value, rtol=1e-5, atol=1e-8):
             return message
-    return "not the data-size-weighted mean Σ_k (n_k / Σ_j n_j) w_k of the client models"
+    return "not the average weighted by the examples each client processed this round"
 
 
 def check_server_average(fn) -> Feedback:
-    """``fn(models, sizes)`` must return FedAvg's average Σ_k (n_k / Σ_j n_j) w_k of the client models."""
+    """``fn(models, sizes, epochs)`` must return the client models' average, each weighted by the examples it
+    processed this round (its local epochs × its samples; a client with 0 epochs sat the round out)."""
     rng = np.random.default_rng(1)
     cases = [
-        ("three clients of 10, 30 and 160 samples", [rng.normal(size=(4, 3)) for _ in range(3)], [10, 30, 160]),
-        ("four clients of equal size", [rng.normal(size=5) for _ in range(4)], [7, 7, 7, 7]),
-        ("one client", [rng.normal(size=(2, 2))], [5]),
-        ("two float32 weight matrices, sizes as a numpy array", [rng.normal(size=(3, 2)).astype(np.float32)
-                                                                 for _ in range(2)], np.array([1, 3])),
-        ("five clients, one of them much larger", [rng.normal(size=(2, 3)) for _ in range(5)], [2, 3, 4, 5, 986]),
+        ("four clients, the largest sat the round out (0 epochs)", [rng.normal(size=(2, 2)) for _ in range(4)],
+         [5, 8, 13, 400], [1, 2, 1, 0]),
+        ("three clients of 10, 30 and 160 samples, 3, 1 and 1 epochs", [rng.normal(size=(4, 3)) for _ in range(3)],
+         [10, 30, 160], [3, 1, 1]),
+        ("four clients of equal size and equal epochs", [rng.normal(size=5) for _ in range(4)], [7, 7, 7, 7], [2, 2, 2, 2]),
+        ("two float32 weight matrices, sizes and epochs as numpy arrays",
+         [rng.normal(size=(3, 2)).astype(np.float32) for _ in range(2)], np.array([1, 3]), np.array([5, 1])),
+        ("one client that took part and one that did not", [rng.normal(size=3) for _ in range(2)], [50, 9], [0, 4]),
     ]
     with refuse_package(weighted_mean, aggregate, CumulativeFedAvg.add, CumulativeFedAvg.result,
                         StoreAllAggregator.result, why="write the weighted average yourself, with numpy"):
-        for label, models, sizes in cases:
-            got, feedback = call_student(AVERAGE, fn, [m.copy() for m in models], sizes)
+        for label, models, sizes, epochs in cases:
+            got, feedback = call_student(AVERAGE, fn, [m.copy() for m in models], sizes, epochs)
             if feedback:
                 return feedback
-            want = np.tensordot(np.asarray(sizes, float) / np.sum(sizes), np.stack(models).astype(float), axes=1)
+            want = _mean(np.asarray(sizes, float) * np.asarray(epochs, float), np.stack(models).astype(float))
             arr, problem = _as_model(got, want.shape)
             if problem:
                 return Feedback(AVERAGE, False, [f"{label}: {problem}"])
             if not np.allclose(arr, want, rtol=1e-5, atol=1e-7):
-                return Feedback(AVERAGE, False, [f"{label}: {_average_mistake(arr, models, sizes)}"])
-    return Feedback(AVERAGE, True, [f"the data-size-weighted mean on all {len(cases)} cases (with equal n_k it "
-                                    "is the plain mean; one client is its own average)"])
+                return Feedback(AVERAGE, False, [f"{label}: {_average_mistake(arr, models, sizes, epochs)}"])
+    return Feedback(AVERAGE, True, [f"the average weighted by examples processed on all {len(cases)} cases (with "
+                                    "equal epochs it is FedAvg's n_k weighting; a client that sat out gets weight 0)"])
 
 
 # ----------------------------------------------------------------------------- exercise 2
@@ -90,21 +106,21 @@ def _trajectory(deltas, beta, lr, rule):
     return np.stack(out)
 
 
-#: the right rule (FedAvgM, Hsu et al. 2019; TFF's build_sgdm on the pseudo-gradient -Δ) and common wrong ones
-RIGHT = (lambda w, v, d, b, lr: (w - lr * (b * v - d), b * v - d))
+#: the right rule (Nesterov momentum on the pseudo-gradient -Δ, as torch.optim.SGD(nesterov=True) applies it)
+#: and common wrong ones
+RIGHT = (lambda w, v, d, b, lr: (w - lr * (b * (b * v - d) - d), b * v - d))
 WRONG_STEPS = [
+    (lambda w, v, d, b, lr: (w - lr * (b * v - d), b * v - d),
+     "that is section 2's heavy-ball momentum (FedAvgM), which steps along the new velocity; Nesterov's step "
+     "looks ahead: it combines the new velocity, scaled by β, with this round's update"),
     (lambda w, v, d, b, lr: (w + lr * d, v),
-     "your server ignores the velocity: with β > 0 it must keep v ← β v - Δ and step along it, so repeated "
-     "updates in one direction build up speed"),
-    (lambda w, v, d, b, lr: (w + lr * (b * v - d), b * v - d),
-     "your server steps against the clients: with v ← β v - Δ the step is w ← w - η_s v (for β = 0: w + η_s Δ)"),
-    (lambda w, v, d, b, lr: (w - lr * (b * v - lr * d), b * v - lr * d),
-     "you apply η_s twice (once inside the velocity, once in the step): v ← β v - Δ, then w ← w - η_s v"),
-    (lambda w, v, d, b, lr: (w - lr * (b * v - (1 - b) * d), b * v - (1 - b) * d),
-     "that is the damped (moving-average) momentum v ← β v - (1 - β) Δ; FedAvgM (Hsu et al. 2019) and TFF's "
-     "SGD with momentum use v ← β v - Δ, without the (1 - β)"),
-    (lambda w, v, d, b, lr: (w - lr * v, b * v - d),
-     "you step with the OLD velocity: update v ← β v - Δ first, then w ← w - η_s v with the new v"),
+     "your server ignores the velocity: it must keep one and let repeated updates in one direction build up speed"),
+    (lambda w, v, d, b, lr: (w + lr * (b * (b * v - d) - d), b * v - d),
+     "your server steps against the clients: for β = 0 the step must be w + η_s Δ"),
+    (lambda w, v, d, b, lr: (w - lr * b * (b * v - d), b * v - d),
+     "you step along the scaled velocity only: Nesterov's step also includes this round's update itself"),
+    (lambda w, v, d, b, lr: (w - lr * (b * (b * v - lr * d) - lr * d), b * v - lr * d),
+     "you apply η_s twice (once inside the velocity, once in the step)"),
 ]
 
 
@@ -129,16 +145,17 @@ def _student_trajectory(fn, deltas, beta, lr):
 
 
 def check_server_step(fn) -> Feedback:
-    """``fn(w, v, delta, beta, lr)`` must return FedAvgM's ``(w - lr·v', v')`` with ``v' = beta·v - delta``.
+    """``fn(w, v, delta, beta, lr)`` must return the Nesterov server step ``(w - lr·(beta·v' - delta), v')`` with
+    ``v' = beta·v - delta``.
 
     Only the models are compared, round after round, with the student's own velocity fed back, so a
-    velocity kept with the opposite sign (v ← β v + Δ, w ← w + η_s v) is the same algorithm and passes."""
+    velocity kept with the opposite sign is the same algorithm and passes."""
     rng = np.random.default_rng(3)
     constant = [np.full(3, 0.5)] * 6
     cases = [("plain FedAvg (β = 0, η_s = 1)", [rng.normal(size=4) for _ in range(3)], 0.0, 1.0),
              ("β = 0.9, η_s = 1, the same update six rounds running", constant, 0.9, 1.0),
              ("β = 0.5, η_s = 0.3, random updates on a 2 × 3 model", [rng.normal(size=(2, 3)) for _ in range(5)], 0.5, 0.3)]
-    with refuse_package(ServerOptimizer.step, why="write the two update lines yourself"):
+    with refuse_package(ServerOptimizer.step, why="write the update lines yourself"):
         for label, deltas, beta, lr in cases:
             got, feedback = _student_trajectory(fn, deltas, beta, lr)
             if feedback:
@@ -147,8 +164,9 @@ def check_server_step(fn) -> Feedback:
             if not np.allclose(got, _trajectory(deltas, beta, lr, RIGHT), rtol=1e-6, atol=1e-9):
                 message = next((m for rule, m in WRONG_STEPS
                                 if np.allclose(got, _trajectory(deltas, beta, lr, rule), rtol=1e-6, atol=1e-9)),
-                               "the models do not follow v ← β v - Δ, w ← w - η_s v")
+                               "the models do not follow Nesterov momentum on the pseudo-gradient -Δ")
                 return Feedback(STEP, False, [f"{label}: {message}"])
     steps = np.diff(_trajectory(constant, 0.9, 1.0, RIGHT)[:, 0], prepend=0.0) / 0.5
-    return Feedback(STEP, True, ["FedAvgM's step on all cases. With β = 0.9 and a constant Δ your server moved "
-                                 + ", ".join(f"{s:.2f}" for s in steps) + " × Δ in rounds 1 to 6: towards 1 / (1 - β) = 10 × Δ"])
+    return Feedback(STEP, True, ["Nesterov's server step on all cases. With β = 0.9 and a constant Δ your server moved "
+                                 + ", ".join(f"{s:.2f}" for s in steps) + " × Δ in rounds 1 to 6: towards 1 / (1 - β) = 10 × Δ, "
+                                 "ahead of heavy-ball momentum in every round"])

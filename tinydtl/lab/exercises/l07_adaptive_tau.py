@@ -1,7 +1,9 @@
 """Exercise checks of lesson 07 (adaptive τ under a resource budget).
 
 * :func:`check_budget_buys` — ``budget_buys(tau, c, b, R) -> (T, K)``: the local steps ``T`` and aggregations ``K``
-  a budget ``R`` buys at τ local steps per aggregation (a local step costs ``c``, an aggregation ``b``).
+  a budget buys at τ local steps per aggregation when there are several resources (``c``, ``b``, ``R`` hold one
+  entry per resource: a local step costs ``c[m]``, an aggregation ``b[m]``, the budget is ``R[m]``) and only whole
+  rounds run (a round is started only if it fits in every resource).
 * :func:`check_tau_star` — ``tau_star(beta, delta, rho, eta, phi, c, b, R, tau_prev, tau_max=100) -> int``: the
   controller's choice (JSAC 2019 Algorithm 2, line 16), the student's own search over their own ``G(τ)``.
 * :func:`check_energy_binds` — a two-resource :class:`~tinydtl.papers.adaptive_tau.CostModel` under which energy,
@@ -25,13 +27,14 @@ __all__ = ["BUDGET_CASES", "TAU_CASES", "check_budget_buys", "check_energy_binds
 
 _WHY = "write the search with your own G(τ) (section 2's G_scratch), not the package's controller"
 
-#: (description, tau, c, b, R) — the check's own cases for budget_buys
+#: (description, tau, c, b, R) — the check's own cases for budget_buys (c, b, R: one entry per resource)
 BUDGET_CASES = (
-    ("the authors' costs, τ = 10", 10, 0.0130, 0.1316, 15.0),
-    ("the authors' costs, τ = 1", 1, 0.0130, 0.1316, 15.0),
-    ("the authors' costs, τ = 100", 100, 0.0130, 0.1316, 15.0),
-    ("cheap steps on a fast machine, τ = 5", 5, 0.0002, 0.004, 10.0),
-    ("free aggregations, τ = 3", 3, 1.0, 0.0, 12.0),
+    ("time only, the authors' costs, τ = 10", 10, [0.0130], [0.1316], [15.0]),
+    ("time only, the authors' costs, τ = 1", 1, [0.0130], [0.1316], [15.0]),
+    ("three resources, the second binds, τ = 5", 5, [0.0002, 0.3, 1e-4], [0.004, 2.0, 1e-3], [10.0, 50.0, 5.0]),
+    ("time [s] and energy [J], energy binds, τ = 10", 10, [0.0130, 0.05], [0.1316, 0.9], [15.0, 20.0]),
+    ("time [s] and energy [J], time binds, τ = 100", 100, [0.0130, 0.002], [0.1316, 0.1], [15.0, 500.0]),
+    ("free aggregations, exactly four rounds fit, τ = 3", 3, [1.0, 1.0], [0.0, 0.5], [12.0, 30.0]),
 )
 
 _TYPICAL = dict(beta=5.0, delta=0.5, rho=0.1, eta=0.01, phi=0.025, c=0.0130, b=0.1316, R=15.0)
@@ -53,41 +56,62 @@ def _is_number(x) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ budget_buys
+def _buys(tau, c, b, R):
+    """The right answer: whole rounds, the first resource to run out stops training."""
+    K = int(min(np.floor(np.asarray(R, float) / (np.asarray(c, float) * tau + np.asarray(b, float)))))
+    return K * tau, K
+
+
 def _budget_mistakes(tau, c, b, R):
     """What common wrong answers return for one case, with the message each deserves."""
-    T, K = R * tau / (c * tau + b), R / (c * tau + b)
-    held = (R - c - b) * tau / (c * tau + b), (R - c - b) / (c * tau + b)
+    c, b, R = (np.asarray(v, float) for v in (c, b, R))
+    per = R / (c * tau + b)  # rounds each resource alone would pay for (fractional)
+    K_max = np.floor(per).max()
     return [
-        ((K, T), "T and K are swapped: T counts local steps (τ per aggregation), K = T/τ counts aggregations"),
-        ((R / c, R / c / tau), "T = R/c ignores the aggregations: each round of τ steps also costs b"),
-        ((T, R / b), "K = R/b ignores the local steps: a round costs cτ + b"),
-        (held, "this holds back one step and one aggregation (the controller's min-loss mode); here the whole budget R "
-               "is spent on rounds of τ steps and one aggregation"),
+        ((per.min() * tau, per.min()), "K is not a whole number: a round either fits in full or is not started "
+                                       "(round the rounds each resource pays for down)"),
+        ((np.ceil(per.min()) * tau, np.ceil(per.min())), "you rounded up: the last round you count would overrun the "
+                                                          "budget; round down"),
+        ((np.round(per.min()) * tau, np.round(per.min())), "you rounded to the nearest whole number: a round that "
+                                                            "does not fit in full is not started, round down"),
+        ((K_max * tau, K_max), "you took the resource that lasts longest: training stops when the FIRST resource runs "
+                               "out, so take the smallest number of rounds over the resources"),
+        ((np.floor(per[0]) * tau, np.floor(per[0])), "you used only the first resource (time): every resource must "
+                                                      "pay for a round"),
+        ((np.floor(R.sum() / (c * tau + b).sum()) * tau, np.floor(R.sum() / (c * tau + b).sum())),
+         "you added the resources together: seconds and joules are separate budgets, each must cover every round"),
+        ((np.floor(per.min()), np.floor(per.min()) * tau), "T and K are swapped: T counts local steps (τ per round), "
+                                                           "K counts aggregations (rounds)"),
     ]
 
 
+def _as_costs(c, b, R):
+    return [list(map(float, v)) for v in (c, b, R)]
+
+
 def check_budget_buys(fn) -> Feedback:
-    """Check ``fn(tau, c, b, R) -> (T, K)`` on :data:`BUDGET_CASES` (relative tolerance 1e-9)."""
-    name = "budget_buys: local steps T and aggregations K a budget buys"
+    """Check ``fn(tau, c, b, R) -> (T, K)`` on :data:`BUDGET_CASES` (several resources, whole rounds only)."""
+    name = "budget_buys: local steps T and aggregations K a budget of several resources buys"
     if not callable(fn):
         return Feedback(name, False, [f"give a function budget_buys(tau, c, b, R), got {type(fn).__name__}"])
     with refuse_package(rounds_allowed, objective_G, optimal_tau, why="compute T and K from c, b, R and τ yourself"):
         for what, tau, c, b, R in BUDGET_CASES:
-            got, feedback = call_student(name, fn, tau, c, b, R)
+            got, feedback = call_student(name, fn, tau, *_as_costs(c, b, R))
             if feedback is not None:
                 return feedback
             if not isinstance(got, (tuple, list, np.ndarray)) or len(got) != 2 or not all(_is_number(v) for v in got):
                 return Feedback(name, False, [f"return two finite numbers (T, K), got {got!r} for {what}"])
             T, K = (float(v) for v in got)
-            true = (R * tau / (c * tau + b), R / (c * tau + b))
-            if np.allclose((T, K), true, rtol=1e-9, atol=0):
+            true = _buys(tau, c, b, R)
+            if np.allclose((T, K), true, rtol=1e-9, atol=1e-9):
                 continue
             for wrong, message in _budget_mistakes(tau, c, b, R):
-                if np.allclose((T, K), wrong, rtol=1e-9, atol=0) and not np.allclose(wrong, true, rtol=1e-9, atol=0):
+                if np.allclose((T, K), wrong, rtol=1e-9, atol=1e-9) and not np.allclose(wrong, true, rtol=1e-9, atol=1e-9):
                     return Feedback(name, False, [f"{what}: {message}"])
-            return Feedback(name, False, [f"{what}: (T, K) = ({T:.6g}, {K:.6g}) is not what the budget buys: K rounds "
-                                          "of τ local steps and one aggregation each must fit in R"])
-    return Feedback(name, True, [f"right on all {len(BUDGET_CASES)} cases: T = K·τ local steps, K aggregations"])
+            return Feedback(name, False, [f"{what}: (T, K) = ({T:.6g}, {K:.6g}) is not what the budget buys: K whole "
+                                          "rounds of τ local steps and one aggregation each must fit in every resource"])
+    return Feedback(name, True, [f"right on all {len(BUDGET_CASES)} cases: K = the whole rounds the scarcest resource "
+                                 "pays for, T = K·τ local steps"])
 
 
 # --------------------------------------------------------------------------------------------- tau_star

@@ -7,12 +7,14 @@ carry in long cells lives here:
 
 * :func:`even_odd_mnist` — the demo's data (MNIST as even vs odd);
 * :func:`compare_taus`, :func:`summarize`, :func:`place_in_range` — adaptive τ against every fixed τ, per
-  data case and seed, and where adaptive lands in the fixed-τ range;
+  data case and seed; the best and worst fixed τ chosen on a validation split of the training images, and
+  where adaptive lands in that range (descriptive);
 * :func:`record_comparison_claims`, :func:`local_delta_reading`, :func:`record_local_delta` — the claims
   (with their noise bands, judged from 3 seeds on) as the appendix of the lesson records them;
+* :func:`check_tau_directions` — the three directions of τ* that section 2's figure shows, checked;
 * :func:`replay_taus`, :func:`cost_reading` — what the real-process run shows: every τ recomputed from the
   costs and estimates the run measured, and what those costs alone do to τ*;
-* figures: :func:`plot_run`, :func:`plot_comparison`, :func:`plot_real_run`.
+* figures: :func:`plot_run`, :func:`plot_comparison`, :func:`plot_real_run` (τ of long runs as a rolling median).
 """
 
 from __future__ import annotations
@@ -25,21 +27,19 @@ from tinydtl.data.datasets import load_mnist
 from tinydtl.papers.adaptive_tau import CostModel, SmoothSVM, even_odd, optimal_tau
 
 __all__ = [
-    "AUTHORS_COSTS", "CASE_NAMES", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "QUARTER", "SOURCE", "WHERE",
+    "AUTHORS_COSTS", "CASE_NAMES", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "SOURCE", "WHERE", "check_tau_directions", "chosen_taus",
     "compare_taus", "cost_reading", "describe_costs", "even_odd_mnist", "final_metrics", "local_delta_reading",
-    "paired", "place_in_range", "plot_comparison", "plot_real_run", "plot_run", "record_comparison_claims",
-    "record_local_delta", "replay_taus", "summarize", "two_se",
+    "paired", "place_in_range", "plot_comparison", "plot_real_run", "plot_run", "plot_tau", "record_comparison_claims",
+    "record_local_delta", "replay_taus", "summarize", "two_se", "undershoot_reason",
 ]
 
 CASE_NAMES = {1: "1 · uniform", 2: "2 · by label", 3: "3 · full copy", 4: "4 · half/half"}
 SOURCE = ("Tuor, Wang, Salonidis, Ko & Leung, 'Distributed Machine Learning at Resource-Limited Edge Nodes' "
           "(INFOCOM 2018 demo); Wang, Tuor et al., 'Adaptive Federated Learning in Resource Constrained Edge "
           "Computing Systems' (IEEE JSAC 2019)")
-WHERE = "demo abstract; JSAC 2019 Fig. 6–7"
-#: the authors' measured mean costs of the smooth SVM (their code's TimeGeneration), seconds
+WHERE = "JSAC 2019 abstract ('performs near to the optimum') and Fig. 6–7; the demo abstract's four data cases"
+#: the authors' mean costs of the smooth SVM (their code, IBM/adaptive-federated-learning config.py: TimeGeneration), s
 AUTHORS_COSTS = CostModel()
-#: the near-optimal claim's threshold: adaptive τ's loss in the best quarter of the fixed-τ range (fixed before the run)
-QUARTER = 0.25
 #: below this many seeds there is no noise estimate, and the paired claims are not judged
 MIN_PAIRED_SEEDS = 3
 NOT_JUDGED = "not judged (< 3 seeds: no noise estimate)"
@@ -60,12 +60,13 @@ def final_metrics(history, x_test, y_test):
     return SmoothSVM(np.asarray(x_test).shape[1]).evaluate(history.weights, x_test, y_test)
 
 
-def compare_taus(run, cases, taus, seeds, *, evaluate, progress=None):
+def compare_taus(run, cases, taus, seeds, *, evaluate, validate, progress=None):
     """Adaptive τ and every fixed τ in ``taus``, each over ``seeds``, in each data case.
 
     ``run(case, tau, seed)`` returns a run's History (``tau=None``: adaptive); ``evaluate(history)`` its final
-    ``(loss, accuracy)``. Returns the table of runs (one row per case, τ and seed) and, per ``(case, seed)``,
-    the τ of every round of the adaptive run. ``progress(case)`` is called before each case.
+    ``(loss, accuracy)`` on the test set, ``validate(history)`` on the validation split (which no node trains
+    on: the fixed τ's are ranked on it). Returns the table of runs (one row per case, τ and seed) and, per
+    ``(case, seed)``, the τ of every round of the adaptive run. ``progress(case)`` is called before each case.
     """
     import pandas as pd
 
@@ -80,7 +81,7 @@ def compare_taus(run, cases, taus, seeds, *, evaluate, progress=None):
                 if tau is None:
                     adaptive_taus[(case, seed)] = np.asarray(h.column("tau", initial=False), dtype=int)
                 rows.append(dict(case=case, tau="adaptive" if tau is None else tau, seed=seed, loss=float(loss),
-                                 accuracy=float(acc), rounds=h.rounds))
+                                 val_loss=float(validate(h)[0]), accuracy=float(acc), rounds=h.rounds))
     return pd.DataFrame(rows), adaptive_taus
 
 
@@ -92,32 +93,45 @@ def place_in_range(adaptive: float, best: float, worst: float) -> float:
     return 0.0 if adaptive <= best else math.inf
 
 
+def chosen_taus(runs, case):
+    """``(best, worst)``: the fixed τ's with the lowest and the highest validation loss (mean over seeds)."""
+    r = runs[(runs.case == case) & (runs.tau != "adaptive")]
+    val = r.groupby("tau", sort=False)["val_loss"].mean()
+    return int(val.idxmin()), int(val.idxmax())
+
+
 def summarize(runs, adaptive_taus, cases, seeds):
-    """``(mean, summary)``: the runs averaged over seeds per case and τ, and one row per case (adaptive's loss and
-    accuracy, the best, median and worst fixed τ, adaptive's place in that range, its median τ and rounds)."""
+    """``(mean, summary)``: the runs averaged over seeds per case and τ, and one row per case (adaptive's test loss
+    and accuracy; the best and worst fixed τ *chosen on validation* and their test losses; the median fixed τ's;
+    adaptive − best in loss units; adaptive's place in the best–worst range, descriptive; its median τ and rounds)."""
     import pandas as pd
 
-    mean = runs.groupby(["case", "tau"], sort=False)[["loss", "accuracy", "rounds"]].mean().reset_index()
+    mean = runs.groupby(["case", "tau"], sort=False)[["loss", "val_loss", "accuracy", "rounds"]].mean().reset_index()
     rows = []
     for case in cases:
         m = mean[mean.case == case]
         fixed, adaptive = m[m.tau != "adaptive"], m[m.tau == "adaptive"].iloc[0]
-        best, worst = fixed.loss.min(), fixed.loss.max()
+        best_tau, worst_tau = chosen_taus(runs, case)
+        best, worst = (float(fixed[fixed.tau == t].loss.iloc[0]) for t in (best_tau, worst_tau))
         rows.append({"case": CASE_NAMES[case], "adaptive loss": adaptive.loss, "adaptive acc.": adaptive.accuracy,
-                     "best fixed τ": int(fixed.loc[fixed.loss.idxmin()].tau), "best loss": best,
-                     "median loss": fixed.loss.median(), "worst loss": worst,
+                     "best fixed τ": best_tau, "best loss": best, "adaptive − best": adaptive.loss - best,
+                     "median loss": fixed.loss.median(), "worst fixed τ": worst_tau, "worst loss": worst,
                      "place in range (0 best, 1 worst)": place_in_range(adaptive.loss, best, worst),
                      "median adaptive τ": float(np.median(np.concatenate([adaptive_taus[(case, s)] for s in seeds]))),
                      "rounds": adaptive.rounds})
     return mean, pd.DataFrame(rows).set_index("case")
 
 
-def paired(runs, case, seeds):
-    """Per seed: the adaptive run's final loss, the median of that seed's fixed-τ losses, and their difference."""
+def paired(runs, case, seeds, tau=None):
+    """Per seed: the adaptive run's final test loss, the fixed-τ baseline's (``tau=None``: the median of that seed's
+    fixed-τ losses; else the run with that fixed τ), and their difference."""
     r = runs[runs.case == case]
     ada = np.array([r[(r.seed == s) & (r.tau == "adaptive")].loss.iloc[0] for s in seeds])
-    med = np.array([r[(r.seed == s) & (r.tau != "adaptive")].loss.median() for s in seeds])
-    return ada, med, ada - med
+    if tau is None:
+        base = np.array([r[(r.seed == s) & (r.tau != "adaptive")].loss.median() for s in seeds])
+    else:
+        base = np.array([r[(r.seed == s) & (r.tau == tau)].loss.iloc[0] for s in seeds])
+    return ada, base, ada - base
 
 
 def two_se(d) -> float:
@@ -128,40 +142,68 @@ def two_se(d) -> float:
 
 def differs(n_seeds: int, n_train: int, taus) -> str:
     """What differs from the authors' experiment (the reproduction claims' ``differs=``)."""
-    return ("costs simulated from the authors' measured smooth-SVM step and aggregation times (not their Raspberry Pi "
+    return ("costs simulated from the authors' measured smooth-SVM step and aggregation times, as their code's config.py "
+            "does (not their Raspberry Pi "
             f"testbed); estimates taken on one fresh minibatch per round; {n_seeds} seed(s), {n_train:,} training "
             f"images; fixed τ ∈ {list(taus)} (the authors' grid: 1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100)")
 
 
+def _paired_claim(claims, name, d, n_seeds, *, claim, against, text, honest_negative=""):
+    """One paired reproduction (mean per-seed difference ≤ 0, noise = 2·SE); returns ``(2·SE, verdict)``."""
+    noise = two_se(d)
+    verdict = claims.reproduction(
+        name, float(d.mean()), op="<=", target=0.0, noise=noise, claim=claim, source=SOURCE, where=WHERE, differs=text,
+        honest_negative=honest_negative if d.mean() > 0 else "",
+        noise_reason=(f"2 standard errors of the per-seed paired difference (adaptive minus {against}) over {n_seeds} "
+                      "seeds") if noise else "").verdict
+    return noise, verdict
+
+
+def undershoot_reason(best_tau: int, median_tau: float) -> str:
+    """Fixed before the run: a resolved miss against the fixed τ validation chose is an honest negative when that τ
+    is larger than adaptive's median τ — the controller's known conservatism (the minibatch δ̂ counts sampling noise
+    as divergence; τ = 1 until the first estimates). Otherwise (adaptive's τ too large, or no τ gap) it is unexplained."""
+    if best_tau <= median_tau:
+        return ""
+    return (f"adaptive τ stays below the fixed τ validation chose (median τ {median_tau:g} against {best_tau}): the "
+            "minibatch δ̂ counts sampling noise as divergence and holds τ back (the appendix's local-data δ̂ run), and "
+            "the first rounds run at τ = 1 until estimates arrive")
+
+
 def record_comparison_claims(claims, runs, summary, cases, seeds, *, n_train, taus):
-    """Record, per case, 'adaptive τ is near-optimal' (in the best quarter of the fixed-τ range) and, from 3 seeds on,
-    'no worse than the median fixed τ' on the per-seed paired difference with its 2-standard-error noise band.
-    Returns the paired table (one row per case: the difference, its 2·SE and the verdict)."""
+    """Record, per case and from 3 seeds on, 'adaptive τ is near-optimal' — its final test loss no worse than the fixed
+    τ chosen on validation data — and 'no worse than the median fixed τ', each on the per-seed paired difference
+    with its 2-standard-error noise band. Below 3 seeds nothing is recorded (no noise estimate). A resolved miss
+    against the chosen τ is an honest negative only by :func:`undershoot_reason`. Returns the paired table (one row
+    per case: the two differences in loss units, their 2·SE and the verdicts)."""
     import pandas as pd
 
     text = differs(len(seeds), n_train, taus)
-    text_range = (text + "; 'near-optimal' is the papers' word, 'in the best quarter of the fixed-τ range' our reading "
-                  "of it, fixed before the run; the best and worst fixed τ are an oracle picked on the same test loss, "
-                  "the adaptive run picks nothing on it")
+    text_best = (text + "; 'near to the optimum' is JSAC 2019's phrase, 'no worse than the fixed τ chosen on validation "
+                 "data' our reading of it, fixed before the run; the authors' optimum is the best fixed τ in hindsight, "
+                 "here it is the fixed τ with the lowest validation loss (a split of the training images no node trains "
+                 "on), scored on the test set")
+    judged = len(seeds) >= MIN_PAIRED_SEEDS
     rows = []
     for case in cases:
-        claims.reproduction(
-            f"case{case}_adaptive_in_best_quarter", float(summary.loc[CASE_NAMES[case], "place in range (0 best, 1 worst)"]),
-            op="<=", target=QUARTER, source=SOURCE, where=WHERE, differs=text_range,
-            claim=f"case {case}: adaptive τ is near-optimal, read as: its final loss lies in the best quarter of the "
-                  f"fixed-τ range, (adaptive − best) ≤ {QUARTER} · (worst − best), measured as (adaptive − best)/(worst − best)")
-        ada, med, d = paired(runs, case, seeds)
-        row = {"case": CASE_NAMES[case], "adaptive loss": ada.mean(), "median-τ loss": med.mean(), "difference": d.mean(),
-               "2·SE": np.nan, "verdict": NOT_JUDGED}
-        if len(seeds) >= MIN_PAIRED_SEEDS:
-            noise = two_se(d)
-            row["2·SE"] = noise
-            row["verdict"] = claims.reproduction(
-                f"case{case}_adaptive_beats_median", float(d.mean()), op="<=", target=0.0, noise=noise,
-                noise_reason=(f"2 standard errors of the per-seed paired difference (adaptive minus median fixed τ) "
-                              f"over {len(seeds)} seeds") if noise else "",
+        best_tau = int(summary.loc[CASE_NAMES[case], "best fixed τ"])
+        _, _, d_best = paired(runs, case, seeds, tau=best_tau)
+        _, _, d_med = paired(runs, case, seeds)
+        row = {"case": CASE_NAMES[case], "best fixed τ": best_tau, "adaptive − best": d_best.mean(),
+               "2·SE (best)": np.nan, "verdict (best)": NOT_JUDGED, "adaptive − median": d_med.mean(),
+               "2·SE (median)": np.nan, "verdict (median)": NOT_JUDGED}
+        if judged:
+            row["2·SE (best)"], row["verdict (best)"] = _paired_claim(
+                claims, f"case{case}_adaptive_near_best", d_best, len(seeds), against="the fixed τ chosen on validation",
+                text=text_best, honest_negative=undershoot_reason(
+                    best_tau, float(summary.loc[CASE_NAMES[case], "median adaptive τ"])),
+                claim=f"case {case}: adaptive τ is near-optimal, read as: its final test loss is no worse "
+                                      "than that of the fixed τ chosen on validation data (mean per-seed paired "
+                                      "difference ≤ 0, loss units)")
+            row["2·SE (median)"], row["verdict (median)"] = _paired_claim(
+                claims, f"case{case}_adaptive_beats_median", d_med, len(seeds), against="median fixed τ", text=text,
                 claim=f"case {case}: adaptive τ's final loss no worse than the median fixed τ's (mean per-seed paired "
-                      "difference ≤ 0)", source=SOURCE, where=WHERE, differs=text).verdict
+                      "difference ≤ 0)")
         rows.append(row)
     return pd.DataFrame(rows).set_index("case")
 
@@ -182,18 +224,25 @@ def local_delta_reading(exact, runs, adaptive_taus, seeds, *, evaluate) -> dict:
 
 
 def record_local_delta(claims, reading: dict, n_seeds: int) -> None:
-    """The sanity claim (δ̂ = 0 with identical data) and, from 3 seeds on, the finding (no higher final loss)."""
+    """The sanity claim (δ̂ = 0 with identical data) and the loss comparison as metrics only: the local-data arm gets
+    a full pass over each node's data per round that the budget does not charge, so the comparison is a
+    diagnostic, not like for like, and carries no verdict."""
     claims.sanity("case3_local_delta_is_zero", reading["max_delta"], op="<=", target=1e-12, source="JSAC 2019 Definition 2",
                   claim="case 3, δ̂ from each node's whole local data: δ̂ = 0 up to rounding (≤ 1e-12) in every round "
                         "(identical data, no divergence)")
+    claims.metric("case3_local_delta_gain_diagnostic", float(reading["gain"].mean()))
     if reading["judged"]:
-        noise = reading["noise"]
-        claims.finding("case3_local_delta_gain", float(reading["gain"].mean()), op=">=", target=0.0, noise=noise,
-                       noise_reason=(f"2 standard errors of the per-seed paired difference (minibatch δ̂ minus local-data "
-                                     f"δ̂) over {n_seeds} seeds") if noise else "",
-                       claim="case 3: δ̂ from each node's local data ends at a final loss no higher than the authors' "
-                             "minibatch δ̂ (mean per-seed paired gain, minibatch minus local, ≥ 0)",
-                       note="prediction fixed before the run; the full pass for δ̂ is not charged to the budget")
+        claims.metric("case3_local_delta_gain_2se", float(reading["noise"]))
+
+
+def check_tau_directions(star: dict) -> None:
+    """Section 2's three directions of τ* (raises :class:`~tinydtl.lab.lesson.NoticeError` when the run disagrees)."""
+    from tinydtl.lab.lesson import expect
+
+    expect(np.all(np.diff(star["δ"]) < 0), "more divergent data (larger δ) gives a smaller τ*", **{"τ*": star["δ"]})
+    expect(np.all(np.diff(star["b/c"]) > 0), "a dearer aggregation (larger b/c) gives a larger τ*", **{"τ*": star["b/c"]})
+    expect(np.all(np.diff(star["R/c"]) < 0), "a budget that buys more local steps (larger R/c) gives a smaller τ*",
+           **{"τ*": star["R/c"]})
 
 
 def _value(x):
@@ -264,6 +313,23 @@ def describe_costs(r: dict) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- figures
+def plot_tau(ax, frame, *, xlabel, long=60):
+    """τ of each round against the time spent: a step line for short runs; for runs of more than ``long`` rounds
+    each round's τ as a faint dot and the rolling median over about 2 % of the rounds on top (a step line of
+    hundreds of rounds is a solid band)."""
+    tau = frame["tau"].astype(float).reset_index(drop=True)
+    spent = frame["spent"].to_numpy(float)
+    if len(tau) <= long:
+        ax.step(spent, tau, where="pre", color="C3")
+    else:
+        window = max(5, len(tau) // 50)
+        ax.plot(spent, tau, ".", ms=2, color="C3", alpha=0.25, label="τ of each round")
+        ax.plot(spent, tau.rolling(window, center=True, min_periods=1).median(), color="k", lw=1.2,
+                label=f"rolling median of {window} rounds")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set(xlabel=xlabel, ylabel="τ of the round (local steps)", ylim=(0, None))
+
+
 def plot_run(frame, title):
     """Four panels of one adaptive run against the time spent: training loss, test accuracy, τ, the estimates."""
     import matplotlib.pyplot as plt
@@ -274,8 +340,7 @@ def plot_run(frame, title):
     ax[0].set(xlabel="time spent [s]", ylabel="training loss F(w)")
     ax[1].plot(frame["spent"], frame["accuracy"], style, color="C2")
     ax[1].set(xlabel="time spent [s]", ylabel="test accuracy")
-    ax[2].step(frame["spent"], frame["tau"], where="pre", color="C3")
-    ax[2].set(xlabel="time spent [s]", ylabel="τ of the round (local steps)")
+    plot_tau(ax[2], frame, xlabel="time spent [s]")
     for col, c, name in (("beta", "C0", "β̂"), ("delta", "C1", "δ̂"), ("rho", "C4", "ρ̂")):
         ax[3].plot(frame["spent"], frame[col].astype(float), style, color=c, label=name)
     ax[3].set(xlabel="time spent [s]", ylabel="estimate (log scale)", yscale="log")
@@ -285,15 +350,19 @@ def plot_run(frame, title):
     return fig
 
 
-def plot_comparison(mean, cases, n_seeds):
-    """Per case: the final loss of every fixed τ (log τ axis) and adaptive τ's as a dashed line."""
+def plot_comparison(mean, cases, n_seeds, best=None):
+    """Per case: the final test loss of every fixed τ (log τ axis), adaptive τ's as a dashed line, and (``best``:
+    case → τ) the fixed τ chosen on validation data ringed."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.3), sharey=True, squeeze=False)
     for ax, case in zip(axes[0], cases):
         m = mean[mean.case == case]
         fixed = m[m.tau != "adaptive"]
-        ax.plot(fixed.tau.astype(int), fixed.loss, "o-", label="fixed τ")
+        ax.plot(fixed.tau.astype(int), fixed.loss, "o-", label="fixed τ (test loss)")
+        if best is not None:
+            chosen = fixed[fixed.tau == best[case]]
+            ax.plot(chosen.tau.astype(int), chosen.loss, "o", ms=13, mfc="none", mec="k", label="chosen on validation")
         ax.axhline(m[m.tau == "adaptive"].loss.iloc[0], color="C3", ls="--", label="adaptive τ")
         ax.set(xscale="log", xlabel="fixed τ (local steps per aggregation)", title=CASE_NAMES[case])
         ax.set_xticks([1, 10, 100], ["1", "10", "100"])
@@ -310,8 +379,7 @@ def plot_real_run(frame, title):
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
     ax[0].plot(frame["spent"], frame["train_loss"], "-", lw=1)
     ax[0].set(xlabel="measured time [s]", ylabel="training loss F(w)")
-    ax[1].step(frame["spent"], frame["tau"], where="pre", color="C3", lw=0.7)
-    ax[1].set(xlabel="measured time [s]", ylabel="τ of the round (local steps)", ylim=(0, None))
+    plot_tau(ax[1], frame, xlabel="measured time [s]")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
