@@ -21,7 +21,9 @@ def setup():
 
 
 def test_prototype_bytes():
-    assert prototype_bytes(152, 3) == 152 * 3 * 4
+    """Coordinates (float32) and a one-byte label per prototype; a merge also sends the float32 win counts."""
+    assert prototype_bytes(152, 3) == 152 * (3 * 4 + 1)
+    assert prototype_bytes(152, 3, win_counts=True) == 152 * (3 * 4 + 1 + 4)
 
 
 def test_union_merge_keeps_everything_and_counts_bytes(setup):
@@ -30,8 +32,8 @@ def test_union_merge_keeps_everything_and_counts_bytes(setup):
     res = merge_central(devices, condense=False)
     sizes = [m.n_prototypes_ for m in devices]
     assert res.model.n_prototypes_ == res.union_size == sum(sizes)
-    assert res.bytes_up == sum(sizes) * 3 * 4
-    assert res.bytes_down == sum(sizes) * 3 * 4 * len(devices)
+    assert res.bytes_up == sum(sizes) * (3 * 4 + 1 + 4)  # coordinates, label, win count
+    assert res.bytes_down == sum(sizes) * (3 * 4 + 1 + 4) * len(devices)
     # merging restores the single learner's level: well above a lone device
     local = np.mean([m.score(Xt, yt) for m in devices])
     assert res.model.score(Xt, yt) >= 0.90 > local

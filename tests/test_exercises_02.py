@@ -8,10 +8,11 @@ import pytest
 from tinydtl.lab.exercises import Feedback
 from tinydtl.lab.exercises.l02_ilvq import (
     RING_CASES,
-    THRESHOLD_CASES,
+    SOINN_CASES,
     check_ring_bytes,
-    check_threshold,
-    reference_threshold,
+    check_soinn_threshold,
+    soinn_case,
+    soinn_reference,
 )
 
 
@@ -24,67 +25,73 @@ def stub(*args):
     raise NotImplementedError
 
 
-# ------------------------------------------------------------------------------------------- threshold
-def threshold_from_distances(same, other):
-    if not same:
-        return min(other)
-    d_w = sum(same) / len(same)
-    beyond = [d for d in other if d > d_w]
-    return min(beyond) if beyond else d_w
+# ------------------------------------------------------------------------------------ SOINN's threshold
+def soinn_threshold(W, A, i):
+    d = np.linalg.norm(W - W[i], axis=1)
+    nb = np.flatnonzero(A[i] >= 0)
+    if nb.size:
+        return d[nb].max()
+    d[i] = np.inf
+    return d.min()
 
 
-def test_threshold_reference_passes_and_stub_gets_feedback():
-    assert check_threshold(threshold_from_distances).passed
-    assert "not implemented yet" in text(check_threshold(stub))
+def test_soinn_reference_passes_and_stub_gets_feedback():
+    assert check_soinn_threshold(soinn_threshold).passed
+    assert "not implemented yet" in text(check_soinn_threshold(stub))
 
 
-def test_threshold_cases_follow_the_learner():
-    """The check's reference is the package's rule: T_i of a prototype in a hand-built graph."""
-    from tinydtl.learners.ilvq import ILVQ
+def test_soinn_cases_put_the_distances_where_they_say():
+    for _, nb, other, fresh in SOINN_CASES:
+        W, A, i = soinn_case(nb, other, fresh)
+        d = np.linalg.norm(W - W[i], axis=1)
+        assert sorted(d[A[i] >= 0]) == pytest.approx(sorted(nb))
+        assert soinn_threshold(W, A, i) == pytest.approx(soinn_reference(nb, other))
 
-    for _, same, other in THRESHOLD_CASES:
-        W = [[0.0, 0, 0]] + [[d, 0, 0] for d in same] + [[-d, 0, 0] for d in other]
-        labels = [1] + [1] * len(same) + [0] * len(other)
-        m = ILVQ.from_prototypes(np.array(W), np.array(labels), np.array([0, 1]))
-        for j in range(1, len(W)):  # connect prototype 0 to every other one
-            m._adj[0][j] = m._adj[j][0] = 0
-        assert m._threshold(0) == pytest.approx(reference_threshold(same, other))
-    assert reference_threshold([0.2, 0.4], [0.1, 0.5]) == pytest.approx(0.5)  # the lesson's worked example
+
+def _rule(f):
+    """A wrong answer written on distances: neighbours (A >= 0) and the other prototypes."""
+    def answer(W, A, i):
+        d = np.linalg.norm(W - W[i], axis=1)
+        nb = [float(x) for j, x in enumerate(d) if j != i and A[i, j] >= 0]
+        other = [float(x) for j, x in enumerate(d) if j != i and A[i, j] < 0]
+        return f(nb, other)
+    return answer
 
 
 @pytest.mark.parametrize("wrong, message", [
-    (lambda same, other: min(other) if other else sum(same) / len(same), "nearest other-class neighbour"),
-    (lambda same, other: sum(same) / len(same) if same else min(other), "that is d_w"),
-    (lambda same, other: max(same) if same else min(other), "same-class mean"),
-    (lambda same, other: min(same + other), "any class"),
-    (lambda same, other: (min([d for d in other if d >= sum(same) / len(same)], default=sum(same) / len(same))
-                          if same else min(other)), "strictly farther"),
-    (lambda same, other: min(d for d in other if d > sum(same) / len(same)), "may have no same-class or no other"),
-    (lambda same, other: "0.5", "one finite number"),
-    (lambda same, other: float("nan"), "one finite number"),
-    (lambda same, other: [0.5], "one finite number"),
-    (lambda same, other: 0.7, "not the rule's value"),
+    (lambda W, A, i: soinn_threshold(W, np.where(A > 0, A, -1), i), "age 0 is an edge"),
+    (_rule(lambda nb, other: min(nb) if nb else min(other)), "FARTHEST"),
+    (_rule(lambda nb, other: sum(nb) / len(nb) if nb else min(other)), "mean neighbour distance"),
+    (_rule(lambda nb, other: max(nb) if nb else 0.0), "leave prototype i itself out"),
+    (_rule(lambda nb, other: max(nb) if nb else max(other)), "NEAREST other"),
+    (_rule(lambda nb, other: min(nb + other)), "any kind"),
+    (_rule(lambda nb, other: max(nb + other)), "count only when"),
+    (lambda W, A, i: "0.5", "one finite number"),
+    (lambda W, A, i: float("nan"), "one finite number"),
+    (lambda W, A, i: [0.5], "one finite number"),
+    (lambda W, A, i: 0.77, "not SOINN's value"),
+    (lambda W, A, i: W[np.flatnonzero(A[i] >= 0)[0]].sum() * 0 + max(np.linalg.norm(W[A[i] >= 0], axis=1)), "no edge"),
 ])
-def test_threshold_names_the_mistake(wrong, message):
-    fb = check_threshold(wrong)
+def test_soinn_names_the_mistake(wrong, message):
+    fb = check_soinn_threshold(wrong)
     assert not fb.passed and message in text(fb), text(fb)
 
 
-def test_threshold_refuses_the_learner():
+def test_soinn_refuses_the_learner():
     from tinydtl.learners.ilvq import ILVQ
 
-    def via_learner(same, other):
+    def via_learner(W, A, i):
         ILVQ().partial_fit(np.zeros((2, 3)), [0, 1], classes=[0, 1])
         return 0.5
 
-    fb = check_threshold(via_learner)
+    fb = check_soinn_threshold(via_learner)
     assert not fb.passed and "tinydtl's own" in text(fb)
     assert ILVQ().partial_fit(np.zeros((2, 3)), [0, 1], classes=[0, 1]).n_prototypes_ == 2  # restored afterwards
 
 
 # ------------------------------------------------------------------------------------------ ring bytes
 def ring_round_bytes(prototype_counts, n_features):
-    return sum(2 * c * n_features * 4 for c in prototype_counts)
+    return sum(2 * c * (n_features * 4 + 1) for c in prototype_counts)
 
 
 def test_ring_reference_passes_and_stub_gets_feedback():
@@ -105,10 +112,12 @@ def test_ring_reference_is_what_the_exchange_measures():
 
 @pytest.mark.parametrize("wrong, message", [
     (lambda counts, d: ring_round_bytes(counts, d) // 2, "BOTH ring neighbours"),
-    (lambda counts, d: ring_round_bytes(counts, d) // 4, "4 bytes, not 1"),
-    (lambda counts, d: ring_round_bytes(counts, d) * 2, "not float64"),
+    (lambda counts, d: 2 * sum(counts) * d * 4, "labels are missing"),
+    (lambda counts, d: 2 * sum(counts) * (d * 4 + 4), "one byte (uint8)"),
+    (lambda counts, d: 2 * sum(counts) * (d + 1), "4 bytes, not 1"),
+    (lambda counts, d: 2 * sum(counts) * (d * 8 + 1), "not float64"),
     (lambda counts, d: 2 * sum(counts), "counts prototypes, not bytes"),
-    (lambda counts, d: 8 * sum(counts), "n_features coordinates"),
+    (lambda counts, d: 10 * sum(counts), "n_features coordinates"),
     (lambda counts, d: ring_round_bytes(counts, d) + 12, "is not what the ring sends"),
     (lambda counts, d: str(ring_round_bytes(counts, d)), "whole number of bytes"),
     (lambda counts, d: ring_round_bytes(counts, d) + 0.5, "whole number of bytes"),
@@ -133,4 +142,4 @@ def test_ring_refuses_the_byte_rule():
                   lambda counts, d: sum(2 * payload_bytes(c * d) for c in counts)):
         fb = check_ring_bytes(cheat)
         assert not fb.passed and "tinydtl's own" in text(fb)
-    assert prototype_bytes(2, 3) == 24 and payload_bytes(6) == 24  # restored afterwards
+    assert prototype_bytes(2, 3) == 26 and payload_bytes(6) == 24  # restored afterwards

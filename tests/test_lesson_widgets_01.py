@@ -179,7 +179,10 @@ def test_split_vs_fedavg_counts_every_byte_and_compares_at_the_same_accuracy():
                             model=model, x_test=x[200:], y_test=y[200:])
     round_ = star_traffic(np.full(4, payload_bytes(model.n_params)), payload_bytes(model.n_params))
     per_epoch, table = lesson.split_vs_fedavg(split, fed, round_, n_samples=200, target=0.0)
-    assert per_epoch["split learning: MB"].iloc[-1] * 1e6 == pytest.approx(3 * split_bytes_per_epoch(200, 5, n_features=16, n_devices=4))
+    # the first epoch makes 3 hand-overs of layer 1, every later one 4 (the last device hands back to the first)
+    first, later = (split_bytes_per_epoch(200, 5, n_features=16, n_devices=4, first=f) for f in (True, False))
+    assert later - first == 4 * (16 * 5 + 5)
+    assert per_epoch["split learning: MB"].iloc[-1] * 1e6 == pytest.approx(first + 2 * later)
     assert per_epoch["FedAvg: MB"].iloc[-1] * 1e6 == pytest.approx(3 * (round_.bytes_up + round_.bytes_down))
     assert table.loc["labels the server receives per epoch", "split learning"] == 200
     assert table.loc["labels the server receives per epoch", "FedAvg"] == 0

@@ -119,7 +119,7 @@ def test_widget_default_is_the_headline_one_pass_learner(widget):
 #: numbers lesson 02's prose may type: the survey's 85 %, the exercise's distances, definitions and parameters
 TYPED_OK_02 = {
     ("85", "%"), ("50", "%"),  # the survey's claim; the floor of a balanced two-class problem
-    ("0.1", ""), ("0.2", ""), ("0.4", ""), ("0.45", ""), ("0.5", ""), ("0.6", ""),  # exercise 1's distances
+    ("0.2", ""), ("0.35", ""), ("0.4", ""), ("0.5", ""), ("0.7", ""),  # exercise 1's distances
     ("20", "%"), ("3", "×"),  # exercise 3's label noise; 3 coordinates per prototype
 }
 

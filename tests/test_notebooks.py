@@ -94,8 +94,10 @@ def test_ilvq_sphere_numbers(quick_run):
     assert claims["ilvq_accuracy"]["kind"] == "reproduction" and claims["ilvq_accuracy"]["target"] == 0.85
     assert 0.85 <= claims["ilvq_accuracy"]["measured"] <= metrics["one_pass_accuracy_mean"] + 1e-12
     assert "seen once" in claims["ilvq_accuracy"]["differs"]
-    assert claims["ilvq_two_pass_accuracy_2000"]["kind"] == "finding"  # a project target, not the survey's
-    assert claims["ilvq_prototypes"]["measured"] < 300
+    # one seed at student scale: the survey's claim is shown, not judged; the two-pass variant needs three seeds
+    assert claims["ilvq_accuracy"]["verdict"] == "not comparable"
+    assert "ilvq_two_pass_accuracy_2000" not in claims
+    assert 0 < metrics["ilvq_prototypes_largest"] < 1000
     assert claims["distributed_merge_accuracy"]["measured"] >= 0.85
     assert claims["gossip_accuracy"]["measured"] > metrics["local_device_accuracy"]
     assert 0.8 <= metrics["one_pass_accuracy"] <= 1.0

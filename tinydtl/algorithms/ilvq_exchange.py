@@ -9,8 +9,10 @@ on the samples it sees. Two ways to combine what they learned:
 * **Neighbour exchange** (decentralised gossip): in each round every device sends its current
   prototypes to its graph neighbours and absorbs what it receives with ``partial_fit``. No server.
 
-Communication is counted as the payload of float32 prototype coordinates,
-``n_prototypes × n_features × 4`` bytes per message (labels, one byte each, are not counted), with
+Communication counts every byte of a prototype that the receiver needs: its float32 coordinates and its label
+(one byte, uint8), ``n_prototypes × (n_features × 4 + 1)`` bytes per gossip message; a central merge also
+sends each prototype's win count (float32, 4 bytes: the server condenses by it, and a device keeps learning with
+it), both ways. Messages follow
 the package's one rule (:mod:`tinydtl.core.traffic`): a set sent to k neighbours is k transmissions.
 The exchange runs on :func:`tinydtl.core.simulation.simulate` and returns its
 :class:`~tinydtl.core.history.History` (row 0 = the devices before any exchange).
@@ -41,11 +43,13 @@ __all__ = [
     "train_devices",
 ]
 
-def prototype_bytes(n_prototypes: int, n_features: int) -> int:
-    """Bytes of one prototype set sent as float32 coordinates."""
+def prototype_bytes(n_prototypes: int, n_features: int, *, win_counts: bool = False) -> int:
+    """Bytes of one prototype set: float32 coordinates and a one-byte label per prototype, plus its float32 win
+    count when ``win_counts`` (what a central merge needs)."""
     check_number("n_prototypes", n_prototypes, low=0, integer=True)
     check_number("n_features", n_features, low=1, integer=True)
-    return payload_bytes(int(n_prototypes) * int(n_features))
+    n = int(n_prototypes)
+    return payload_bytes(n * int(n_features)) + payload_bytes(n, "uint8") + (payload_bytes(n) if win_counts else 0)
 
 
 def train_devices(X, y, parts, *, classes=None, n_epochs=2, seed=0, **ilvq_params) -> list[ILVQ]:
@@ -106,14 +110,14 @@ def merge_central(models, *, condense=True, n_epochs=2, max_repeat=5, seed=0, **
     L = np.concatenate([m.prototype_labels_ for m in models])
     M = np.concatenate([m.win_counts_ for m in models])
     d = P.shape[1]
-    uploads = [prototype_bytes(m.n_prototypes_, d) for m in models]
+    uploads = [prototype_bytes(m.n_prototypes_, d, win_counts=True) for m in models]
     if condense:
         reps = np.minimum(np.maximum(M, 1), max_repeat).astype(int)
         Xs, ys = np.repeat(P, reps, axis=0), np.repeat(L, reps)
         merged = ILVQ(**ilvq_params).learn_passes(Xs, ys, classes=classes, n_epochs=n_epochs, rng=as_rng("seed", seed))
     else:
         merged = ILVQ.from_prototypes(P, L, classes, win_counts=M, **ilvq_params)
-    traffic = star_traffic(uploads, prototype_bytes(merged.n_prototypes_, d))
+    traffic = star_traffic(uploads, prototype_bytes(merged.n_prototypes_, d, win_counts=True))
     return MergeResult(merged, union_size=len(P), bytes_up=traffic.bytes_up, bytes_down=traffic.bytes_down)
 
 

@@ -9,7 +9,9 @@ agents", Sec. 2; Vepakomma et al. 2018).
 
 With several devices (``parts``) they train **in turn** in each epoch (Gupta & Raskar's multi-agent
 setting): a device trains on its data with the server, then hands its layer-1 weights to the next
-device (one payload of ``F·h + h`` floats). Compare with FedAvg on the same devices, which ships whole
+device (one payload of ``F·h + h`` floats). The hand-overs wrap around: from the second epoch on, the first
+device must receive the last device's layer 1 before it trains, so the first epoch makes ``K - 1``
+hand-overs and every later epoch ``K`` (one device alone keeps its layer 1 and hands nothing over). Compare with FedAvg on the same devices, which ships whole
 models every round: which is cheaper depends on ``h``, the data size and the number of rounds.
 
 Training runs on :func:`tinydtl.core.simulation.simulate` (one round = one epoch over every device)
@@ -48,15 +50,20 @@ __all__ = ["run_split_learning", "split_algorithm", "split_bytes_per_epoch", "sp
 LABEL_DTYPE = "uint8"  # one byte per label (up to 256 classes)
 
 
-def split_bytes_per_epoch(n_samples: int, hidden: int, *, n_features: int = 784, n_devices: int = 1) -> int:
-    """Bytes over the links in one epoch: activations and labels up, activation gradients down, and
-    ``n_devices - 1`` hand-overs of layer 1 between devices."""
+def split_bytes_per_epoch(n_samples: int, hidden: int, *, n_features: int = 784, n_devices: int = 1,
+                          first: bool = False) -> int:
+    """Bytes over the links in one epoch: activations and labels up, activation gradients down, and the
+    hand-overs of layer 1 between devices — ``n_devices`` of them in every epoch after the first (the last
+    device hands layer 1 back round to the first), ``n_devices - 1`` in the first (``first=True``); none
+    with one device."""
     check_number("n_samples", n_samples, low=1, integer=True)
     check_number("hidden", hidden, low=1, integer=True)
     check_number("n_features", n_features, low=1, integer=True)
     check_number("n_devices", n_devices, low=1, integer=True)
     activations = 2 * payload_bytes(int(n_samples) * int(hidden)) + payload_bytes(n_samples, LABEL_DTYPE)
-    return activations + (int(n_devices) - 1) * payload_bytes(int(n_features) * int(hidden) + int(hidden))
+    k = int(n_devices)
+    handovers = k - 1 if first or k == 1 else k
+    return activations + handovers * payload_bytes(int(n_features) * int(hidden) + int(hidden))
 
 
 def split_algorithm(X, y, n_classes, parts, *, hidden, batch_size, lr, x_test=None, y_test=None, seed=0) -> Algorithm:
@@ -73,7 +80,7 @@ def split_algorithm(X, y, n_classes, parts, *, hidden, batch_size, lr, x_test=No
     def apply(s, r, settings):
         traffic = Traffic()
         for k, idx in enumerate(parts):
-            if k:  # the previous device hands layer 1 to this one
+            if len(parts) > 1 and (k or r):  # the previous device hands layer 1 over (wrapping round after epoch 1)
                 handover = payload_bytes(s["W1"].size + s["b1"].size)
                 traffic = traffic + Traffic(bytes_up=handover, messages=1)
             traffic = traffic + device_epoch(s, idx[s["rng"].permutation(len(idx))])

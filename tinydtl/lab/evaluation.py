@@ -22,7 +22,8 @@ def online_curve(estimator, X, y, X_test, y_test, *, classes, checkpoints):
     Returns
     -------
     dict of arrays: ``samples_seen``, ``accuracy``, ``n_prototypes`` (``nan`` if the estimator has
-    no ``n_prototypes_``) and ``seconds`` (cumulative training time).
+    no ``n_prototypes_``), ``n_insertions`` (cumulative prototypes inserted, ``nan`` without
+    ``n_insertions_``) and ``seconds`` (cumulative training time).
     """
     checkpoints = np.asarray(checkpoints, dtype=int)
     if checkpoints.ndim != 1 or checkpoints.size == 0:
@@ -31,7 +32,7 @@ def online_curve(estimator, X, y, X_test, y_test, *, classes, checkpoints):
         raise ValueError(
             f"checkpoints must increase strictly within [1, {len(X)}], got {checkpoints.tolist()}"
         )
-    acc, protos, secs = [], [], []
+    acc, protos, inserted, secs = [], [], [], []
     seen, spent = 0, 0.0
     for stop in checkpoints:
         t0 = time.perf_counter()
@@ -40,11 +41,13 @@ def online_curve(estimator, X, y, X_test, y_test, *, classes, checkpoints):
         seen = stop
         acc.append(estimator.score(X_test, y_test))
         protos.append(getattr(estimator, "n_prototypes_", np.nan))
+        inserted.append(getattr(estimator, "n_insertions_", np.nan))
         secs.append(spent)
     return {
         "samples_seen": checkpoints,
         "accuracy": np.array(acc),
         "n_prototypes": np.array(protos, dtype=float),
+        "n_insertions": np.array(inserted, dtype=float),
         "seconds": np.array(secs),
     }
 

@@ -97,10 +97,12 @@ def plot_prototypes_3d(model, ax=None, *, names=("outside", "inside"), edges=Tru
     return ax
 
 
-def plot_online_curve(curve, axes=None, *, label=None, reference=None):
-    """Two panels from :func:`tinydtl.lab.evaluation.online_curve`: accuracy and prototypes vs samples seen.
+def plot_online_curve(curve, axes=None, *, label=None, reference=None, accuracy_floor=None):
+    """Two panels from :func:`tinydtl.lab.evaluation.online_curve`: accuracy and prototypes vs samples seen
+    (the prototype axis from 0; with ``n_insertions`` in ``curve``, the cumulative insertions dashed).
 
-    ``reference`` (optional) draws a horizontal accuracy line, e.g. the published claim.
+    ``reference`` (optional) draws a horizontal accuracy line, e.g. the published claim; ``accuracy_floor``
+    (optional, e.g. the chance level) starts the accuracy axis there, up to 1.
     """
     import matplotlib.pyplot as plt
 
@@ -113,10 +115,16 @@ def plot_online_curve(curve, axes=None, *, label=None, reference=None):
         ax_acc.axhline(value, color="grey", linestyle="--", linewidth=1, label=text)
     ax_acc.set_xlabel("training samples seen")
     ax_acc.set_ylabel("test accuracy")
+    if accuracy_floor is not None:
+        ax_acc.set_ylim(accuracy_floor, 1)
     ax_acc.legend(fontsize=8)
-    ax_n.plot(curve["samples_seen"], curve["n_prototypes"], marker="o", ms=3, label=label)
+    ax_n.plot(curve["samples_seen"], curve["n_prototypes"], marker="o", ms=3, label="prototypes held")
+    if "n_insertions" in curve and not np.all(np.isnan(curve["n_insertions"])):
+        ax_n.plot(curve["samples_seen"], curve["n_insertions"], linestyle="--", label="inserted so far")
+        ax_n.legend(fontsize=8, loc="upper left")
     ax_n.set_xlabel("training samples seen")
     ax_n.set_ylabel("prototypes")
+    ax_n.set_ylim(bottom=0)
     return axes
 
 

@@ -94,6 +94,7 @@ class ILVQ(ClassifierMixin, BaseEstimator):
     n_prototypes_ : int
     edges_ : ndarray (n_edges, 2) of prototype indices, ``i < j``
     n_samples_seen_ : int
+    n_insertions_ : int, inputs learned so far that became a new prototype (steps 1 and 3; deletions not subtracted)
     n_features_in_ : int
 
     Examples
@@ -146,6 +147,7 @@ class ILVQ(ClassifierMixin, BaseEstimator):
         self._adj: list[dict[int, int]] = []
         self._n = 0
         self._t = 0
+        self._inserted = 0
 
     # ------------------------------------------------------------------ public API
     def fit(self, X, y):
@@ -284,6 +286,7 @@ class ILVQ(ClassifierMixin, BaseEstimator):
         edges = [(i, j) for i in range(n) for j in self._adj[i] if i < j]
         self.edges_ = np.array(edges, dtype=np.intp).reshape(-1, 2)
         self.n_samples_seen_ = self._t
+        self.n_insertions_ = getattr(self, "_inserted", 0)
         if len(edges):
             lengths = np.linalg.norm(self.prototypes_[self.edges_[:, 0]] - self.prototypes_[self.edges_[:, 1]], axis=1)
             h = float(np.median(lengths))
@@ -344,6 +347,7 @@ class ILVQ(ClassifierMixin, BaseEstimator):
             self._t += 1
             if self._n < 2 or not present[c]:
                 self._insert(x, c)  # step 1
+                self._inserted += 1
                 present[c] = True
             else:
                 W = self._W[: self._n]
@@ -355,6 +359,7 @@ class ILVQ(ClassifierMixin, BaseEstimator):
                 dist1, dist2 = np.sqrt(d2[s1]), np.sqrt(d2[s2])
                 if dist1 > self._threshold(s1) or dist2 > self._threshold(s2):
                     self._insert(x, c)  # step 3
+                    self._inserted += 1
                 else:
                     self._adapt(x, c, int(s1), int(s2), max_age)  # steps 4-6
             if self._t % lam == 0:

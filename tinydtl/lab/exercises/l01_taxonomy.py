@@ -1,4 +1,5 @@
-"""Lesson 01's exercise checks: the bytes of a quantised update, and the bytes of one epoch of split learning.
+"""Lesson 01's exercise checks: the bytes of a quantised update sent in chunks, and the bytes of split learning
+with two layers on the device side over several epochs — variants of what the lesson counts, not given in it.
 
 Each check runs the student's function on its own cases, names the common mistakes, never crashes on a
 malformed answer, and refuses the package's own byte counts as a solution.
@@ -16,10 +17,10 @@ from tinydtl.core.compression import Compressor, quantize
 from tinydtl.core.traffic import payload_bytes
 from tinydtl.lab.exercises import Feedback, call_student, refuse_package
 
-__all__ = ["check_quantized_bytes", "check_split_bytes"]
+__all__ = ["check_chunked_bytes", "check_split_bytes", "chunked_bytes", "deep_split_bytes"]
 
-QUANT = "Exercise 1: the bytes of a quantised update"
-SPLIT = "Exercise 2: the bytes of one epoch of split learning"
+QUANT = "Exercise 1: the bytes of a quantised update sent in chunks"
+SPLIT = "Exercise 2: the bytes of split learning with two layers on the device"
 
 
 def _as_count(check, got, label):
@@ -36,72 +37,99 @@ def _first_mistake(value, mistakes):
     return next((message for wrong, message in mistakes if value == wrong), None)
 
 
-def check_quantized_bytes(fn) -> Feedback:
-    """``fn(n, bits)``: the bytes one update of ``n`` entries quantised to ``bits`` bits puts on the wire —
-    ``ceil(n·bits / 8)`` bytes of level indices plus ``lo`` and ``hi`` (two float32)."""
-    cases = [(10, 3), (7, 5), (7850, 4), (7850, 8), (1, 1), (1000, 2)]  # the first ones tell the mistakes apart
+def chunked_bytes(n: int, bits: int, chunk: int, range_bytes: int = 2) -> int:
+    """The reference: ``n`` entries cut into chunks of ``chunk`` (the last may be shorter), each chunk with its own
+    ``lo`` and ``hi`` (``range_bytes`` each: float16) and its level indices packed to whole bytes on their own."""
+    full, rest = divmod(n, chunk)
+    sizes = [chunk] * full + ([rest] if rest else [])
+    return sum(math.ceil(m * bits / 8) + 2 * range_bytes for m in sizes)
+
+
+def check_chunked_bytes(fn) -> Feedback:
+    """``fn(n, bits, chunk)``: the bytes an update of ``n`` entries puts on the wire when it is quantised in chunks
+    of ``chunk`` entries, each chunk with its own range sent as two float16 and its indices packed on their own."""
+    cases = [(10, 5, 4), (7850, 4, 1000), (7850, 8, 7850), (1, 1, 3), (100, 3, 10), (33, 2, 8)]
     with refuse_package(quantize, Compressor.__call__, why="count the bytes yourself from the quantiser's definition"):
-        for n, bits in cases:
-            label = f"n = {n:,} entries at {bits} bit(s)"
-            got, feedback = call_student(QUANT, fn, n, bits)
+        for n, bits, chunk in cases:
+            label = f"n = {n:,} entries at {bits} bit(s) in chunks of {chunk:,}"
+            got, feedback = call_student(QUANT, fn, n, bits, chunk)
             if feedback:
                 return feedback
             value, feedback = _as_count(QUANT, got, label)
             if feedback:
                 return feedback
-            want = math.ceil(n * bits / 8) + 2 * payload_bytes(1)
+            want = chunked_bytes(n, bits, chunk)
             if value == want:
                 continue
+            chunks = math.ceil(n / chunk)
             message = _first_mistake(value, [
-                (math.ceil(n * bits / 8), "that counts only the level indices: the receiver also needs lo and hi "
-                                          "(two float32, 8 bytes) to turn them back into numbers"),
-                (n * bits / 8, "that counts only the level indices, and not in whole bytes: add lo and hi (8 bytes) "
-                               "and round the bits up to whole bytes"),
-                (n * bits / 8 + 8, "round up: a byte that holds only part of the last index still goes on the wire"),
-                (n * bits // 8 + 8, "round up, not down: the last, partly filled byte is sent too"),
-                (n * bits + 8, "that counts bits as bytes: b bits per entry are b/8 bytes"),
-                (n * bits, "that counts bits as bytes (b bits per entry are b/8 bytes), and leaves out lo and hi"),
+                (math.ceil(n * bits / 8) + 8, "that is section 5a's count (one range, two float32): here every chunk "
+                                              "has its own range, sent as two float16"),
+                (math.ceil(n * bits / 8) + 4, "one range for the whole update: every chunk has its own lo and hi"),
+                (chunked_bytes(n, bits, chunk, range_bytes=4), "lo and hi are float16 here: 2 bytes each, 4 per chunk"),
+                (math.ceil(n * bits / 8) + 4 * chunks, "each chunk's indices are packed to whole bytes on their own: "
+                                                       "round up per chunk, not once for the whole update"),
+                ((n // chunk) * (math.ceil(chunk * bits / 8) + 4), "the last, shorter chunk is sent too"),
+                (chunks * (math.ceil(chunk * bits / 8) + 4), "the last chunk holds only what is left of the update: "
+                                                             "count its own entries, not a full chunk's"),
+                (n * bits + 4 * chunks, "that counts bits as bytes: b bits per entry are b/8 bytes"),
+                (n * math.ceil(bits / 8) + 4 * chunks, "the indices are packed: a chunk's m·b bits rounded up once to "
+                                                       "whole bytes, not one whole byte per entry"),
                 (payload_bytes(n), "that is the float32 update (4 bytes per entry), not the quantised one"),
-                (math.ceil(n * bits / 8) + 16, "lo and hi are float32: 4 bytes each, 8 in all"),
-                (n * math.ceil(bits / 8) + 8, "the indices are packed: n·b bits in all, rounded up once to whole bytes, "
-                                              "not one whole byte per entry"),
-            ]) or "not the bytes on the wire: n entries of b bits each, rounded up to whole bytes, plus lo and hi"
+            ]) or "not the bytes on the wire: per chunk, its entries' bits rounded up to whole bytes, plus its range"
             return Feedback(QUANT, False, [f"{label}: {value:g} B — {message}"])
-    return Feedback(QUANT, True, [f"⌈n·b/8⌉ + 8 bytes on all {len(cases)} cases; for the softmax learner at 4 bits that "
-                                  f"is {math.ceil(7850 * 4 / 8) + 8:,} B against float32's {payload_bytes(7850):,} B"])
+    return Feedback(QUANT, True, [f"every chunk counted on all {len(cases)} cases; the softmax learner's 7,850 entries at "
+                                  f"4 bits in chunks of 1,000 take {chunked_bytes(7850, 4, 1000):,} B against float32's "
+                                  f"{payload_bytes(7850):,} B"])
+
+
+def deep_split_bytes(n, features, h1, h2, devices, epochs, *, wrap=True, label_bytes=1, bias=True, one_way=False,
+                     cut=None, both_layers=True) -> int:
+    """The reference: the device side is ``features → h1 → h2`` (both layers with a bias), the server ``h2 → C``;
+    per epoch activations (``n·h2`` float32) and labels up, their gradients down; the device layers handed over
+    ``devices - 1`` times in the first epoch and ``devices`` times in every later one (none with one device).
+    The keywords build the common mistakes (``cut``: the activations' width; ``both_layers=False``: layer 1 only)."""
+    traffic = (1 if one_way else 2) * payload_bytes(n * (h2 if cut is None else cut)) + label_bytes * n
+    layers = features * h1 + (h1 if bias else 0) + ((h1 * h2 + (h2 if bias else 0)) if both_layers else 0)
+    handovers = 0 if devices == 1 else (epochs * devices - 1 if wrap else epochs * (devices - 1))
+    return epochs * traffic + handovers * payload_bytes(layers)
 
 
 def check_split_bytes(fn) -> Feedback:
-    """``fn(n_samples, hidden, n_devices, n_features)``: the bytes one epoch of split learning moves over every
-    link — activations up and their gradients down (float32), one label byte per sample, and the
-    ``n_devices - 1`` hand-overs of layer 1 (``n_features·hidden + hidden`` float32)."""
-    cases = [(6000, 32, 10, 784), (100, 8, 1, 20), (1000, 16, 4, 50), (5, 3, 2, 7)]
+    """``fn(n_samples, n_features, hidden1, hidden2, n_devices, epochs)``: the bytes ``epochs`` epochs of split
+    learning move over every link when each device holds the first two layers ``F → h1 → h2``."""
+    cases = [(1000, 50, 16, 8, 4, 3), (6000, 784, 32, 16, 10, 2), (100, 20, 8, 4, 1, 2), (5, 7, 3, 2, 2, 1)]
     with refuse_package(split_bytes_per_epoch, run_split_learning, why="count the bytes yourself, message by message"):
-        for n, h, k, f in cases:
-            label = f"n = {n:,} samples, h = {h}, {k} device(s), {f} features"
-            got, feedback = call_student(SPLIT, fn, n, h, k, f)
+        for n, f, h1, h2, k, e in cases:
+            label = f"n = {n:,}, F = {f}, h1 = {h1}, h2 = {h2}, {k} device(s), {e} epoch(s)"
+            got, feedback = call_student(SPLIT, fn, n, f, h1, h2, k, e)
             if feedback:
                 return feedback
             value, feedback = _as_count(SPLIT, got, label)
             if feedback:
                 return feedback
-            act, labels, layer1 = payload_bytes(n * h), n, payload_bytes(f * h + h)
-            want = 2 * act + labels + (k - 1) * layer1
+            want = deep_split_bytes(n, f, h1, h2, k, e)
             if value == want:
                 continue
+            args = (n, f, h1, h2, k, e)
             message = _first_mistake(value, [
-                (2 * act + (k - 1) * layer1, "the labels are missing: the server computes the loss, so each device "
-                                             "sends one label byte per sample (and the server learns every label)"),
-                (2 * act + 4 * labels + (k - 1) * layer1, "a label is sent as one byte (uint8), not as a float32"),
-                (2 * act + labels, "the hand-overs are missing: the devices train in turn, and each passes layer 1 "
-                                   "to the next (n_devices - 1 hand-overs of F·h + h float32)"),
-                (2 * act + labels + k * layer1, "n_devices - 1 hand-overs, not n_devices: the first device starts "
-                                                "from its own initial layer 1"),
-                (act + labels + (k - 1) * layer1, "only one direction: the gradients of the activations come back, "
-                                                  "as many float32 as went up"),
-                (2 * act + labels + (k - 1) * payload_bytes(f * h), "layer 1 has a bias too: F·h + h float32 per hand-over"),
-                (2 * n * h + labels + (k - 1) * (f * h + h), "count bytes, not numbers: a float32 is 4 bytes"),
-            ]) or "not the bytes of one epoch: 2·n·h float32 + n label bytes + (n_devices - 1)·(F·h + h) float32"
+                (deep_split_bytes(*args, wrap=False), "from the second epoch on the first device must first receive the "
+                                                      "last device's layers: n_devices hand-overs per epoch after the first"),
+                (deep_split_bytes(*args) + payload_bytes(f * h1 + h1 * h2 + h1 + h2),
+                 "the first device starts the first epoch from its own initial layers: n_devices - 1 hand-overs then"),
+                (deep_split_bytes(*args, cut=h1), "the cut is after the second layer: the activations sent have h2 "
+                                                  "entries per sample"),
+                (deep_split_bytes(*args, both_layers=False), "the device holds two layers: both are handed over "
+                                                             "(F·h1 + h1 + h1·h2 + h2 float32)"),
+                (deep_split_bytes(*args, label_bytes=0), "the labels are missing: the server computes the loss, so each "
+                                                         "device sends one label byte per sample"),
+                (deep_split_bytes(*args, label_bytes=4), "a label is sent as one byte (uint8), not as a float32"),
+                (deep_split_bytes(*args, one_way=True), "only one direction: the gradients of the activations come "
+                                                        "back, as many float32 as went up"),
+                (deep_split_bytes(*args, bias=False), "each layer has a bias too: h1 + h2 more float32 per hand-over"),
+                (deep_split_bytes(n, f, h1, h2, k, 1), "count every epoch: the function is asked for `epochs` of them"),
+            ]) or ("not the bytes: per epoch 2·n·h2 float32 and n label bytes, plus every hand-over of the device's "
+                   "two layers")
             return Feedback(SPLIT, False, [f"{label}: {value:g} B — {message}"])
-    return Feedback(SPLIT, True, [f"every byte of an epoch on all {len(cases)} cases; 6,000 images, h = 32 and 10 "
-                                  f"devices move {split_bytes_per_epoch(6000, 32, n_devices=10):,} B per epoch"])
+    return Feedback(SPLIT, True, [f"every byte of every epoch on all {len(cases)} cases; 6,000 images, F = 784, h1 = 32, "
+                                  f"h2 = 16, 10 devices and 2 epochs move {deep_split_bytes(6000, 784, 32, 16, 10, 2):,} B"])

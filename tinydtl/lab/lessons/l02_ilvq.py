@@ -9,7 +9,8 @@ of Rok Štular's "A Survey on Distributed Tiny ML" (TU Delft). What it would oth
 * :func:`sweep_reading` — what the ``max_age`` × ``lambda_`` sweep shows, as numbers;
 * :func:`distributed` and :func:`record_distributed` — ten devices learning apart, then a central merge (union or
   condensed) or ring gossip, with the bytes each moves; :func:`plot_distributed` — accuracy against bytes;
-* :func:`order_check` — ``fit`` is one pass over a shuffled stream, ``partial_fit`` one pass in the given order.
+* :func:`order_check` — ``fit`` is one pass over a shuffled stream, ``partial_fit`` one pass in the given order;
+* :func:`reservoir_1nn` — the same-memory baseline: 1-NN on as many reservoir-sampled stream points as ILVQ keeps.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tinydtl.data.partition import iid
 from tinydtl.learners.ilvq import ILVQ
 
 __all__ = ["SURVEY", "SURVEY_WHERE", "distributed", "headline", "order_check", "plot_distributed", "record_distributed",
-           "record_headline", "sweep_reading"]
+           "record_headline", "reservoir_1nn", "sweep_reading"]
 
 SURVEY = "Rok Štular, 'A Survey on Distributed Tiny ML' (TU Delft), ILVQ benchmark (Xu, Shen & Zhao 2012)"
 SURVEY_WHERE = "section 6, Algorithm benchmark: 'at least 85% accuracy' on points inside vs outside the unit sphere"
@@ -49,29 +50,56 @@ def headline(X_train, y_train, X_test, y_test, seeds, *, seed):
     return pd.DataFrame(rows), models
 
 
-def record_headline(claims, table, *, n_train, n_test) -> dict:
-    """The survey's claim on the worst one-pass seed, the two-pass variant and the model size; returns the numbers."""
+def record_headline(claims, table, *, n_train, n_test, order_spread, judged) -> dict:
+    """The survey's claim on the worst one-pass seed and the two-pass variant; returns the numbers.
+
+    ``order_spread`` is ``(min, max)`` one-pass accuracy over other shuffles of the same points: half its width is
+    the claims' noise band (how far the stream's order alone moves accuracy). ``judged`` (three seeds or more):
+    otherwise the survey's claim is shown as *not comparable* and the two-pass variant is not recorded."""
     one, two = table[table.passes == 1], table[table.passes == 2]
     n = len(one)
     worst, largest = float(one["test accuracy"].min()), int(one["prototypes"].max())
+    noise = (order_spread[1] - order_spread[0]) / 2
+    reason = "half the spread of one-pass accuracy over other shuffles of the same points (the order effect)"
     claims.reproduction(
-        "ilvq_accuracy", worst, source=SURVEY, where=SURVEY_WHERE, target=0.85,
+        "ilvq_accuracy", worst, source=SURVEY, where=SURVEY_WHERE, target=0.85, comparable=judged,
+        noise=noise, noise_reason=reason,
         differs=(f"ILVQ written here from Xu, Shen & Zhao 2012's rules; our data generator (uniform cube, balanced "
-                 f"classes), {n_train:,} training points seen once, {n_test:,} test points; the survey's sizes and "
-                 "sampling are not recorded in it"),
+                 f"classes), {n_train:,} training points seen once, {n_test:,} test points; the survey states neither "
+                 "its sizes and sampling, nor how many passes, nor whether its ILVQ learned on one device or "
+                 "distributed" + ("" if judged else f"; student scale: {n} seed(s), shown, not judged")),
         claim=f"ILVQ classifies 3-D points inside vs outside the unit sphere with >= 85 % accuracy (one pass over "
               f"the stream; worst of {n} seed(s))")
-    claims.finding("ilvq_two_pass_accuracy_2000", float(two["test accuracy"].min()), target=0.90,
-                   claim=f"variant, two passes over a stored copy of the {n_train:,} points: >= 90 % test accuracy "
-                         f"(worst of {n} seed(s); this suite's target, not the survey's setting)")
-    claims.finding("ilvq_prototypes", largest, op="<=", target=300, unit="prototypes",
-                   claim="...with at most 300 prototypes (largest one-pass model over the seeds)")
+    if judged:
+        claims.finding("ilvq_two_pass_accuracy_2000", float(two["test accuracy"].min()), target=0.90, noise=noise,
+                       noise_reason=reason,
+                       claim=f"variant, two passes over a stored copy of the {n_train:,} points: >= 90 % test accuracy "
+                             f"(worst of {n} seeds; this suite's target, not the survey's setting)")
+    claims.metric("ilvq_prototypes_largest", largest)
     claims.metric("one_pass_accuracy_worst_seed", worst)
     claims.metric("one_pass_accuracy_mean", float(one["test accuracy"].mean()))
     claims.metric("one_pass_accuracy_sd", float(one["test accuracy"].std(ddof=1)) if n > 1 else 0.0)
     gain = two["test accuracy"].to_numpy() - one["test accuracy"].to_numpy()  # per seed, same order
     return {"worst": worst, "mean": float(one["test accuracy"].mean()), "largest": largest,
-            "two_worst": float(two["test accuracy"].min()), "gain": gain}
+            "two_worst": float(two["test accuracy"].min()), "gain": gain, "noise": noise}
+
+
+def reservoir_1nn(X_train, y_train, X_test, y_test, *, keep, seed, draws=5):
+    """1-NN on ``keep`` points kept from one pass over the stream by reservoir sampling (Vitter's Algorithm R: the
+    memory ILVQ uses, but no learning rule); the test accuracy of ``draws`` reservoirs (seeds ``seed, seed + 1, …``)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    out = []
+    for k in range(draws):
+        rng = np.random.default_rng([seed, k, 7])
+        kept = list(range(keep))
+        for t in range(keep, len(X_train)):  # the t-th point replaces a kept one with probability keep / (t + 1)
+            j = int(rng.integers(0, t + 1))
+            if j < keep:
+                kept[j] = t
+        knn = KNeighborsClassifier(1).fit(X_train[kept], y_train[kept])
+        out.append(knn.score(X_test, y_test))
+    return np.array(out)
 
 
 def sweep_reading(sweep, ages, lambdas) -> dict:
@@ -116,8 +144,8 @@ def distributed_table(d, *, single, single_accuracy, X_test, y_test):
 
 
 def record_distributed(claims, table, *, n_devices, n_train, rounds, seed) -> None:
-    """The survey's 85 % bar applied to the distributed set-ups: findings of this suite (the survey benchmarks one
-    learner), plus the metrics the tests read."""
+    """The survey's 85 % bar applied to the distributed set-ups: findings of this suite (the survey does not say
+    whether its ILVQ learned on one device or distributed), plus the metrics the tests read."""
     note = (f"the merge protocols (condensing the union by a second ILVQ; ring exchange for {rounds} rounds) are this "
             f"suite's; each device sees its {n_train // n_devices} points once; seed {seed} only")
     acc = table["test accuracy"]
@@ -145,7 +173,7 @@ def plot_distributed(d, table, n_devices):
                    color=colour, label=row, zorder=3)
     ax.axhline(table["test accuracy"].iloc[0], color="black", linewidth=1, label="single learner (one pass)")
     ax.axhline(0.85, color="grey", linestyle="--", linewidth=1, label="survey's 85 %")
-    ax.set(xlabel="kilobytes exchanged (all devices)", ylabel="test accuracy",
+    ax.set(xlabel="kilobytes exchanged (all devices; decimal kB)", ylabel="test accuracy", ylim=(0.5, 1),
            title=f"{n_devices} devices: accuracy against communication")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
