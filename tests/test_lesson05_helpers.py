@@ -51,5 +51,20 @@ def test_every_claim_the_full_run_records_can_be_recorded():
     by_name = {c.name: c for c in claims.claims}
     assert by_name["iid_extra_rounds_vs_cfl"].verdict == "met"
     assert by_name["authors_config_extra_rounds_vs_cfl"].verdict == "NOT MET (honest negative)"
-    assert by_name["moving_accuracy_loss_vs_static_points"].passed
+    assert by_name["moving_at_authors_speed_loss_points"].kind == "sanity" and by_name["moving_at_authors_speed_loss_points"].passed
     assert "at least 7" in lab.authors_text(out, setting="x", judged=True, min_seeds=3)
+
+
+def test_lesson12_moving_helpers():
+    from tinydtl.lab.lessons import l12_bilayer_authors as lab12
+    from tinydtl.papers.bilayer import AUTHORS
+
+    assert lab12.links_kept(AUTHORS.replace(speed=0.0), 5, 0)[0] == 1.0
+    (slow, density), (fast, _) = (lab12.links_kept(AUTHORS.replace(speed=v), 8, 0) for v in (1.0, 10.0))
+    assert 1.0 >= slow > fast and 0 < density < 1
+    table = lab12.moving_summary([0.9, 0.92, 0.91], {10.0: [0.89, 0.91, 0.91]}, {10.0: [(0.3, 0.5), (0.4, 0.5), (0.35, 0.5)]})
+    assert abs(table.loc[10.0, "loss vs standing still (points)"] - 2 / 3) < 1e-9 and table.loc[10.0, "SE"] > 0
+    claims = ClaimRecorder("12_test", path=None, quick=False, seed=0)
+    lab12.record_fast_moving_claim(claims, table, speed=10.0, bound=1.0, budget=8, seeds=3, differs="x")
+    (claim,) = claims.claims
+    assert claim.kind == "reproduction" and claim.passed

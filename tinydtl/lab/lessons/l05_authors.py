@@ -1,4 +1,4 @@
-"""Lesson 05, section 9 (under the authors' configuration): the ablation's figure, the rule that names the
+"""Lesson 12 (the bilayer paper under its authors' configuration): the ablation's figure, the rule that names the
 setting producing the extra rounds, and the two reproductions judged there.
 
 :func:`culprit` names the step whose switch adds the most extra rounds; the rules the claims follow are in
@@ -88,8 +88,9 @@ def authors_outcome(summary, undo, rows, *, budget, last):
 
 
 def record_authors_claims(claims, outcome, *, setting, not_reproduced, target, band, bound, budget, seeds):
-    """Section 9's two reproductions under the authors' configuration: ~1.8 extra rounds, and robustness while
-    moving (final-accuracy loss against the same swarm standing still, under ``bound`` points)."""
+    """The reproduction under the authors' configuration (~1.8 extra rounds), and the check that moving at the
+    authors' own speed changes little (a sanity check: the links barely change; lesson 12 tests robustness at a
+    speed where they do)."""
     differs_text = "; ".join(f"{what}: {ours}" for what, _, ours in not_reproduced)
     never = outcome["extra"] is None and outcome["at least"] is not None
     claims.reproduction(
@@ -103,15 +104,11 @@ def record_authors_claims(claims, outcome, *, setting, not_reproduced, target, b
         note=f"per seed {rounds_list(outcome['per seed'])}"
              + (f" (never reached in {budget} rounds: at least {outcome['at least']} extra rounds)" if never else "")
              + f"; with '{setting}' switched back: {outcome['undo']}")
-    claims.reproduction(
-        "moving_accuracy_loss_vs_static_points", outcome["loss"], op="<", target=bound, unit="points",
-        noise=2 * outcome["loss se"] if outcome["loss se"] else 0.0,
-        noise_reason="two standard errors of the per-seed paired difference", source=PAPER,
-        where="abstract ('robust to dynamic network conditions')",
-        differs="the authors' configuration moving 1 unit per round against the same swarm standing still; "
-                + differs_text,
-        claim=f"moving costs the authors' swarm less than {bound:g} point of final accuracy after {budget} rounds "
-              f"(mean over {seeds} seeds)")
+    claims.sanity(
+        "moving_at_authors_speed_loss_points", abs(outcome["loss"]), op="<", target=bound, unit="points",
+        claim=f"moving 1 unit per round (the authors' speed) changes the swarm's final accuracy by less than {bound:g} "
+              f"point after {budget} rounds (mean over {seeds} seeds): in a field 100 units wide with range 60 the "
+              "links barely change, so this checks the moving simulator, not the paper's robustness")
 
 
 def authors_text(outcome, *, setting, judged, min_seeds):
