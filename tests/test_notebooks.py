@@ -149,9 +149,10 @@ def test_gossip_spectral_gap_numbers(quick_run):
 
 
 def test_bilayer_gossip_numbers(quick_run):
-    """Lesson 05: sanity of the from-scratch rounds, the like-for-like mixing comparison, bytes against D-PSGD,
-    which board holds the softmax head, the relative loss at alpha = 0.5 and the range sweep. At student scale
-    (one seed) the extra-rounds reproductions are shown, not judged: no claim is recorded for them."""
+    """Lesson 05: sanity of the from-scratch rounds, the like-for-like mixing comparison (gossip given the heads'
+    links too), bytes against D-PSGD and against CFL relayed over the same radio, which board holds the softmax
+    head. At student scale (one seed) the extra-rounds, label-skew and range claims are shown, not judged: no
+    claim is recorded for them."""
     claims, metrics = claims_of(quick_run, "05_bilayer_gossip")
     assert claims["pairs_gossip_is_weighted_mean"]["kind"] == "sanity"
     assert claims["one_hop_from_scratch_matches_package"]["measured"] <= 1e-12
@@ -159,9 +160,11 @@ def test_bilayer_gossip_numbers(quick_run):
     assert claims["bilayer_round_gap_vs_gossip_same_transmissions"]["measured"] > 0
     assert claims["iid_bilayer_bytes_vs_dpsgd"]["measured"] < 0.2
     assert claims["softmax_head_fits_nrf52840_kib"]["measured"] > 0
-    assert 0 <= claims["alpha05_relative_loss_softmax"]["measured"] < 8
-    assert 15 <= claims["range_where_convergence_stabilises"]["measured"] <= 60
-    assert "iid_extra_rounds_vs_cfl" not in claims  # judged only with seeds
+    assert metrics["bilayer_bytes_vs_relayed_cfl"] > 1  # the bilayer pays more, even against relayed CFL
+    assert metrics["alpha05_extra_rounds"] >= 1  # under skew the bilayer is behind CFL
+    for judged_only_with_seeds in ("iid_extra_rounds_vs_cfl", "alpha05_relative_loss_softmax", "skew_costs_accuracy",
+                                   "range_where_convergence_stabilises"):
+        assert judged_only_with_seeds not in claims
     assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
 
 
