@@ -253,7 +253,7 @@ INJECTED = {
     "09_globe2train": dict(N_TRAIN=1500, N_VALIDATION=500, QUALITIES=[1.0, 0.2], NETWORK_SEEDS=1, SYNTH_CLASSES=12,
                            DEVICE_COUNTS=[3, 6], LR_GRID=[1.0, 3.0]),
     "10_sweeps": dict(CLIENTS=[5], ALPHAS=[1.0, 10.0], SEEDS=[3], ROUNDS=1, TRAIN_SIZE=2000),
-    "12_bilayer_authors": dict(AUTHORS_ROUNDS=6, N_SEEDS=1, AUTHORS_TEST=1500, AUTHORS_POOL=20_000, FAST_SPEED=8.0),
+    "12_bilayer_authors": dict(N_SEEDS=1, AUTHORS_TEST=1000, FAST_SPEED=12.0, EXTRA_ROUNDS_BAND=1.5),
     "11_privacy_security": dict(ROUNDS=12, NOISE_MULTIPLIERS=[0.0, 2.0], SECAGG_CLIENTS=60, TUTORIAL_SEEDS=0,
                                 FINAL_SEEDS=0, RUN_TFF=False),
 }

@@ -58,7 +58,8 @@ def plot_ablation(summary, curves, *, budget, target):
         else:
             ax.errorbar([m], [yi], xerr=[se] if se else None, fmt="o", color="C0", capsize=3)
     ax.set_yticks(y, [r["setting"] for r in summary], fontsize=8)
-    ax.set_xlim(-1, budget + 0.5)
+    low = min([r["extra rounds (mean)"] for r in summary if r["extra rounds (mean)"] is not None], default=0.0)
+    ax.set_xlim(min(-1.0, low) - 0.6, budget + 0.5)  # no marker on the frame
     ax.set_xlabel(f"extra rounds over CFL to reach {target:.0%} (mean over seeds, ± 1 SE)")
     ax.legend(loc="upper right", fontsize=8)
     for name, runs in curves.items():
@@ -74,7 +75,7 @@ def plot_ablation(summary, curves, *, budget, target):
 
 
 def authors_outcome(summary, undo, rows, *, budget, last):
-    """The numbers section 9's claims and sentences rest on: the authors' configuration's mean extra rounds, a
+    """The numbers lesson 12's claims and sentences rest on: the authors' configuration's mean extra rounds, a
     lower bound when it never reaches the target, the same with the culprit switched back, and the final
     accuracy of the last two steps (standing still, moving) with their per-seed paired loss in points."""
     cfl_rounds = [r["CFL rounds"] for r in rows if r["step"] == last[1]]
@@ -112,7 +113,7 @@ def record_authors_claims(claims, outcome, *, setting, not_reproduced, target, b
 
 
 def authors_text(outcome, *, setting, judged, min_seeds):
-    """Section 9's printed verdict: extra rounds (or their lower bound), the setting that produces them, what
+    """Lesson 12's printed verdict: extra rounds (or their lower bound), the setting that produces them, what
     switching it back leaves, and the moving swarm against the static one."""
     extra_text = (f"{outcome['extra']:.2f} extra rounds" if outcome["extra"] is not None else
                   f"more rounds than its budget (never reached: at least {outcome['at least']} extra)")

@@ -2,7 +2,8 @@
 
 The notebook runs the schemes; this module turns their histories into what the lesson shows (rounds, bytes
 and air time to a fixed target; mixing operators; the range sweep; which boards hold the heads) and
-re-exports section 9's helpers (:mod:`tinydtl.lab.lessons.l05_authors`) and the rules fixed before the run
+re-exports lesson 12's ablation helpers (:mod:`tinydtl.lab.lessons.l05_authors`), the like-for-like
+comparisons (:mod:`tinydtl.lab.lessons.l05_compare`) and the rules fixed before the run
 (:mod:`tinydtl.lab.lessons.l05_rules`), so the notebook imports one module: ``from tinydtl.lab.lessons
 import l05_bilayer as lab``.
 """
