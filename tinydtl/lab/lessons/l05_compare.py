@@ -106,14 +106,16 @@ def split_but_fast(sweep) -> list:
 
 def plot_range_sweep(sweep, target, rounds, title, stable=None):
     """Left: mean rounds to ``target`` by radio range (filled dots joined only where reached; an open marker at
-    the top = never reached in ``rounds``). Right: members cut off from their head and head groups by range."""
+    the top = not reached in ``rounds`` by every seed). Right: members cut off from their head and head groups
+    by range."""
     import matplotlib.pyplot as plt
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
     reached = sweep["rounds"].notna()
     ax.plot(sweep.index[reached], sweep["rounds"][reached], marker="o", color="C0", label=f"rounds to {target:.0%} (mean)")
     ax.plot(sweep.index[~reached], [rounds + 1] * int((~reached).sum()), linestyle="none", marker="o",
-            markerfacecolor="none", markeredgecolor="C3", markersize=9, label=f"never reached in {rounds} rounds")
+            markerfacecolor="none", markeredgecolor="C3", markersize=9,
+            label=f"not reached in {rounds} rounds (by every seed)")
     if stable is not None:
         ax.axvline(stable, color="grey", linestyle="--", label=f"stable from {stable:g} m")
     ax.set_xlabel("radio range (m), devices and heads")
