@@ -39,9 +39,17 @@ def test_every_claim_the_full_run_records_can_be_recorded():
     claims = ClaimRecorder("05_test", path=None, quick=False, seed=0)
     table = pd.DataFrame({"MB": {"CFL (server)": 1.0, "bilayer": 4.0, "D-PSGD": 100.0}})
     lab.record_iid_claims(claims, [1, 2, 2], table, target=0.85, band=1.0, min_seeds=3)
-    alphas = pd.DataFrame({"loss (% of CFL)": [0.1, 0.7, 1.5], "loss (points)": [0.1, 0.6, 1.3], "CFL": [0.9] * 3,
-                           "bilayer (devices)": [0.89] * 3}, index=[10.0, 0.5, 0.1])
-    lab.record_alpha_claims(claims, alphas, loss_bound=8.0)
+    per_seed = [{"α": a, "seed": s, "CFL": 0.9, "bilayer": 0.89 - 0.01 * k - 0.001 * s, "loss (points)": 1 + k + 0.1 * s,
+                 "loss (% of CFL)": 1.1 + k + 0.1 * s, "CFL rounds": 4, "bilayer rounds": 5 + k}
+                for k, a in enumerate((10.0, 0.5, 0.1)) for s in range(3)]
+    alphas = lab.alpha_summary(per_seed)
+    assert alphas.loc[0.5, "extra rounds"] == 2 and alphas.loc[0.5, "SE (%)"] > 0
+    lab.record_alpha_claims(claims, alphas, per_seed, loss_bound=8.0, seeds=3)
+    sweep = lab.range_summary([{"range (m)": r, "seed": s, "radio components": 1, "head groups": g, "bilayer round gap": 0.0,
+                                "unreachable members": 0, "rounds": n, "final acc": 0.9}
+                               for r, g, n in ((15, 5, None), (30, 3, 6), (45, 2, 5), (60, 1, 5)) for s in range(3)])
+    assert lab.split_but_fast(sweep) == [30.0, 45.0] and np.isnan(sweep.loc[15, "rounds"])
+    lab.record_range_claim(claims, sweep, lab.stable_range(sweep), seeds=3)
     rows = [{"step": s, "CFL rounds": 4, "swarm final": f} for s, f in ((6, 0.89), (6, 0.88), (7, 0.889), (7, 0.881))]
     summary = [{"extra rounds (mean)": None, "extra rounds per seed": [None, None]}]
     out = lab.authors_outcome(summary, {"extra rounds (mean)": 0.0}, rows, budget=10, last=(6, 7))
@@ -50,6 +58,23 @@ def test_every_claim_the_full_run_records_can_be_recorded():
                               target=0.9, band=1.0, bound=1.0, budget=10, seeds=2)
     by_name = {c.name: c for c in claims.claims}
     assert by_name["iid_extra_rounds_vs_cfl"].verdict == "met"
+    assert by_name["alpha05_relative_loss_softmax"].passed and by_name["skew_costs_accuracy"].passed
+    assert by_name["range_where_convergence_stabilises"].passed  # stable from 30 m, two longer ranges above it
     assert by_name["authors_config_extra_rounds_vs_cfl"].verdict == "NOT MET (honest negative)"
-    assert by_name["moving_accuracy_loss_vs_static_points"].passed
+    assert by_name["moving_at_authors_speed_loss_points"].kind == "sanity" and by_name["moving_at_authors_speed_loss_points"].passed
     assert "at least 7" in lab.authors_text(out, setting="x", judged=True, min_seeds=3)
+
+
+def test_lesson12_moving_helpers():
+    from tinydtl.lab.lessons import l12_bilayer_authors as lab12
+    from tinydtl.papers.bilayer import AUTHORS
+
+    assert lab12.links_kept(AUTHORS.replace(speed=0.0), 5, 0)[0] == 1.0
+    (slow, density), (fast, _) = (lab12.links_kept(AUTHORS.replace(speed=v), 8, 0) for v in (1.0, 10.0))
+    assert 1.0 >= slow > fast and 0 < density < 1
+    table = lab12.moving_summary([0.9, 0.92, 0.91], {10.0: [0.89, 0.91, 0.91]}, {10.0: [(0.3, 0.5), (0.4, 0.5), (0.35, 0.5)]})
+    assert abs(table.loc[10.0, "loss vs standing still (points)"] - 2 / 3) < 1e-9 and table.loc[10.0, "SE"] > 0
+    claims = ClaimRecorder("12_test", path=None, quick=False, seed=0)
+    lab12.record_fast_moving_claim(claims, table, speed=10.0, bound=1.0, budget=8, seeds=3, differs="x")
+    (claim,) = claims.claims
+    assert claim.kind == "reproduction" and claim.passed

@@ -165,6 +165,11 @@ TYPED_OK = {
         ("75", "%"), ("1,024", "B"),  # the package's device assumptions: usable SRAM, KiB
         ("2501.04817", ""),  # arXiv id
     },
+    "12_bilayer_authors": {
+        ("1.8", ""), ("1.8", "rounds"), ("8", "%"),  # the paper's numbers
+        ("0.5", ""), ("0.80", ""), ("0.2", ""),  # α of the authors' runs; their target level; an early commit's speed
+        ("2501.04817", ""),  # arXiv id
+    },
     "08_rocknet": {
         ("2", "×"), ("90", "%"),  # the paper's claims
         ("90", "minutes"),  # the lesson's length (45–90 minutes)

@@ -151,9 +151,10 @@ def test_gossip_spectral_gap_numbers(quick_run):
 
 
 def test_bilayer_gossip_numbers(quick_run):
-    """Lesson 05: sanity of the from-scratch rounds, the like-for-like mixing comparison, bytes against D-PSGD,
-    which board holds the softmax head, the relative loss at alpha = 0.5 and the range sweep. At student scale
-    (one seed) the extra-rounds reproductions are shown, not judged: no claim is recorded for them."""
+    """Lesson 05: sanity of the from-scratch rounds, the like-for-like mixing comparison (gossip given the heads'
+    links too), bytes against D-PSGD and against CFL relayed over the same radio, which board holds the softmax
+    head. At student scale (one seed) the extra-rounds, label-skew and range claims are shown, not judged: no
+    claim is recorded for them."""
     claims, metrics = claims_of(quick_run, "05_bilayer_gossip")
     assert claims["pairs_gossip_is_weighted_mean"]["kind"] == "sanity"
     assert claims["one_hop_from_scratch_matches_package"]["measured"] <= 1e-12
@@ -161,13 +162,24 @@ def test_bilayer_gossip_numbers(quick_run):
     assert claims["bilayer_round_gap_vs_gossip_same_transmissions"]["measured"] > 0
     assert claims["iid_bilayer_bytes_vs_dpsgd"]["measured"] < 0.2
     assert claims["softmax_head_fits_nrf52840_kib"]["measured"] > 0
-    assert 0 <= claims["alpha05_relative_loss_softmax"]["measured"] < 8
-    assert 15 <= claims["range_where_convergence_stabilises"]["measured"] <= 60
-    for judged_only_with_seeds in ("iid_extra_rounds_vs_cfl", "authors_config_extra_rounds_vs_cfl",
-                                   "moving_accuracy_loss_vs_static_points"):
+    assert metrics["bilayer_bytes_vs_relayed_cfl"] > 1  # the bilayer pays more, even against relayed CFL
+    assert metrics["alpha05_extra_rounds"] >= 1  # under skew the bilayer is behind CFL
+    for judged_only_with_seeds in ("iid_extra_rounds_vs_cfl", "alpha05_relative_loss_softmax", "skew_costs_accuracy",
+                                   "range_where_convergence_stabilises"):
+        assert judged_only_with_seeds not in claims
+    assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
+
+
+def test_bilayer_authors_numbers(quick_run):
+    """Lesson 12: the authors' configuration. At student scale (one seed) its reproductions are shown, not
+    judged: no claim is recorded for them; the round-1 collapse and the links the movement changes are metrics."""
+    claims, metrics = claims_of(quick_run, "12_bilayer_authors")
+    for judged_only_with_seeds in ("authors_config_extra_rounds_vs_cfl", "moving_at_authors_speed_loss_points",
+                                   "fast_moving_accuracy_loss_vs_static_points"):
         assert judged_only_with_seeds not in claims
     assert metrics["authors_config_swarm_round1_accuracy"] < 0.5  # each device's own initial head: near chance
-    assert metrics["cfa_float64_relative_error"] < 1e-12 < metrics["cfa_float32_relative_error"] < 1e-4
+    assert metrics["links_kept_authors_speed"] > 0.9  # the authors' speed: the links barely change
+    assert metrics["links_kept_fast_speed"] < metrics["link_density"] + 0.1  # the fast speed: redrawn
 
 
 def test_globe2train_numbers(quick_run):
@@ -242,13 +254,14 @@ INJECTED = {
     "02_ilvq_sphere": dict(N_TEST=1000, N_SEEDS=2, AGES=[20], LAMBDAS=[100], GOSSIP_ROUNDS=2, SCRATCH_MAX_AGE=5),
     "03_federated_mnist": dict(ROUNDS=6, N_FIT=8000, VALIDATION=2000, CLIENT_COUNTS=[10, 40], N_SEEDS=1, TFF_ROUNDS=1),
     "04_gossip_spectral_gap": dict(ROUNDS=60, TOPOLOGY_DEVICES=25, RANGES=[0.2, 0.45], PAIRWISE_ROUNDS=30, EPSILON=0.05),
-    "05_bilayer_gossip": dict(ROUNDS=11, SWEEP_RANGES=[15, 60], N_SEEDS=2, EVAL_DEVICES=8, AUTHORS_TEST=1500),
+    "05_bilayer_gossip": dict(ROUNDS=14, SWEEP_RANGES=[15, 50, 60], N_SEEDS=2, EVAL_DEVICES=8),
     "06_mcu_memory": dict(NEIGHBOURS=5, EMU_NEIGHBOURS=[1, 3], CYCLES_PER_INSTRUCTION=2.0),
     "07_adaptive_tau": dict(SEEDS=[4], TAUS=[1, 10], CASES=[1, 3], REAL_BUDGET=1.5, N_TRAIN=6000),
     "08_rocknet": dict(DATASETS=["GunPoint", "ItalyPowerDemand"], EQUIVALENCE_DEVICES=[1, 5], MAX_EPOCHS=30, MLP_WIDTHS=[16]),
     "09_globe2train": dict(N_TRAIN=1500, N_VALIDATION=500, QUALITIES=[1.0, 0.2], NETWORK_SEEDS=1, SYNTH_CLASSES=12,
                            DEVICE_COUNTS=[3, 6], LR_GRID=[1.0, 3.0]),
     "10_sweeps": dict(CLIENTS=[5], ALPHAS=[1.0, 10.0], SEEDS=[3], ROUNDS=1, TRAIN_SIZE=2000),
+    "12_bilayer_authors": dict(N_SEEDS=1, AUTHORS_TEST=2000, FAST_SPEED=12.0, EXTRA_ROUNDS_BAND=1.5),
     "11_privacy_security": dict(ROUNDS=12, NOISE_MULTIPLIERS=[0.0, 2.0], SECAGG_CLIENTS=60, TUTORIAL_SEEDS=0,
                                 FINAL_SEEDS=0, RUN_TFF=False),
 }

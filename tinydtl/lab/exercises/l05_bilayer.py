@@ -1,4 +1,5 @@
-"""Lesson 05's exercise checks: one round of one-hop Cumulative FedAvg, and extra rounds from two lists.
+"""Lesson 05's exercise checks: one round of one-hop Cumulative FedAvg with devices dropping out, and the
+number of head groups the heads' own radio links leave.
 
 Each check runs the student's function on its own cases, recognises the common wrong answers and says
 what to fix, never crashes on malformed output, and refuses the package's own implementation.
@@ -8,18 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinydtl.core import history
 from tinydtl.lab.exercises import Feedback, call_student, refuse_package
 from tinydtl.lab.lessons import l05_bilayer
-from tinydtl.networks import transport
-from tinydtl.papers.bilayer import experiment, results
+from tinydtl.networks import topology, transport
 
-__all__ = ["check_extra_rounds", "check_one_hop_round", "reference_extra_rounds", "reference_one_hop_round"]
+__all__ = ["check_head_groups", "check_one_hop_round", "reference_head_groups", "reference_one_hop_round"]
 
 
 # ----------------------------------------------------------------------------- exercise 1
-def reference_one_hop_round(neighbours, models, counts):
-    """Every device folds its own ``(n_i w_i, n_i)`` and each neighbour's into one running sum, then divides."""
+def _live_lists(neighbours, alive):
+    """The neighbour lists a round with dropouts really uses: a dropped device hears nobody, a live one only
+    its live neighbours."""
+    return [[j for j in nbrs if alive[j]] if alive[i] else [] for i, nbrs in enumerate(neighbours)]
+
+
+def reference_one_hop_round(neighbours, models, counts, alive):
+    """Every live device folds its own ``(n_i w_i, n_i)`` and each live neighbour's into one running sum, then
+    divides; a dropped device neither sends nor updates (it keeps its model)."""
+    return _full_round(_live_lists(neighbours, alive), models, counts)
+
+
+def _full_round(neighbours, models, counts):
     models = np.asarray(models, float)
     out = np.empty_like(models)
     for i, nbrs in enumerate(neighbours):
@@ -39,12 +49,28 @@ def _one_hop_cases():
     d = np.linalg.norm(pos[:, None] - pos[None], axis=2)
     geo = ([list(np.flatnonzero((d[i] < 0.5) & (np.arange(8) != i))) for i in range(8)], rng.normal(size=(8, 4)),
            rng.integers(50, 500, 8).astype(float))
-    return {"a line of three devices": line, "a device without neighbours": lonely, "a star": star,
-            "eight devices in range of each other": geo}
+    return {"a line of three devices, all live": (*line, np.ones(3, bool)),
+            "a line of three devices, the middle one dropped": (*line, np.array([True, False, True])),
+            "a device without neighbours, all live": (*lonely, np.ones(3, bool)),
+            "a star whose hub dropped out": (*star, np.array([False, True, True, True, True])),
+            "a star with two leaves dropped": (*star, np.array([True, True, False, True, False])),
+            "eight nearby devices, three dropped": (*geo, np.array([True, False, True, True, False, True, False, True]))}
 
 
-def _one_hop_wrong(neighbours, models, counts):
+def _one_hop_wrong(neighbours, models, counts, alive):
     """The common wrong answers, by name, on one case."""
+    dropped_still_update = [[j for j in nbrs if alive[j]] for nbrs in neighbours]
+    hears_dropped = [list(nbrs) if alive[i] else [] for i, nbrs in enumerate(neighbours)]
+    out = {"ignores the dropouts (a dropped device neither trains nor communicates: it keeps its model and no one "
+           "hears it)": _full_round(neighbours, models, counts),
+           "lets a dropped device average its live neighbours' models (it is off for the round: it keeps its own)":
+               _full_round(dropped_still_update, models, counts),
+           "folds in the models of dropped neighbours (they send nothing this round)":
+               _full_round(hears_dropped, models, counts)}
+    return {**out, **_basic_wrong(_live_lists(neighbours, alive), models, counts)}
+
+
+def _basic_wrong(neighbours, models, counts):
     models = np.asarray(models, float)
     n = len(models)
     A = np.zeros((n, n))
@@ -72,16 +98,18 @@ def _one_hop_wrong(neighbours, models, counts):
 
 
 def check_one_hop_round(fn) -> Feedback:
-    """Exercise 1: ``fn(neighbours, models, counts)`` -> the models after one round of one-hop Cumulative FedAvg."""
-    name = "one round of one-hop Cumulative FedAvg"
+    """Exercise 1: ``fn(neighbours, models, counts, alive)`` -> the models after one round of one-hop Cumulative
+    FedAvg in which the devices with ``alive[i] == False`` dropped out."""
+    name = "one round of one-hop Cumulative FedAvg with dropouts"
     messages = []
     with refuse_package(transport.one_hop_average, l05_bilayer.one_hop_operator,
                         why="write the running sum yourself (a few lines of numpy)"):
-        for case, (nbrs, models, counts) in _one_hop_cases().items():
-            got, fb = call_student(name, fn, [list(map(int, x)) for x in nbrs], models.copy(), counts.copy())
+        for case, (nbrs, models, counts, alive) in _one_hop_cases().items():
+            got, fb = call_student(name, fn, [list(map(int, x)) for x in nbrs], models.copy(), counts.copy(),
+                                   alive.copy())
             if fb is not None:
                 return fb
-            want = reference_one_hop_round(nbrs, models, counts)
+            want = reference_one_hop_round(nbrs, models, counts, alive)
             try:
                 got = np.asarray(got, dtype=float)
             except (TypeError, ValueError):
@@ -90,7 +118,7 @@ def check_one_hop_round(fn) -> Feedback:
                 return Feedback(name, False, [f"{case}: return one model per device, shape {want.shape}, got {got.shape}"])
             if np.allclose(got, want, atol=1e-9):
                 continue
-            for wrong, value in _one_hop_wrong(nbrs, models, counts).items():
+            for wrong, value in _one_hop_wrong(nbrs, models, counts, alive).items():
                 if np.allclose(got, value, atol=1e-9, equal_nan=True):
                     return Feedback(name, False, [f"{case}: your round {wrong}."])
             worst = int(np.argmax(np.abs(got - want).max(axis=1)))
@@ -101,80 +129,68 @@ def check_one_hop_round(fn) -> Feedback:
 
 
 # ----------------------------------------------------------------------------- exercise 2
-def reference_extra_rounds(swarm_acc, cfl_acc, target, swarm_first=0, cfl_first=0):
-    """First round with accuracy >= target in each list (entry k is round ``first + k``); their difference,
-    or None when either list never reaches the target."""
-    def first(acc, start):
-        hit = [k for k, a in enumerate(acc) if a >= target]
-        return start + hit[0] if hit else None
+def reference_head_groups(head_positions, head_range):
+    """Connected components of the graph on the heads that links two heads closer than ``head_range``."""
+    pos = np.asarray(head_positions, float)
+    n = len(pos)
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    seen, groups = np.zeros(n, bool), 0
+    for s in range(n):
+        if seen[s]:
+            continue
+        groups += 1
+        stack, seen[s] = [s], True
+        while stack:
+            i = stack.pop()
+            for j in np.flatnonzero((d[i] < head_range) & ~seen):
+                seen[j] = True
+                stack.append(j)
+    return groups
 
-    a, b = first(swarm_acc, swarm_first), first(cfl_acc, cfl_first)
-    return None if a is None or b is None else a - b
 
-
-def _extra_cases():
-    thirty = results.AUTHORS_LISTS["30 devices"]
+def _group_cases():
+    rng = np.random.default_rng(11)
     return [
-        ("the swarm two rounds behind", ([0.1, 0.5, 0.8, 0.9], [0.1, 0.85, 0.9], 0.85, 0, 0), 2),
-        ("a list that touches the target exactly", ([0.1, 0.7, 0.85, 0.9], [0.1, 0.85], 0.85, 0, 0), 1),
-        ("a swarm that never reaches the target", ([0.1, 0.5, 0.7, 0.8], [0.1, 0.9], 0.85, 0, 0), None),
-        ("a CFL run that never reaches the target", ([0.1, 0.9], [0.1, 0.6, 0.7], 0.85, 0, 0), None),
-        ("a swarm faster than CFL", ([0.1, 0.9, 0.9], [0.1, 0.6, 0.88], 0.85, 0, 0), -1),
-        ("a swarm whose accuracy dips after reaching the target", ([0.1, 0.86, 0.7, 0.9], [0.1, 0.5, 0.9], 0.85, 0, 0), -1),
-        ("the authors' 30-device lists (their DFL list starts at round 1)",
-         (thirty["DFL"], thirty["CFL"], 0.80, thirty["DFL first_round"], 0), 3),
+        ("three heads on a line 40 m apart, range 45 m", (np.array([[0, 0], [40, 0], [80, 0]]), 45.0)),
+        ("the same line, range 35 m", (np.array([[0, 0], [40, 0], [80, 0]]), 35.0)),
+        ("a chain: the two ends 80 m apart, each link 40 m, range 41 m",
+         (np.array([[0, 0], [40, 0], [80, 0], [80, 40]]), 41.0)),
+        ("two pairs far apart", (np.array([[0, 0], [10, 0], [90, 90], [95, 90]]), 20.0)),
+        ("one head alone", (np.array([[50, 50]]), 30.0)),
+        ("eight heads in a 100 m field, range 38 m", (rng.uniform(0, 100, (8, 2)), 38.0)),
+        ("eight heads in a 100 m field, range 52 m", (rng.uniform(0, 100, (8, 2)), 52.0)),
     ]
 
 
-def _extra_wrong(swarm, cfl, target, s0, c0):
-    """The common wrong answers on one case, by name."""
-    def first(acc, start, strict=False, last=False):
-        hit = [k for k, a in enumerate(acc) if (a > target if strict else a >= target)]
-        if not hit:
-            return None
-        return start + (hit[-1] if last else hit[0])
-
-    def diff(a, b):
-        return None if a is None or b is None else a - b
-
-    return {
-        "counts a round only when the accuracy is strictly above the target (reaching it means >=)":
-            diff(first(swarm, s0, strict=True), first(cfl, c0, strict=True)),
-        "ignores the round of each list's first entry (the authors' DFL list starts at round 1, their CFL "
-        "list at a placeholder for round 0)": diff(first(swarm, 0), first(cfl, 0)),
-        "takes the last crossing, not the first round at or above the target": diff(first(swarm, s0, last=True),
-                                                                                    first(cfl, c0, last=True)),
-    }
+def _group_wrong(pos, r):
+    pos = np.asarray(pos, float)
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    n = len(pos)
+    return {"counts the heads without a link within range (isolated heads), not the groups — a chain of links "
+            "joins heads that are not in range of each other": int(sum((d[i] < r).sum() == 1 for i in range(n))),
+            "counts the links between heads, not the groups they form": int(((d < r).sum() - n) // 2),
+            "counts the heads not in range of every other head, not the groups": int(((d < r).sum(axis=1) < n).sum())}
 
 
-def check_extra_rounds(fn) -> Feedback:
-    """Exercise 2: ``fn(swarm_acc, cfl_acc, target, swarm_first, cfl_first)`` -> extra rounds or None."""
-    name = "extra rounds to a fixed target"
-    with refuse_package(history.rounds_to_reach, history.History.rounds_to_reach, results.first_round,
-                        results.authors_lists_table, experiment.extra_rounds,
-                        why="find the first round at or above the target yourself"):
-        for case, args, want in _extra_cases():
-            got, fb = call_student(name, fn, *[list(a) if isinstance(a, list) else a for a in args])
+def check_head_groups(fn) -> Feedback:
+    """Exercise 2: ``fn(head_positions, head_range)`` -> how many groups the heads' own links leave."""
+    name = "head groups"
+    with refuse_package(topology.components, topology.random_geometric, topology.geometric_adjacency,
+                        topology.bilayer_graph, why="follow the links from head to head yourself"):
+        for case, (pos, r) in _group_cases():
+            got, fb = call_student(name, fn, pos.copy(), r)
             if fb is not None:
                 return fb
-            if want is None:
-                if got is None:
-                    continue
-                return Feedback(name, False, [f"{case}: return None — a target never reached has no round count "
-                                              f"(any number, like {got!r}, could pass a comparison by accident)"])
-            if got is None:
-                return Feedback(name, False, [f"{case}: both lists reach the target, expected a number, got None"])
-            whole = isinstance(got, (int, np.integer)) or (isinstance(got, (float, np.floating)) and float(got).is_integer())
-            if isinstance(got, (bool, np.bool_)) or not whole:
-                return Feedback(name, False, [f"{case}: return a whole number of rounds, got {type(got).__name__} {got!r}"])
-            got = int(got)
-            if got == want:
+            want = reference_head_groups(pos, r)
+            if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+                return Feedback(name, False, [f"{case}: return the number of groups as an int, got "
+                                              f"{type(got).__name__} {got!r}"])
+            if int(got) == want:
                 continue
-            if got == abs(want) and want < 0:
-                return Feedback(name, False, [f"{case}: the swarm was faster, so its extra rounds are negative "
-                                              f"({want}); do not take the absolute value"])
-            for wrong, value in _extra_wrong(*args).items():
-                if value is not None and got == value:
+            for wrong, value in _group_wrong(pos, r).items():
+                if int(got) == value:
                     return Feedback(name, False, [f"{case}: your function {wrong}."])
-            return Feedback(name, False, [f"{case}: expected {want} extra rounds, got {got}"])
-    return Feedback(name, True, [f"all {len(_extra_cases())} cases right, the authors' own lists included"])
+            return Feedback(name, False, [f"{case}: expected {want} group(s), got {int(got)}"])
+    return Feedback(name, True, [f"all {len(_group_cases())} cases right"])
+
+

@@ -52,6 +52,9 @@ LESSONS = (
     Lesson("11", "privacy and security", "differentially private FedAvg (clipping and Gaussian noise), secure "
            "aggregation (masks that cancel in the sum), gradient inversion (an image recovered from a shared "
            "gradient)", ("03",)),
+    Lesson("12", "the bilayer paper under its authors' configuration", "the authors' simulator read at a pinned commit; "
+           "an ablation that finds which of their settings makes the extra rounds; robustness to moving where the "
+           "links change", ("05",)),
 )
 
 

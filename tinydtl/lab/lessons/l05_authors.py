@@ -1,4 +1,4 @@
-"""Lesson 05, section 9 (under the authors' configuration): the ablation's figure, the rule that names the
+"""Lesson 12 (the bilayer paper under its authors' configuration): the ablation's figure, the rule that names the
 setting producing the extra rounds, and the two reproductions judged there.
 
 :func:`culprit` names the step whose switch adds the most extra rounds; the rules the claims follow are in
@@ -58,7 +58,8 @@ def plot_ablation(summary, curves, *, budget, target):
         else:
             ax.errorbar([m], [yi], xerr=[se] if se else None, fmt="o", color="C0", capsize=3)
     ax.set_yticks(y, [r["setting"] for r in summary], fontsize=8)
-    ax.set_xlim(-1, budget + 0.5)
+    low = min([r["extra rounds (mean)"] for r in summary if r["extra rounds (mean)"] is not None], default=0.0)
+    ax.set_xlim(min(-1.0, low) - 0.6, budget + 0.5)  # no marker on the frame
     ax.set_xlabel(f"extra rounds over CFL to reach {target:.0%} (mean over seeds, ± 1 SE)")
     ax.legend(loc="upper right", fontsize=8)
     for name, runs in curves.items():
@@ -74,7 +75,7 @@ def plot_ablation(summary, curves, *, budget, target):
 
 
 def authors_outcome(summary, undo, rows, *, budget, last):
-    """The numbers section 9's claims and sentences rest on: the authors' configuration's mean extra rounds, a
+    """The numbers lesson 12's claims and sentences rest on: the authors' configuration's mean extra rounds, a
     lower bound when it never reaches the target, the same with the culprit switched back, and the final
     accuracy of the last two steps (standing still, moving) with their per-seed paired loss in points."""
     cfl_rounds = [r["CFL rounds"] for r in rows if r["step"] == last[1]]
@@ -88,8 +89,9 @@ def authors_outcome(summary, undo, rows, *, budget, last):
 
 
 def record_authors_claims(claims, outcome, *, setting, not_reproduced, target, band, bound, budget, seeds):
-    """Section 9's two reproductions under the authors' configuration: ~1.8 extra rounds, and robustness while
-    moving (final-accuracy loss against the same swarm standing still, under ``bound`` points)."""
+    """The reproduction under the authors' configuration (~1.8 extra rounds), and the check that moving at the
+    authors' own speed changes little (a sanity check: the links barely change; lesson 12 tests robustness at a
+    speed where they do)."""
     differs_text = "; ".join(f"{what}: {ours}" for what, _, ours in not_reproduced)
     never = outcome["extra"] is None and outcome["at least"] is not None
     claims.reproduction(
@@ -103,19 +105,15 @@ def record_authors_claims(claims, outcome, *, setting, not_reproduced, target, b
         note=f"per seed {rounds_list(outcome['per seed'])}"
              + (f" (never reached in {budget} rounds: at least {outcome['at least']} extra rounds)" if never else "")
              + f"; with '{setting}' switched back: {outcome['undo']}")
-    claims.reproduction(
-        "moving_accuracy_loss_vs_static_points", outcome["loss"], op="<", target=bound, unit="points",
-        noise=2 * outcome["loss se"] if outcome["loss se"] else 0.0,
-        noise_reason="two standard errors of the per-seed paired difference", source=PAPER,
-        where="abstract ('robust to dynamic network conditions')",
-        differs="the authors' configuration moving 1 unit per round against the same swarm standing still; "
-                + differs_text,
-        claim=f"moving costs the authors' swarm less than {bound:g} point of final accuracy after {budget} rounds "
-              f"(mean over {seeds} seeds)")
+    claims.sanity(
+        "moving_at_authors_speed_loss_points", abs(outcome["loss"]), op="<", target=bound, unit="points",
+        claim=f"moving 1 unit per round (the authors' speed) changes the swarm's final accuracy by less than {bound:g} "
+              f"point after {budget} rounds (mean over {seeds} seeds): in a field 100 units wide with range 60 the "
+              "links barely change, so this checks the moving simulator, not the paper's robustness")
 
 
 def authors_text(outcome, *, setting, judged, min_seeds):
-    """Section 9's printed verdict: extra rounds (or their lower bound), the setting that produces them, what
+    """Lesson 12's printed verdict: extra rounds (or their lower bound), the setting that produces them, what
     switching it back leaves, and the moving swarm against the static one."""
     extra_text = (f"{outcome['extra']:.2f} extra rounds" if outcome["extra"] is not None else
                   f"more rounds than its budget (never reached: at least {outcome['at least']} extra)")

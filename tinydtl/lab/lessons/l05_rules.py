@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EXTRA_BAND_REASON", "PAPER", "PAPER_EXTRA_ROUNDS", "differs", "extra", "mean_se", "relative_loss",
+__all__ = ["EXTRA_BAND_REASON", "PAPER", "PAPER_EXTRA_ROUNDS", "differs", "extra", "mean_se", "number_text", "relative_loss",
            "rounds_list", "rounds_text", "shown", "times", "why_not_paper"]
 
 PAPER = "Bilayer gossip GD-PSGD (arXiv 2501.04817)"
@@ -46,6 +46,11 @@ def relative_loss(cfl_acc, acc):
 def rounds_text(r):
     """A round count as text: '6', or 'never reached' (None or NaN)."""
     return "never reached" if r is None or (isinstance(r, float) and np.isnan(r)) else f"{int(r)}"
+
+
+def number_text(v):
+    """A mean count as text: '1.67', or 'never reached' (None or NaN)."""
+    return "never reached" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3g}"
 
 
 def rounds_list(values):

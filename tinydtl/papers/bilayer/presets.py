@@ -4,7 +4,8 @@ The paper (arXiv 2501.04817) reports accuracy close to centralised FL (CFL) with
 IID data. Its experiment section is not in our sources; a public simulator that appears to be the
 authors' (GitHub ``LanceBao0313/MSc-Project``, directory ``simulation/``) is. :data:`AUTHORS` is what
 that simulator's stored files set, read from ``configuration.py``, ``device.py``, ``network.py`` and
-``model.py`` (final stored version unless said otherwise):
+``model.py`` at commit ``9a47139164bba28e523342d5cad5c0f872b4945f`` (the last stored one; lesson 12 quotes
+the lines):
 
 ==========================  ======================================================================
 setting                     the authors' simulator
