@@ -374,36 +374,65 @@ ANSWERS = {
             """)}, {"test_summarise": "reset_index"}),
     ],
     "l11_privacy": [
-        ("noise without the clip", {"clip_and_noise": code("""
-            def clip_and_noise(updates, clip, noise_multiplier, rng):
-                u = np.asarray(updates, float)
-                norms = np.linalg.norm(u, axis=1, keepdims=True)
-                return ((u * np.minimum(1, clip / norms)).sum(axis=0) + rng.normal(0, noise_multiplier, size=u.shape[1])) / len(u)
+        ("noise without the clip, divided by the count", {"clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                sums = None
+                for layers in updates:
+                    norm = np.sqrt(sum(float(np.sum(np.square(a))) for a in layers))
+                    s = min(1.0, clip / norm)
+                    sums = [a * s for a in layers] if sums is None else [t + a * s for t, a in zip(sums, layers)]
+                return [(t + rng.normal(0, noise_multiplier, size=t.shape)) / expected_clients for t in sums]
             """)}, {"test_noise": "σ/C"}),
-        ("column 0, the largest entry, np.clip, one round unsampled", {"invert": code("""
-            def invert(grad_W, grad_b):
-                grad_W, grad_b = np.asarray(grad_W), np.asarray(grad_b)
-                return grad_W[:, 0] / grad_b[0], int(np.argmax(grad_b))
+        ("the lesson's layout and sign, np.clip, one round unsampled", {"invert": code("""
+            def invert(update, n_features, n_classes):
+                update = np.asarray(update, dtype=float)
+                grad_W = update[: n_features * n_classes].reshape(n_features, n_classes)
+                grad_b = update[n_features * n_classes :]
+                k = int(np.argmax(np.abs(grad_b)))
+                return grad_W[:, k] / grad_b[k], int(np.argmin(grad_b))
             """), "clip_and_noise": code("""
-            def clip_and_noise(updates, clip, noise_multiplier, rng):
-                u = np.asarray(updates, float)
-                return np.clip(u, -clip, clip).mean(axis=0) + rng.normal(0, noise_multiplier * clip, size=u.shape[1])
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                sums = [sum(np.clip(c[l], -clip, clip) for c in updates) for l in range(len(updates[0]))]
+                return [(t + rng.normal(0, noise_multiplier * clip, size=t.shape)) / expected_clients for t in sums]
             """), "epsilon": code("""
             def epsilon(q, noise_multiplier, rounds, delta):
                 event = dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(noise_multiplier), rounds)
                 return rdp.RdpAccountant().compose(event).get_epsilon(delta)
-            """)}, {"test_invert_sample": "largest magnitude", "test_invert_label": "negative one",
-                    "test_clipping": "np.clip", "test_noise": "SUM", "test_epsilon": "PoissonSampledDpEvent"}),
-        ("the mean clipped, np.random", {"clip_and_noise": code("""
-            def clip_and_noise(updates, clip, noise_multiplier, rng):
-                m = np.asarray(updates, float).mean(axis=0)
-                return m * min(1, clip / np.linalg.norm(m)) + np.random.normal(0, noise_multiplier * clip, size=m.size) / len(updates)
-            """)}, {"test_clipping": "before averaging", "test_noise": "the rng you were given"}),
-        ("a row of grad_W, PLD", {"invert": code("""
-            def invert(grad_W, grad_b):
-                grad_W, grad_b = np.asarray(grad_W), np.asarray(grad_b)
-                k = int(np.argmax(np.abs(grad_b)))
-                return grad_W[k] / grad_b[k], int(np.argmin(grad_b))
+            """)}, {"test_invert_sample": "take a ROW", "test_invert_label": "−η times the gradient",
+                    "test_clipping": "np.clip", "test_epsilon": "PoissonSampledDpEvent"}),
+        ("each layer clipped, np.random", {"clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                sums = [sum(c[l] * min(1.0, clip / np.linalg.norm(c[l])) for c in updates) for l in range(len(updates[0]))]
+                return [(t + np.random.normal(0, noise_multiplier * clip, size=t.shape)) / expected_clients for t in sums]
+            """)}, {"test_clipping": "all its layers together", "test_noise": "the rng you were given"}),
+        ("column 0 of the right layout, the realised count, PLD, the package's accountant", {"invert": code("""
+            def invert(update, n_features, n_classes):
+                update = np.asarray(update, dtype=float)
+                dW = update[: n_features * n_classes].reshape(n_classes, n_features)
+                db = update[n_features * n_classes :]
+                return dW[0] / db[0], int(np.argmax(db))
+            """), "clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                flat = [np.concatenate([np.ravel(a) for a in c]) for c in updates]
+                sums = None
+                for layers, f in zip(updates, flat):
+                    s = min(1.0, clip / np.linalg.norm(f))
+                    sums = [a * s for a in layers] if sums is None else [t + a * s for t, a in zip(sums, layers)]
+                return [(t + rng.normal(0, noise_multiplier * clip, size=t.shape)) / len(updates) for t in sums]
+            """), "epsilon": code("""
+            from tinydtl.privacy import epsilon as package_epsilon
+
+            def epsilon(q, noise_multiplier, rounds, delta):
+                return package_epsilon(noise_multiplier, q, rounds, delta)
+            """)}, {"test_invert_sample": "largest magnitude", "test_clipping": "a constant",
+                    "test_noise": "not by the number of updates", "test_epsilon": "compose the dp_accounting events yourself"}),
+        ("a row, no division; PLD", {"invert": code("""
+            def invert(update, n_features, n_classes):
+                update = np.asarray(update, dtype=float)
+                dW = update[: n_features * n_classes].reshape(n_classes, n_features)
+                db = update[n_features * n_classes :]
+                k = int(np.argmax(db))
+                return dW[k], k
             """), "epsilon": code("""
             from dp_accounting import pld
 
@@ -411,6 +440,6 @@ ANSWERS = {
                 event = dp_accounting.SelfComposedDpEvent(
                     dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(noise_multiplier)), rounds)
                 return pld.PLDAccountant().compose(event).get_epsilon(delta)
-            """)}, {"test_invert_sample": "COLUMN", "test_epsilon": "RDP accountant"}),
+            """)}, {"test_invert_sample": "divide by it", "test_epsilon": "RDP accountant"}),
     ],
 }
