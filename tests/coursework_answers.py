@@ -347,26 +347,78 @@ ANSWERS = {
                 g = table.groupby(list(by))[value]
                 return pd.DataFrame({"mean": g.mean(), "sem": g.std(), "n": g.count()}).reset_index()
             """)}, {"test_summarise": "divides it by sqrt(n)"}),
-        ("first name fastest, unsorted keys, ddof=0", {"expand": code("""
+        ("the lesson's expansion and key: tuple keys, run options hashed", {"expand": code("""
             def expand(grid, fixed=None):
-                names = list(grid)[::-1]
-                return [{**(fixed or {}), **dict(zip(names, v))} for v in itertools.product(*[grid[n] for n in names])]
+                names = list(grid)
+                return [{**(fixed or {}), **dict(zip(names, values))} for values in itertools.product(*grid.values())]
             """), "point_key": code("""
-            def point_key(target, parameters):
-                blob = json.dumps({"target": target, "parameters": parameters}, separators=(",", ":"))
+            def point_key(target, parameters, ignore=()):
+                blob = json.dumps({"target": target, "parameters": parameters}, sort_keys=True, separators=(",", ":"))
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_expand": "its own entry", "test_point_key": "leave the names in `ignore` out"}),
+        ("first key fastest, unsorted keys, ddof=0", {"expand": code("""
+            def expand(grid, fixed=None):
+                keys = list(grid)[::-1]
+                out = []
+                for values in itertools.product(*[grid[k] for k in keys]):
+                    p = dict(fixed or {})
+                    for k, v in zip(keys, values):
+                        p.update(zip(k, v) if isinstance(k, tuple) else {k: v})
+                    out.append(p)
+                return out
+            """), "point_key": code("""
+            def point_key(target, parameters, ignore=()):
+                kept = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in parameters.items() if k not in ignore}
+                blob = json.dumps({"target": target, "parameters": kept}, separators=(",", ":"))
                 return hashlib.sha256(blob.encode()).hexdigest()[:16]
             """), "summarise": code("""
             def summarise(table, by, value):
                 g = table.groupby(list(by))[value]
                 return pd.DataFrame({"mean": g.mean(), "sem": g.std(ddof=0) / np.sqrt(g.count()), "n": g.count()}).reset_index()
-            """)}, {"test_expand": "LAST name varies fastest", "test_point_key": "sort_keys", "test_summarise": "ddof=1"}),
-        ("fixed entries dropped, Python's hash", {"expand": code("""
+            """)}, {"test_expand": "LAST key varies fastest", "test_point_key": "sort_keys", "test_summarise": "ddof=1"}),
+        ("linked names as separate axes, fixed dropped; numpy left as is", {"expand": code("""
             def expand(grid, fixed=None):
-                return [dict(zip(grid, v)) for v in itertools.product(*grid.values())]
+                axes = {}
+                for k, v in grid.items():
+                    if isinstance(k, tuple):
+                        for i, name in enumerate(k):
+                            axes[name] = [t[i] for t in v]
+                    else:
+                        axes[k] = v
+                return [dict(zip(axes, vals)) for vals in itertools.product(*axes.values())]
             """), "point_key": code("""
-            def point_key(target, parameters):
+            def point_key(target, parameters, ignore=()):
+                kept = {k: v for k, v in parameters.items() if k not in ignore}
+                blob = json.dumps({"target": target, "parameters": kept}, sort_keys=True, separators=(",", ":"))
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_expand": "vary TOGETHER", "test_point_key": "json cannot write numpy values"}),
+        ("fixed entries dropped, numpy as strings", {"expand": code("""
+            def expand(grid, fixed=None):
+                out = []
+                for values in itertools.product(*grid.values()):
+                    p = {}
+                    for k, v in zip(grid, values):
+                        p.update(zip(k, v) if isinstance(k, tuple) else {k: v})
+                    out.append(p)
+                return out
+            """), "point_key": code("""
+            def point_key(target, parameters, ignore=()):
+                kept = {k: v for k, v in parameters.items() if k not in ignore}
+                blob = json.dumps({"target": target, "parameters": kept}, sort_keys=True, separators=(",", ":"), default=str)
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_expand": "fixed entries", "test_point_key": "became a string"}),
+        ("Python's hash", {"point_key": code("""
+            def point_key(target, parameters, ignore=()):
                 return hash((target, tuple(sorted(parameters.items()))))
-            """)}, {"test_expand": "fixed entries", "test_point_key": "hex digits"}),
+            """)}, {"test_point_key": "hex digits"}),
+        ("ignored names popped from the caller's dict", {"point_key": code("""
+            def point_key(target, parameters, ignore=()):
+                for k in ignore:
+                    parameters.pop(k, None)
+                kept = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in parameters.items()}
+                blob = json.dumps({"target": target, "parameters": kept}, sort_keys=True, separators=(",", ":"))
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_point_key": "caller's parameters"}),
         ("groups in the index", {"summarise": code("""
             def summarise(table, by, value):
                 g = table.groupby(list(by))[value]
