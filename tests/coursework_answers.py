@@ -82,40 +82,74 @@ ANSWERS = {
             """)}, {"test_partition": "integers", "test_breaks_fedavg": "integers"}),
     ],
     "l04_metropolis_consensus": [
+        ("the lesson's equal weights, eigvalsh of P", {"metropolis": code("""
+            def metropolis(G, pi):
+                n = G.number_of_nodes()
+                A = nx.to_numpy_array(G, nodelist=range(n))
+                deg = A.sum(axis=1)
+                W = A / (1 + np.maximum.outer(deg, deg))
+                W += np.diag(1 - W.sum(axis=1))
+                return W
+            """), "predicted_rate": code("""
+            def predicted_rate(G, pi):
+                ev = np.linalg.eigvalsh(metropolis(G, pi))
+                return max(abs(ev[0]), abs(ev[-2]))
+            """)}, {"test_metropolis": "the target π must enter", "test_rate": "reads only one triangle"}),
         ("the signed second eigenvalue", {"predicted_rate": code("""
-            def predicted_rate(G):
-                return np.sort(np.linalg.eigvalsh(metropolis(G)))[-2]
+            def predicted_rate(G, pi):
+                return float(np.sort(np.linalg.eigvals(metropolis(G, pi)).real)[-2])
             """)}, {"test_rate": "most negative one has the larger modulus"}),
-        ("no diagonal", {"metropolis": code("""
-            def metropolis(G):
+        ("no diagonal; the second singular value", {"metropolis": code("""
+            def metropolis(G, pi):
                 n = G.number_of_nodes()
-                W = np.zeros((n, n))
+                P = np.zeros((n, n))
                 for i, j in G.edges():
-                    W[i, j] = W[j, i] = 1.0 / (1 + max(G.degree(i), G.degree(j)))
-                return W
-            """)}, {"test_metropolis": "W[i,i] = 1 -"}),
-        ("the smaller degree", {"metropolis": code("""
-            def metropolis(G):
+                    di, dj = G.degree(i), G.degree(j)
+                    P[i, j] = min(1 / (1 + di), pi[j] / (pi[i] * (1 + dj)))
+                    P[j, i] = min(1 / (1 + dj), pi[i] / (pi[j] * (1 + di)))
+                return P
+            """), "predicted_rate": code("""
+            def predicted_rate(G, pi):
+                return float(np.linalg.svd(metropolis(G, pi), compute_uv=False)[1])
+            """)}, {"test_metropolis": "P[i,i] = 1 -", "test_rate": "singular value"}),
+        ("the ratio upside down; the equal-weight rate", {"metropolis": code("""
+            def metropolis(G, pi):
                 n = G.number_of_nodes()
-                W = np.zeros((n, n))
+                P = np.zeros((n, n))
                 for i, j in G.edges():
-                    W[i, j] = W[j, i] = 1.0 / (1 + min(G.degree(i), G.degree(j)))
-                W[np.diag_indices(n)] = 1.0 - W.sum(axis=1)
-                return W
-            """)}, {"test_metropolis": "larger one"}),
+                    di, dj = G.degree(i), G.degree(j)
+                    P[i, j] = min(1 / (1 + di), pi[i] / (pi[j] * (1 + dj)))
+                    P[j, i] = min(1 / (1 + dj), pi[j] / (pi[i] * (1 + di)))
+                P[np.diag_indices(n)] = 1 - P.sum(axis=1)
+                return P
+            """), "predicted_rate": code("""
+            def predicted_rate(G, pi):
+                ev = np.linalg.eigvalsh(metropolis(G, np.ones(G.number_of_nodes())))
+                return max(abs(ev[0]), abs(ev[-2]))
+            """)}, {"test_metropolis": "upside down", "test_rate": "equal-weight matrix"}),
+        ("a symmetric P", {"metropolis": code("""
+            def metropolis(G, pi):
+                n = G.number_of_nodes()
+                P = np.zeros((n, n))
+                for i, j in G.edges():
+                    di, dj = G.degree(i), G.degree(j)
+                    P[i, j] = P[j, i] = min(1 / (1 + di), pi[j] / (pi[i] * (1 + dj)), 1 / (1 + dj), pi[i] / (pi[j] * (1 + di)))
+                P[np.diag_indices(n)] = 1 - P.sum(axis=1)
+                return P
+            """)}, {"test_metropolis": "you made P symmetric"}),
         ("the package's own weights", {"metropolis": code("""
             from tinydtl.networks.gossip import metropolis_weights
 
-            def metropolis(G):
+            def metropolis(G, pi):
                 return metropolis_weights(G).toarray()
             """)}, {"test_metropolis": "tinydtl's own"}),
         ("the spectral gap, and a crash", {"metropolis": code("""
-            def metropolis(G):
+            def metropolis(G, pi):
                 return 1 / 0
             """), "predicted_rate": code("""
-            def predicted_rate(G):
-                ev = np.linalg.eigvalsh(metropolis(G))
-                return 1 - max(abs(ev[0]), abs(ev[-2]))
+            def predicted_rate(G, pi):
+                ev = np.sort(np.abs(np.linalg.eigvals(metropolis(G, pi))))
+                return 1 - ev[-2]
             """)}, {"test_metropolis": "ZeroDivisionError", "test_rate": "spectral gap"}),
     ],
     "l05_cumulative_fedavg": [
