@@ -162,6 +162,9 @@ ANSWERS = {
                     w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
                     self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
 
+                def fade(self, gamma):
+                    self.sum = [s * np.float32(gamma) for s in self.sum]
+
                 def result(self):
                     return self.sum
 
@@ -176,6 +179,9 @@ ANSWERS = {
 
                 def add(self, weights, n):
                     self.models.append([np.asarray(a, np.float32) for a in weights])
+
+                def fade(self, gamma):
+                    pass
 
                 def result(self):
                     return [np.mean([m[i] for m in self.models], axis=0) for i in range(len(self.models[0]))]
@@ -197,6 +203,10 @@ ANSWERS = {
                     self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
                     self.total += n
 
+                def fade(self, gamma):
+                    self.sum = [s * np.float32(gamma) for s in self.sum]
+                    self.total *= gamma
+
                 def result(self):
                     return [s / self.total for s in self.sum]
 
@@ -204,6 +214,84 @@ ANSWERS = {
                 def nbytes(self):
                     raise NotImplementedError
             """)}, {"test_memory": "not implemented yet"}),
+            ("lesson 06's exercise: no fade", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "no `fade(gamma)` method", "test_memory": "no `fade(gamma)` method"}),
+        ("the sum faded, not the total", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def fade(self, gamma):
+                    self.sum = [s * np.float32(gamma) for s in self.sum]
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "not the total weight"}),
+        ("fade as a no-op", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def fade(self, gamma):
+                    self.gamma = gamma
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "as if nothing had faded"}),
+        ("fade divides instead of multiplying", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def fade(self, gamma):
+                    self.sum = [s / np.float32(gamma) for s in self.sum]
+                    self.total /= gamma
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "count MORE"}),
     ],
     "l06_mcu_memory": [
         ("Adam with one slot", {"peak_sram": code("""
