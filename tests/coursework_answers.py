@@ -297,33 +297,105 @@ ANSWERS = {
         ("Adam with one slot", {"peak_sram": code("""
             def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
                 params = n_parameters(sizes)
-                outs = sizes[1:]
+                layers, outs = len(sizes) - 1, sizes[1:]
                 slots = {"sgd": 0, "momentum": 1, "adam": 1}[optimizer]
-                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
-                train = params + (sum(outs) + max(outs)) * batch_size + sizes[0] * batch_size
-                return 4 * (params * (1 + slots) + max(train, 2 * params + store))
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
             """)}, {"test_peak_optimizers": "two float32 slots"}),
+        ("the lesson's all-float32 device", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * 4 * params, "cumulative": 4 * params}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + 4 * batch_size * sizes[0]
+                exchange = 2 * (4 * params) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "lesson's all-float32 device", "test_peak_optimizers": "lesson's all-float32 device"}),
         ("weights only, phases added", {"n_parameters": code("""
             def n_parameters(sizes):
                 return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
             """), "peak_sram": code("""
             def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
                 params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-                outs = sizes[1:]
+                layers, outs = len(sizes) - 1, sizes[1:]
                 slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
-                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
-                train = params + (sum(outs) + max(outs)) * batch_size + sizes[0] * batch_size
-                return 4 * (params * (1 + slots) + train + 2 * params + store)
-            """)}, {"test_parameters": "weights only", "test_peak_sgd": "max(train, exchange)",
-                    "test_peak_optimizers": "max(train, exchange)"}),
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + train + exchange
+            """)}, {"test_parameters": "weights only", "test_peak_sgd": "max(train, exchange)", "test_peak_optimizers": "max(train, exchange)"}),
+        ("float32 messages", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * params, "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (4 * params) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "int8", "test_peak_optimizers": "int8"}),
+        ("no scales", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * params, "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "one float32 scale per layer", "test_peak_optimizers": "one float32 scale per layer"}),
+        ("float32 inputs", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + 4 * batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "uint8", "test_peak_optimizers": "uint8"}),
+        ("store-all kept in float32", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * (4 * params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "as they came", "test_peak_optimizers": "as they came"}),
+        ("an int8 running sum without its total", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "running sum is float32"}),
         ("no error buffer", {"peak_sram": code("""
             def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
                 params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
                 slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
-                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
-                train = params + sum(sizes[1:]) * batch_size + sizes[0] * batch_size
-                return 4 * (params * (1 + slots) + max(train, 2 * params + store))
-            """)}, {"test_peak_sgd": "error buffer"}),
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + 0) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "error buffer", "test_peak_optimizers": "error buffer"}),
         ("the whole SRAM", {"largest_hidden": code("""
             def largest_hidden(sram_bytes):
                 h = 0
