@@ -80,6 +80,13 @@ ANSWERS = {
             def my_split(y, n_clients, seed):
                 return np.array_split(np.argsort(y, kind="stable") * 1.0, n_clients)
             """)}, {"test_partition": "integers", "test_breaks_fedavg": "integers"}),
+        ("the lesson's Dirichlet partitioner", {"my_split": code("""
+            from tinydtl.data.partition import dirichlet
+
+            def my_split(y, n_clients, seed):
+                return dirichlet(y, n_clients, 0.05, seed=seed)
+            """)}, {"test_partition": "lesson's partitioners do not count",
+                    "test_breaks_fedavg": "lesson's partitioners do not count"}),
     ],
     "l04_metropolis_consensus": [
         ("the lesson's equal weights, eigvalsh of P", {"metropolis": code("""
