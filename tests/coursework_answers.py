@@ -504,33 +504,55 @@ ANSWERS = {
     ],
     "l09_one_vs_one": [
         ("ties to the largest class", {"vote": code("""
-            def vote(predictions, K):
-                P = np.asarray(predictions)
-                v = np.zeros((len(P), K))
-                for k, (i, j) in enumerate(class_pairs(K)):
-                    v[P[:, k] == 0, i] += 1
-                    v[P[:, k] == 1, j] += 1
-                return K - 1 - v[:, ::-1].argmax(axis=1)
+            def vote(winners, K):
+                W = np.asarray(winners)
+                v = np.stack([(W == c).sum(axis=1) for c in range(K)], axis=1)
+                out = K - 1 - v[:, ::-1].argmax(axis=1)
+                out[v.sum(axis=1) == 0] = -1
+                return out
             """)}, {"test_vote": "the smallest class wins"}),
-        ("both orders, flipped votes, the dense size", {"class_pairs": code("""
-            def class_pairs(K):
-                return [(i, j) for i in range(K) for j in range(K) if i != j]
+        ("the lesson's 0/1 vote, both orders unhandled, the dense size", {"problem_index": code("""
+            import itertools
+
+            def problem_index(a, b, K):
+                return list(itertools.combinations(range(K), 2)).index((a, b)) if a < b else -1
             """), "vote": code("""
-            def vote(predictions, K):
-                P = np.asarray(predictions)
-                v = np.zeros((len(P), K))
-                for k, (i, j) in enumerate(class_pairs(K)):
-                    v[P[:, k] == 1, i] += 1
-                    v[P[:, k] == 0, j] += 1
-                return v.argmax(axis=1)
+            def vote(winners, K):
+                P = np.asarray(winners)
+                votes = np.zeros((len(P), K))
+                for k, (i, j) in enumerate(itertools.combinations(range(K), 2)):
+                    votes[:, i] += P[:, k] == 0
+                    votes[:, j] += P[:, k] == 1
+                return np.argmax(votes, axis=1)
             """), "encoded_bytes": code("""
             def encoded_bytes(vector):
                 return 4 * len(vector)
-            """)}, {"test_class_pairs": "appears once", "test_vote": "FIRST class", "test_encoded_bytes": "dense"}),
-        ("j outer", {"class_pairs": code("""
-            def class_pairs(K):
-                return [(i, j) for j in range(K) for i in range(j)]
-            """)}, {"test_class_pairs": "i outer, j inner"}),
+            """)}, {"test_problem_index": "either order", "test_vote": "not 0/1", "test_encoded_bytes": "dense"}),
+        ("j outer", {"problem_index": code("""
+            def problem_index(a, b, K):
+                i, j = min(a, b), max(a, b)
+                return j * (j - 1) // 2 + i
+            """)}, {"test_problem_index": "i outer, j inner"}),
+        ("rows of K, from 1", {"problem_index": code("""
+            def problem_index(a, b, K):
+                i, j = min(a, b), max(a, b)
+                return i * (K - 1) + j - 1
+            """)}, {"test_problem_index": "not i·K"}),
+        ("counted from 1", {"problem_index": code("""
+            def problem_index(a, b, K):
+                i, j = min(a, b), max(a, b)
+                return i * K - i * (i + 1) // 2 + (j - i)
+            """)}, {"test_problem_index": "count from 0"}),
+        ("no-vote samples get class 0", {"vote": code("""
+            def vote(winners, K):
+                W = np.asarray(winners)
+                return np.stack([(W == c).sum(axis=1) for c in range(K)], axis=1).argmax(axis=1)
+            """)}, {"test_vote": "return -1 for it"}),
+        ("-1 counted as a class", {"vote": code("""
+            def vote(winners, K):
+                W = np.asarray(winners)
+                return np.array([np.bincount(row + 1, minlength=K + 1).argmax() - 1 for row in W])
+            """)}, {"test_vote": "as if it were a class"}),
         ("4-byte indices", {"encoded_bytes": code("""
             def encoded_bytes(vector):
                 return 8 + 8 * int(np.count_nonzero(vector))
