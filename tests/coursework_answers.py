@@ -419,57 +419,74 @@ ANSWERS = {
             """)}, {"test_largest_hidden": "the last width that fits"}),
     ],
     "l07_adaptive_tau": [
-        ("an overflowing drift", {"drift": code("""
-            def drift(tau, beta, delta, eta):
-                if delta == 0:
-                    return 0.0
-                return delta / beta * ((eta * beta + 1) ** tau - 1) - eta * delta * tau
-            """)}, {"test_drift": "catch OverflowError"}),
-        ("no −ηδτ, rounds for steps, the largest G", {"drift": code("""
-            def drift(tau, beta, delta, eta):
-                if delta == 0:
-                    return 0.0
-                try:
-                    return delta / beta * ((eta * beta + 1) ** tau - 1)
-                except OverflowError:
-                    return math.inf
+        ("no closing round, rounds for steps", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, min(tau, int((budget - spent - b) // c)))
             """), "local_steps": code("""
             def local_steps(tau, c, b, budget):
                 return budget / (c * tau + b)
-            """), "best_tau": code("""
-            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
-                gs = []
-                for tau in range(1, tau_max + 1):
-                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
-                    g = -math.inf if math.isinf(h) else (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
-                    gs.append(g)
-                return int(np.argmax(gs)) + 1
-            """)}, {"test_drift": "−ηδτ is missing", "test_local_steps": "number of rounds",
-                    "test_best_tau": "LARGEST bound"}),
-        ("ties to the largest τ", {"best_tau": code("""
-            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
-                best, best_g = 1, math.inf
-                for tau in range(1, tau_max + 1):
-                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
-                    if math.isinf(h):
-                        continue
-                    g = (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
-                    if g <= best_g:
-                        best, best_g = tau, g
-                return best
-            """)}, {"test_best_tau": "smallest τ"}),
-        ("tau_max left out", {"best_tau": code("""
-            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
-                best, best_g = 1, math.inf
-                for tau in range(1, tau_max):
-                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
-                    if math.isinf(h):
-                        continue
-                    g = (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
-                    if g < best_g:
-                        best, best_g = tau, g
-                return best
-            """)}, {"test_best_tau": "tau_max itself is a candidate"}),
+            """)}, {"test_last_round_tau": "keep back the closing round", "test_local_steps": "number of rounds"}),
+        ("unweighted means", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(np.full(len(sizes), 1 / len(sizes)) @ betas), float(np.full(len(sizes), 1 / len(sizes)) @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_estimates": "weigh"}),
+        ("an unweighted global gradient", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = grad_now.mean(axis=0)
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_estimates": "D_i-weighted mean of the nodes' gradients"}),
+        ("squared norms in δ̂", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1) ** 2)
+            """)}, {"test_estimates": "not their squares"}),
+        ("the divergence at the previous models", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_prev
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_prev - gbar, axis=1))
+            """)}, {"test_estimates": "grad_now"}),
+        ("ρ̂ signed", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = (loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_estimates": "can go down or up"}),
+        ("the closing round without its step", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, min(tau, int((budget - spent - 2 * b) // c)))
+            """)}, {"test_last_round_tau": "also takes one local step"}),
+        ("more than asked for", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, math.floor((budget - spent - 2 * b - c) / c + 1e-9))
+            """)}, {"test_last_round_tau": "never give more"}),
+        ("rounded up", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, min(tau, math.ceil((budget - spent - 2 * b - c) / c - 1e-9)))
+            """)}, {"test_last_round_tau": "round down"}),
+        ("at least one step", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(1, min(tau, math.floor((budget - spent - 2 * b - c) / c + 1e-9)))
+            """)}, {"test_last_round_tau": "training stops"}),
     ],
     "l08_minirocket": [
         ("the bias on every device", {"global_logits": code("""
