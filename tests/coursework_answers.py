@@ -489,35 +489,65 @@ ANSWERS = {
             """)}, {"test_last_round_tau": "training stops"}),
     ],
     "l08_minirocket": [
-        ("the bias on every device", {"global_logits": code("""
-            def global_logits(feature_blocks, weight_blocks, bias):
-                return sum(F @ W + bias for F, W in zip(feature_blocks, weight_blocks))
-            """)}, {"test_global_logits": "add it once"}),
-        ("np.convolve, >= and averaged logits", {"dilated_conv": code("""
-            def dilated_conv(x, w, d):
+        ("the lesson's centred convolution, the PPV, each block on its own", {"causal_conv": code("""
+            def causal_conv(x, w, d):
+                padded = np.pad(np.asarray(x, float), 4 * d)
+                return sum(w[p] * padded[p * d : p * d + len(x)] for p in range(9))
+            """), "mpv": code("""
+            def mpv(C, bias):
+                return float((np.asarray(C) > bias).mean())
+            """), "softmax_from_blocks": code("""
+            def softmax_from_blocks(logit_blocks):
+                out = []
+                for z in logit_blocks:
+                    e = np.exp(z - z.max(axis=1, keepdims=True))
+                    out.append(e / e.sum(axis=1, keepdims=True))
+                return np.concatenate(out, axis=1)
+            """)}, {"test_causal_conv": "lesson's centred convolution", "test_mpv": "that is the PPV",
+                    "test_softmax_from_blocks": "normalised on its own"}),
+        ("np.convolve's flipped kernel", {"causal_conv": code("""
+            def causal_conv(x, w, d):
                 k = np.zeros(8 * d + 1)
                 k[::d] = w
-                return np.convolve(x, k, mode="same")
-            """), "ppv": code("""
-            def ppv(C, bias):
-                return float(np.mean(np.asarray(C) - bias >= 0))
-            """), "global_logits": code("""
-            def global_logits(feature_blocks, weight_blocks, bias):
-                return sum(F @ W for F, W in zip(feature_blocks, weight_blocks)) / len(feature_blocks) + bias
-            """)}, {"test_dilated_conv": "flipped", "test_ppv": "not >=", "test_global_logits": "averaged"}),
-        ("no padding", {"dilated_conv": code("""
-            def dilated_conv(x, w, d):
-                k = np.zeros(8 * d + 1)
-                k[::d] = w
-                return np.correlate(x, k, mode="valid")
-            """)}, {"test_dilated_conv": "pads with zeros"}),
-        ("no dilation, a count", {"dilated_conv": code("""
-            def dilated_conv(x, w, d):
-                return np.correlate(np.asarray(x, float), np.asarray(w, float), mode="same")
-            """), "ppv": code("""
-            def ppv(C, bias):
-                return int(np.sum(np.asarray(C) > bias))
-            """)}, {"test_dilated_conv": "d samples apart", "test_ppv": "proportion"}),
+                return np.convolve(np.asarray(x, float), k)[: len(x)]
+            """)}, {"test_causal_conv": "flipped"}),
+        ("no dilation", {"causal_conv": code("""
+            def causal_conv(x, w, d):
+                x = np.asarray(x, float)
+                padded = np.concatenate([np.zeros(8), x])
+                return sum(w[p] * padded[p : p + len(x)] for p in range(9))
+            """)}, {"test_causal_conv": "samples apart"}),
+        ("only where the window fits", {"causal_conv": code("""
+            def causal_conv(x, w, d):
+                x = np.asarray(x, float)
+                n = len(x) - 8 * d
+                return sum(w[p] * x[p * d : p * d + n] for p in range(9))
+            """)}, {"test_causal_conv": "one value per time step"}),
+        ("divided by every position", {"mpv": code("""
+            def mpv(C, bias):
+                return float(np.maximum(np.asarray(C) - bias, 0).mean())
+            """)}, {"test_mpv": "not by all of them"}),
+        ("NaN when nothing is positive", {"mpv": code("""
+            def mpv(C, bias):
+                e = np.asarray(C) - bias
+                return float(np.mean(e[e > 0]))
+            """)}, {"test_mpv": "not NaN"}),
+        ("ties counted", {"mpv": code("""
+            def mpv(C, bias):
+                e = np.asarray(C) - bias
+                return float(e[e >= 0].mean()) if np.any(e >= 0) else 0.0
+            """)}, {"test_mpv": "strictly positive"}),
+        ("exp without the largest logit", {"softmax_from_blocks": code("""
+            def softmax_from_blocks(logit_blocks):
+                e = np.exp(np.concatenate(logit_blocks, axis=1))
+                return e / e.sum(axis=1, keepdims=True)
+            """)}, {"test_softmax_from_blocks": "overflows"}),
+        ("scipy's softmax", {"softmax_from_blocks": code("""
+            from scipy.special import softmax
+
+            def softmax_from_blocks(logit_blocks):
+                return softmax(np.concatenate(logit_blocks, axis=1), axis=1)
+            """)}, {"test_softmax_from_blocks": "normalise the blocks yourself"}),
     ],
     "l09_one_vs_one": [
         ("ties to the largest class", {"vote": code("""
