@@ -15,53 +15,150 @@ def code(text: str) -> str:
 
 ANSWERS = {
     "l02_ilvq_prototypes": [
-        ("eps1 before counting the sample", {"learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                W, M = W.copy(), M.copy()
-                e = 1 / M[s1]
-                M[s1] += 1
-                W[s1] += (1 if labels[s1] == c else -1) * e * (x - W[s1])
-                for j in neighbours:
-                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_winner_moves": "increment M[s1] first"}),
-        ("swapped winners, in-place update", {"winner_runner_up": code("""
-            def winner_runner_up(W, x):
-                a, b = np.argsort(np.linalg.norm(W - x, axis=1))[:2]
-                return b, a
-            """), "learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                M[s1] += 1
-                W[s1] += (1 if labels[s1] == c else -1) * (x - W[s1]) / M[s1]
-                for j in neighbours:
-                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_winner_runner_up": "swapped", "test_winner_moves": "work on copies",
-                    "test_neighbours_move": "work on copies"}),
-        ("Manhattan distance", {"winner_runner_up": code("""
-            def winner_runner_up(W, x):
-                a, b = np.argsort(np.abs(W - x).sum(axis=1))[:2]
-                return a, b
-            """)}, {"test_winner_runner_up": "Euclidean"}),
-        ("no sign rule for the winner", {"learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                W, M = W.copy(), M.copy()
-                M[s1] += 1
-                W[s1] += (x - W[s1]) / M[s1]
-                for j in neighbours:
-                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_winner_moves": "AWAY from x"}),
-        ("neighbours by the winner's label and eps1", {"learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                W, M = W.copy(), M.copy()
-                M[s1] += 1
-                s = 1 if labels[s1] == c else -1
-                W[s1] += s * (x - W[s1]) / M[s1]
-                for j in neighbours:
-                    W[j] += s * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_neighbours_move": "its OWN label"}),
+        ("the plain mean; never rejected", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (W[i] + W[j]) / 2
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """), "predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.linalg.norm(X[:, None, :] - W[None, :, :], axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.asarray(labels)[s1]
+            """)}, {"test_one_merge": "WIN-COUNT-weighted mean", "test_merge_until_done": "WIN-COUNT-weighted mean", "test_predict_or_reject": "is unknown: return -1"}),
+        ("Manhattan distance", {"predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.abs(X[:, None, :] - W[None, :, :]).sum(axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.where(d[np.arange(len(X)), s1] <= np.asarray(T)[s1], np.asarray(labels)[s1], -1)
+            """)}, {"test_predict_or_reject": "not Manhattan"}),
+        ("a strict threshold", {"predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.linalg.norm(X[:, None, :] - W[None, :, :], axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.where(d[np.arange(len(X)), s1] < np.asarray(T)[s1], np.asarray(labels)[s1], -1)
+            """)}, {"test_predict_or_reject": "exactly at the threshold"}),
+        ("the prototype's index", {"predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.linalg.norm(X[:, None, :] - W[None, :, :], axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.where(d[np.arange(len(X)), s1] <= np.asarray(T)[s1], s1, -1)
+            """)}, {"test_predict_or_reject": "not its index"}),
+        ("counts not added", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = max(M[i], M[j])
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """)}, {"test_one_merge": "add the counts", "test_merge_until_done": "add the counts"}),
+        ("labels ignored", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if False:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """)}, {"test_one_merge": "different labels", "test_merge_until_done": "different labels"}),
+        ("distance up to eps", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist <= eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """)}, {"test_one_merge": "closer than eps"}),
+        ("one merge only", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    return W, labels, M
+            """)}, {"test_merge_until_done": "look again"}),
+        ("the inputs changed", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.asarray(W), np.asarray(labels), np.asarray(M)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if labels[i] == labels[j] and dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+            """)}, {"test_one_merge": "changed the arrays", "test_merge_until_done": "changed the arrays"}),
     ],
     "l03_break_fedavg": [
         ("an IID split", {"my_split": code("""
