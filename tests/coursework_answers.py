@@ -516,13 +516,18 @@ ANSWERS = {
             """)}, {"test_largest_hidden": "the last width that fits"}),
     ],
     "l07_adaptive_tau": [
-        ("no closing round, rounds for steps", {"last_round_tau": code("""
+        ("no closing round, unweighted node means", {"last_round_tau": code("""
             def last_round_tau(tau, c, b, spent, budget):
                 return max(0, min(tau, int((budget - spent - b) // c)))
-            """), "local_steps": code("""
-            def local_steps(tau, c, b, budget):
-                return budget / (c * tau + b)
-            """)}, {"test_last_round_tau": "keep back the closing round", "test_local_steps": "number of rounds"}),
+            """), "estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                equal, wts = np.full(len(sizes), 1 / len(sizes)), np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(equal @ betas), float(equal @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_last_round_tau": "keep back the closing round", "test_estimates_beta_rho": "weigh"}),
         ("unweighted means", {"estimates": code("""
             def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
                 wts = np.asarray(sizes, float) / np.sum(sizes)
@@ -531,7 +536,7 @@ ANSWERS = {
                 rhos = np.abs(loss_prev - loss_now) / dist
                 gbar = wts @ grad_now
                 return float(np.full(len(sizes), 1 / len(sizes)) @ betas), float(np.full(len(sizes), 1 / len(sizes)) @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
-            """)}, {"test_estimates": "weigh"}),
+            """)}, {"test_estimates_beta_rho": "weigh"}),
         ("an unweighted global gradient", {"estimates": code("""
             def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
                 wts = np.asarray(sizes, float) / np.sum(sizes)
@@ -540,7 +545,7 @@ ANSWERS = {
                 rhos = np.abs(loss_prev - loss_now) / dist
                 gbar = grad_now.mean(axis=0)
                 return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
-            """)}, {"test_estimates": "D_i-weighted mean of the nodes' gradients"}),
+            """)}, {"test_estimates_delta": "D_i-weighted mean of the nodes' gradients"}),
         ("squared norms in δ̂", {"estimates": code("""
             def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
                 wts = np.asarray(sizes, float) / np.sum(sizes)
@@ -549,7 +554,7 @@ ANSWERS = {
                 rhos = np.abs(loss_prev - loss_now) / dist
                 gbar = wts @ grad_now
                 return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1) ** 2)
-            """)}, {"test_estimates": "not their squares"}),
+            """)}, {"test_estimates_delta": "not their squares"}),
         ("the divergence at the previous models", {"estimates": code("""
             def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
                 wts = np.asarray(sizes, float) / np.sum(sizes)
@@ -558,7 +563,7 @@ ANSWERS = {
                 rhos = np.abs(loss_prev - loss_now) / dist
                 gbar = wts @ grad_prev
                 return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_prev - gbar, axis=1))
-            """)}, {"test_estimates": "grad_now"}),
+            """)}, {"test_estimates_delta": "grad_now"}),
         ("ρ̂ signed", {"estimates": code("""
             def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
                 wts = np.asarray(sizes, float) / np.sum(sizes)
@@ -567,7 +572,7 @@ ANSWERS = {
                 rhos = (loss_prev - loss_now) / dist
                 gbar = wts @ grad_now
                 return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
-            """)}, {"test_estimates": "can go down or up"}),
+            """)}, {"test_estimates_beta_rho": "can go down or up"}),
         ("the closing round without its step", {"last_round_tau": code("""
             def last_round_tau(tau, c, b, spent, budget):
                 return max(0, min(tau, int((budget - spent - 2 * b) // c)))
