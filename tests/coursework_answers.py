@@ -15,53 +15,150 @@ def code(text: str) -> str:
 
 ANSWERS = {
     "l02_ilvq_prototypes": [
-        ("eps1 before counting the sample", {"learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                W, M = W.copy(), M.copy()
-                e = 1 / M[s1]
-                M[s1] += 1
-                W[s1] += (1 if labels[s1] == c else -1) * e * (x - W[s1])
-                for j in neighbours:
-                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_winner_moves": "increment M[s1] first"}),
-        ("swapped winners, in-place update", {"winner_runner_up": code("""
-            def winner_runner_up(W, x):
-                a, b = np.argsort(np.linalg.norm(W - x, axis=1))[:2]
-                return b, a
-            """), "learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                M[s1] += 1
-                W[s1] += (1 if labels[s1] == c else -1) * (x - W[s1]) / M[s1]
-                for j in neighbours:
-                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_winner_runner_up": "swapped", "test_winner_moves": "work on copies",
-                    "test_neighbours_move": "work on copies"}),
-        ("Manhattan distance", {"winner_runner_up": code("""
-            def winner_runner_up(W, x):
-                a, b = np.argsort(np.abs(W - x).sum(axis=1))[:2]
-                return a, b
-            """)}, {"test_winner_runner_up": "Euclidean"}),
-        ("no sign rule for the winner", {"learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                W, M = W.copy(), M.copy()
-                M[s1] += 1
-                W[s1] += (x - W[s1]) / M[s1]
-                for j in neighbours:
-                    W[j] += (1 if labels[j] == c else -1) * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_winner_moves": "AWAY from x"}),
-        ("neighbours by the winner's label and eps1", {"learning_step": code("""
-            def learning_step(W, labels, M, s1, neighbours, x, c):
-                W, M = W.copy(), M.copy()
-                M[s1] += 1
-                s = 1 if labels[s1] == c else -1
-                W[s1] += s * (x - W[s1]) / M[s1]
-                for j in neighbours:
-                    W[j] += s * (x - W[j]) / (100 * M[s1])
-                return W, M
-            """)}, {"test_neighbours_move": "its OWN label"}),
+        ("the plain mean; never rejected", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (W[i] + W[j]) / 2
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """), "predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.linalg.norm(X[:, None, :] - W[None, :, :], axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.asarray(labels)[s1]
+            """)}, {"test_one_merge": "WIN-COUNT-weighted mean", "test_merge_until_done": "WIN-COUNT-weighted mean", "test_predict_or_reject": "is unknown: return -1"}),
+        ("Manhattan distance", {"predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.abs(X[:, None, :] - W[None, :, :]).sum(axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.where(d[np.arange(len(X)), s1] <= np.asarray(T)[s1], np.asarray(labels)[s1], -1)
+            """)}, {"test_predict_or_reject": "not Manhattan"}),
+        ("a strict threshold", {"predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.linalg.norm(X[:, None, :] - W[None, :, :], axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.where(d[np.arange(len(X)), s1] < np.asarray(T)[s1], np.asarray(labels)[s1], -1)
+            """)}, {"test_predict_or_reject": "exactly at the threshold"}),
+        ("the prototype's index", {"predict_or_reject": code("""
+            def predict_or_reject(W, labels, T, X):
+                W, X = np.asarray(W, float), np.atleast_2d(np.asarray(X, float))
+                d = np.linalg.norm(X[:, None, :] - W[None, :, :], axis=2)
+                s1 = np.argmin(d, axis=1)
+                return np.where(d[np.arange(len(X)), s1] <= np.asarray(T)[s1], s1, -1)
+            """)}, {"test_predict_or_reject": "not its index"}),
+        ("counts not added", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = max(M[i], M[j])
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """)}, {"test_one_merge": "add the counts", "test_merge_until_done": "add the counts"}),
+        ("labels ignored", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if False:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """)}, {"test_one_merge": "different labels", "test_merge_until_done": "different labels"}),
+        ("distance up to eps", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist <= eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    continue
+            """)}, {"test_one_merge": "closer than eps"}),
+        ("one merge only", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.array(W, dtype=float), np.array(labels), np.array(M, dtype=float)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            if labels[i] != labels[j]:
+                                continue
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+                    return W, labels, M
+            """)}, {"test_merge_until_done": "look again"}),
+        ("the inputs changed", {"merge_close": code("""
+            def merge_close(W, labels, M, eps):
+                W, labels, M = np.asarray(W), np.asarray(labels), np.asarray(M)
+                while True:
+                    best = None
+                    for i in range(len(W)):
+                        for j in range(i + 1, len(W)):
+                            dist = np.linalg.norm(W[i] - W[j])
+                            if labels[i] == labels[j] and dist < eps and (best is None or dist < best[0]):
+                                best = (dist, i, j)
+                    if best is None:
+                        return W, labels, M
+                    _, i, j = best
+                    W[i] = (M[i] * W[i] + M[j] * W[j]) / (M[i] + M[j])
+                    M[i] = M[i] + M[j]
+                    W, labels, M = np.delete(W, j, axis=0), np.delete(labels, j), np.delete(M, j)
+            """)}, {"test_one_merge": "changed the arrays", "test_merge_until_done": "changed the arrays"}),
     ],
     "l03_break_fedavg": [
         ("an IID split", {"my_split": code("""
@@ -80,42 +177,83 @@ ANSWERS = {
             def my_split(y, n_clients, seed):
                 return np.array_split(np.argsort(y, kind="stable") * 1.0, n_clients)
             """)}, {"test_partition": "integers", "test_breaks_fedavg": "integers"}),
+        ("the lesson's Dirichlet partitioner", {"my_split": code("""
+            from tinydtl.data.partition import dirichlet
+
+            def my_split(y, n_clients, seed):
+                return dirichlet(y, n_clients, 0.05, seed=seed)
+            """)}, {"test_partition": "lesson's partitioners do not count",
+                    "test_breaks_fedavg": "lesson's partitioners do not count"}),
     ],
     "l04_metropolis_consensus": [
+        ("the lesson's equal weights, eigvalsh of P", {"metropolis": code("""
+            def metropolis(G, pi):
+                n = G.number_of_nodes()
+                A = nx.to_numpy_array(G, nodelist=range(n))
+                deg = A.sum(axis=1)
+                W = A / (1 + np.maximum.outer(deg, deg))
+                W += np.diag(1 - W.sum(axis=1))
+                return W
+            """), "predicted_rate": code("""
+            def predicted_rate(G, pi):
+                ev = np.linalg.eigvalsh(metropolis(G, pi))
+                return max(abs(ev[0]), abs(ev[-2]))
+            """)}, {"test_metropolis": "the target π must enter", "test_rate": "reads only one triangle"}),
         ("the signed second eigenvalue", {"predicted_rate": code("""
-            def predicted_rate(G):
-                return np.sort(np.linalg.eigvalsh(metropolis(G)))[-2]
+            def predicted_rate(G, pi):
+                return float(np.sort(np.linalg.eigvals(metropolis(G, pi)).real)[-2])
             """)}, {"test_rate": "most negative one has the larger modulus"}),
-        ("no diagonal", {"metropolis": code("""
-            def metropolis(G):
+        ("no diagonal; the second singular value", {"metropolis": code("""
+            def metropolis(G, pi):
                 n = G.number_of_nodes()
-                W = np.zeros((n, n))
+                P = np.zeros((n, n))
                 for i, j in G.edges():
-                    W[i, j] = W[j, i] = 1.0 / (1 + max(G.degree(i), G.degree(j)))
-                return W
-            """)}, {"test_metropolis": "W[i,i] = 1 -"}),
-        ("the smaller degree", {"metropolis": code("""
-            def metropolis(G):
+                    di, dj = G.degree(i), G.degree(j)
+                    P[i, j] = min(1 / (1 + di), pi[j] / (pi[i] * (1 + dj)))
+                    P[j, i] = min(1 / (1 + dj), pi[i] / (pi[j] * (1 + di)))
+                return P
+            """), "predicted_rate": code("""
+            def predicted_rate(G, pi):
+                return float(np.linalg.svd(metropolis(G, pi), compute_uv=False)[1])
+            """)}, {"test_metropolis": "P[i,i] = 1 -", "test_rate": "singular value"}),
+        ("the ratio upside down; the equal-weight rate", {"metropolis": code("""
+            def metropolis(G, pi):
                 n = G.number_of_nodes()
-                W = np.zeros((n, n))
+                P = np.zeros((n, n))
                 for i, j in G.edges():
-                    W[i, j] = W[j, i] = 1.0 / (1 + min(G.degree(i), G.degree(j)))
-                W[np.diag_indices(n)] = 1.0 - W.sum(axis=1)
-                return W
-            """)}, {"test_metropolis": "larger one"}),
+                    di, dj = G.degree(i), G.degree(j)
+                    P[i, j] = min(1 / (1 + di), pi[i] / (pi[j] * (1 + dj)))
+                    P[j, i] = min(1 / (1 + dj), pi[j] / (pi[i] * (1 + di)))
+                P[np.diag_indices(n)] = 1 - P.sum(axis=1)
+                return P
+            """), "predicted_rate": code("""
+            def predicted_rate(G, pi):
+                ev = np.linalg.eigvalsh(metropolis(G, np.ones(G.number_of_nodes())))
+                return max(abs(ev[0]), abs(ev[-2]))
+            """)}, {"test_metropolis": "upside down", "test_rate": "equal-weight matrix"}),
+        ("a symmetric P", {"metropolis": code("""
+            def metropolis(G, pi):
+                n = G.number_of_nodes()
+                P = np.zeros((n, n))
+                for i, j in G.edges():
+                    di, dj = G.degree(i), G.degree(j)
+                    P[i, j] = P[j, i] = min(1 / (1 + di), pi[j] / (pi[i] * (1 + dj)), 1 / (1 + dj), pi[i] / (pi[j] * (1 + di)))
+                P[np.diag_indices(n)] = 1 - P.sum(axis=1)
+                return P
+            """)}, {"test_metropolis": "you made P symmetric"}),
         ("the package's own weights", {"metropolis": code("""
             from tinydtl.networks.gossip import metropolis_weights
 
-            def metropolis(G):
+            def metropolis(G, pi):
                 return metropolis_weights(G).toarray()
             """)}, {"test_metropolis": "tinydtl's own"}),
         ("the spectral gap, and a crash", {"metropolis": code("""
-            def metropolis(G):
+            def metropolis(G, pi):
                 return 1 / 0
             """), "predicted_rate": code("""
-            def predicted_rate(G):
-                ev = np.linalg.eigvalsh(metropolis(G))
-                return 1 - max(abs(ev[0]), abs(ev[-2]))
+            def predicted_rate(G, pi):
+                ev = np.sort(np.abs(np.linalg.eigvals(metropolis(G, pi))))
+                return 1 - ev[-2]
             """)}, {"test_metropolis": "ZeroDivisionError", "test_rate": "spectral gap"}),
     ],
     "l05_cumulative_fedavg": [
@@ -127,6 +265,9 @@ ANSWERS = {
                 def add(self, weights, n):
                     w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
                     self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+
+                def fade(self, gamma):
+                    self.sum = [s * np.float32(gamma) for s in self.sum]
 
                 def result(self):
                     return self.sum
@@ -142,6 +283,9 @@ ANSWERS = {
 
                 def add(self, weights, n):
                     self.models.append([np.asarray(a, np.float32) for a in weights])
+
+                def fade(self, gamma):
+                    pass
 
                 def result(self):
                     return [np.mean([m[i] for m in self.models], axis=0) for i in range(len(self.models[0]))]
@@ -163,6 +307,10 @@ ANSWERS = {
                     self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
                     self.total += n
 
+                def fade(self, gamma):
+                    self.sum = [s * np.float32(gamma) for s in self.sum]
+                    self.total *= gamma
+
                 def result(self):
                     return [s / self.total for s in self.sum]
 
@@ -170,38 +318,188 @@ ANSWERS = {
                 def nbytes(self):
                     raise NotImplementedError
             """)}, {"test_memory": "not implemented yet"}),
+            ("lesson 06's exercise: no fade", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "no `fade(gamma)` method", "test_memory": "no `fade(gamma)` method"}),
+        ("the sum faded, not the total", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def fade(self, gamma):
+                    self.sum = [s * np.float32(gamma) for s in self.sum]
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "not the total weight"}),
+        ("fade as a no-op", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def fade(self, gamma):
+                    self.gamma = gamma
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "as if nothing had faded"}),
+        ("fade divides instead of multiplying", {"cumulative_fedavg": code("""
+            class MyCumulativeFedAvg:
+                def __init__(self):
+                    self.sum, self.total = None, 0.0
+
+                def add(self, weights, n):
+                    w = [np.float32(n) * np.asarray(a, np.float32) for a in weights]
+                    self.sum = w if self.sum is None else [s + a for s, a in zip(self.sum, w)]
+                    self.total += n
+
+                def fade(self, gamma):
+                    self.sum = [s / np.float32(gamma) for s in self.sum]
+                    self.total /= gamma
+
+                def result(self):
+                    return [s / self.total for s in self.sum]
+
+                @property
+                def nbytes(self):
+                    return sum(s.nbytes for s in self.sum)
+            """)}, {"test_average": "count MORE"}),
     ],
     "l06_mcu_memory": [
         ("Adam with one slot", {"peak_sram": code("""
             def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
                 params = n_parameters(sizes)
-                outs = sizes[1:]
+                layers, outs = len(sizes) - 1, sizes[1:]
                 slots = {"sgd": 0, "momentum": 1, "adam": 1}[optimizer]
-                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
-                train = params + (sum(outs) + max(outs)) * batch_size + sizes[0] * batch_size
-                return 4 * (params * (1 + slots) + max(train, 2 * params + store))
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
             """)}, {"test_peak_optimizers": "two float32 slots"}),
+        ("the lesson's all-float32 device", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * 4 * params, "cumulative": 4 * params}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + 4 * batch_size * sizes[0]
+                exchange = 2 * (4 * params) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "lesson's all-float32 device", "test_peak_optimizers": "lesson's all-float32 device"}),
         ("weights only, phases added", {"n_parameters": code("""
             def n_parameters(sizes):
                 return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
             """), "peak_sram": code("""
             def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
                 params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-                outs = sizes[1:]
+                layers, outs = len(sizes) - 1, sizes[1:]
                 slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
-                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
-                train = params + (sum(outs) + max(outs)) * batch_size + sizes[0] * batch_size
-                return 4 * (params * (1 + slots) + train + 2 * params + store)
-            """)}, {"test_parameters": "weights only", "test_peak_sgd": "max(train, exchange)",
-                    "test_peak_optimizers": "max(train, exchange)"}),
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + train + exchange
+            """)}, {"test_parameters": "weights only", "test_peak_sgd": "max(train, exchange)", "test_peak_optimizers": "max(train, exchange)"}),
+        ("float32 messages", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * params, "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (4 * params) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "int8", "test_peak_optimizers": "int8"}),
+        ("no scales", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * params, "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "one float32 scale per layer", "test_peak_optimizers": "one float32 scale per layer"}),
+        ("float32 inputs", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + 4 * batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "uint8", "test_peak_optimizers": "uint8"}),
+        ("store-all kept in float32", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * (4 * params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "as they came", "test_peak_optimizers": "as they came"}),
+        ("an int8 running sum without its total", {"peak_sram": code("""
+            def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
+                params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
+                slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + max(outs)) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "running sum is float32"}),
         ("no error buffer", {"peak_sram": code("""
             def peak_sram(sizes, batch_size=1, optimizer="sgd", aggregation="none", neighbours=0):
                 params = n_parameters(sizes)
+                layers, outs = len(sizes) - 1, sizes[1:]
                 slots = {"sgd": 0, "momentum": 1, "adam": 2}[optimizer]
-                store = {"none": 0, "store_all": neighbours * params, "cumulative": params}[aggregation]
-                train = params + sum(sizes[1:]) * batch_size + sizes[0] * batch_size
-                return 4 * (params * (1 + slots) + max(train, 2 * params + store))
-            """)}, {"test_peak_sgd": "error buffer"}),
+                store = {"none": 0, "store_all": neighbours * (params + 4 * layers), "cumulative": 4 * params + 4}[aggregation]
+                persistent = 4 * params * (1 + slots)
+                train = 4 * params + 4 * batch_size * (sum(outs) + 0) + batch_size * sizes[0]
+                exchange = 2 * (params + 4 * layers) + store
+                return persistent + max(train, exchange)
+            """)}, {"test_peak_sgd": "error buffer", "test_peak_optimizers": "error buffer"}),
         ("the whole SRAM", {"largest_hidden": code("""
             def largest_hidden(sram_bytes):
                 h = 0
@@ -218,118 +516,192 @@ ANSWERS = {
             """)}, {"test_largest_hidden": "the last width that fits"}),
     ],
     "l07_adaptive_tau": [
-        ("an overflowing drift", {"drift": code("""
-            def drift(tau, beta, delta, eta):
-                if delta == 0:
-                    return 0.0
-                return delta / beta * ((eta * beta + 1) ** tau - 1) - eta * delta * tau
-            """)}, {"test_drift": "catch OverflowError"}),
-        ("no −ηδτ, rounds for steps, the largest G", {"drift": code("""
-            def drift(tau, beta, delta, eta):
-                if delta == 0:
-                    return 0.0
-                try:
-                    return delta / beta * ((eta * beta + 1) ** tau - 1)
-                except OverflowError:
-                    return math.inf
-            """), "local_steps": code("""
-            def local_steps(tau, c, b, budget):
-                return budget / (c * tau + b)
-            """), "best_tau": code("""
-            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
-                gs = []
-                for tau in range(1, tau_max + 1):
-                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
-                    g = -math.inf if math.isinf(h) else (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
-                    gs.append(g)
-                return int(np.argmax(gs)) + 1
-            """)}, {"test_drift": "−ηδτ is missing", "test_local_steps": "number of rounds",
-                    "test_best_tau": "LARGEST bound"}),
-        ("ties to the largest τ", {"best_tau": code("""
-            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
-                best, best_g = 1, math.inf
-                for tau in range(1, tau_max + 1):
-                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
-                    if math.isinf(h):
-                        continue
-                    g = (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
-                    if g <= best_g:
-                        best, best_g = tau, g
-                return best
-            """)}, {"test_best_tau": "smallest τ"}),
-        ("tau_max left out", {"best_tau": code("""
-            def best_tau(beta, delta, rho, eta, phi, c, b, budget, tau_max):
-                best, best_g = 1, math.inf
-                for tau in range(1, tau_max):
-                    T, h = local_steps(tau, c, b, budget), drift(tau, beta, delta, eta)
-                    if math.isinf(h):
-                        continue
-                    g = (1 + math.sqrt(1 + 4 * T * T * phi * rho * eta * h / tau)) / (2 * T * eta * phi) + rho * h
-                    if g < best_g:
-                        best, best_g = tau, g
-                return best
-            """)}, {"test_best_tau": "tau_max itself is a candidate"}),
+        ("no closing round, unweighted node means", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, min(tau, int((budget - spent - b) // c)))
+            """), "estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                equal, wts = np.full(len(sizes), 1 / len(sizes)), np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(equal @ betas), float(equal @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_last_round_tau": "keep back the closing round", "test_estimates_beta_rho": "weigh"}),
+        ("unweighted means", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(np.full(len(sizes), 1 / len(sizes)) @ betas), float(np.full(len(sizes), 1 / len(sizes)) @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_estimates_beta_rho": "weigh"}),
+        ("an unweighted global gradient", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = grad_now.mean(axis=0)
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_estimates_delta": "D_i-weighted mean of the nodes' gradients"}),
+        ("squared norms in δ̂", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1) ** 2)
+            """)}, {"test_estimates_delta": "not their squares"}),
+        ("the divergence at the previous models", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = np.abs(loss_prev - loss_now) / dist
+                gbar = wts @ grad_prev
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_prev - gbar, axis=1))
+            """)}, {"test_estimates_delta": "grad_now"}),
+        ("ρ̂ signed", {"estimates": code("""
+            def estimates(w_prev, w, grad_prev, grad_now, loss_prev, loss_now, sizes):
+                wts = np.asarray(sizes, float) / np.sum(sizes)
+                dist = np.linalg.norm(np.asarray(w_prev) - w, axis=1)
+                betas = np.linalg.norm(grad_prev - grad_now, axis=1) / dist
+                rhos = (loss_prev - loss_now) / dist
+                gbar = wts @ grad_now
+                return float(wts @ betas), float(wts @ rhos), float(wts @ np.linalg.norm(grad_now - gbar, axis=1))
+            """)}, {"test_estimates_beta_rho": "can go down or up"}),
+        ("the closing round without its step", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, min(tau, int((budget - spent - 2 * b) // c)))
+            """)}, {"test_last_round_tau": "also takes one local step"}),
+        ("more than asked for", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, math.floor((budget - spent - 2 * b - c) / c + 1e-9))
+            """)}, {"test_last_round_tau": "never give more"}),
+        ("rounded up", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(0, min(tau, math.ceil((budget - spent - 2 * b - c) / c - 1e-9)))
+            """)}, {"test_last_round_tau": "round down"}),
+        ("at least one step", {"last_round_tau": code("""
+            def last_round_tau(tau, c, b, spent, budget):
+                return max(1, min(tau, math.floor((budget - spent - 2 * b - c) / c + 1e-9)))
+            """)}, {"test_last_round_tau": "training stops"}),
     ],
     "l08_minirocket": [
-        ("the bias on every device", {"global_logits": code("""
-            def global_logits(feature_blocks, weight_blocks, bias):
-                return sum(F @ W + bias for F, W in zip(feature_blocks, weight_blocks))
-            """)}, {"test_global_logits": "add it once"}),
-        ("np.convolve, >= and averaged logits", {"dilated_conv": code("""
-            def dilated_conv(x, w, d):
+        ("the lesson's centred convolution, the PPV, each block on its own", {"causal_conv": code("""
+            def causal_conv(x, w, d):
+                padded = np.pad(np.asarray(x, float), 4 * d)
+                return sum(w[p] * padded[p * d : p * d + len(x)] for p in range(9))
+            """), "mpv": code("""
+            def mpv(C, bias):
+                return float((np.asarray(C) > bias).mean())
+            """), "softmax_from_blocks": code("""
+            def softmax_from_blocks(logit_blocks):
+                out = []
+                for z in logit_blocks:
+                    e = np.exp(z - z.max(axis=1, keepdims=True))
+                    out.append(e / e.sum(axis=1, keepdims=True))
+                return np.concatenate(out, axis=1)
+            """)}, {"test_causal_conv": "lesson's centred convolution", "test_mpv": "that is the PPV",
+                    "test_softmax_from_blocks": "normalised on its own"}),
+        ("np.convolve's flipped kernel", {"causal_conv": code("""
+            def causal_conv(x, w, d):
                 k = np.zeros(8 * d + 1)
                 k[::d] = w
-                return np.convolve(x, k, mode="same")
-            """), "ppv": code("""
-            def ppv(C, bias):
-                return float(np.mean(np.asarray(C) - bias >= 0))
-            """), "global_logits": code("""
-            def global_logits(feature_blocks, weight_blocks, bias):
-                return sum(F @ W for F, W in zip(feature_blocks, weight_blocks)) / len(feature_blocks) + bias
-            """)}, {"test_dilated_conv": "flipped", "test_ppv": "not >=", "test_global_logits": "averaged"}),
-        ("no padding", {"dilated_conv": code("""
-            def dilated_conv(x, w, d):
-                k = np.zeros(8 * d + 1)
-                k[::d] = w
-                return np.correlate(x, k, mode="valid")
-            """)}, {"test_dilated_conv": "pads with zeros"}),
-        ("no dilation, a count", {"dilated_conv": code("""
-            def dilated_conv(x, w, d):
-                return np.correlate(np.asarray(x, float), np.asarray(w, float), mode="same")
-            """), "ppv": code("""
-            def ppv(C, bias):
-                return int(np.sum(np.asarray(C) > bias))
-            """)}, {"test_dilated_conv": "d samples apart", "test_ppv": "proportion"}),
+                return np.convolve(np.asarray(x, float), k)[: len(x)]
+            """)}, {"test_causal_conv": "flipped"}),
+        ("no dilation", {"causal_conv": code("""
+            def causal_conv(x, w, d):
+                x = np.asarray(x, float)
+                padded = np.concatenate([np.zeros(8), x])
+                return sum(w[p] * padded[p : p + len(x)] for p in range(9))
+            """)}, {"test_causal_conv": "samples apart"}),
+        ("only where the window fits", {"causal_conv": code("""
+            def causal_conv(x, w, d):
+                x = np.asarray(x, float)
+                n = len(x) - 8 * d
+                return sum(w[p] * x[p * d : p * d + n] for p in range(9))
+            """)}, {"test_causal_conv": "one value per time step"}),
+        ("divided by every position", {"mpv": code("""
+            def mpv(C, bias):
+                return float(np.maximum(np.asarray(C) - bias, 0).mean())
+            """)}, {"test_mpv": "not by all of them"}),
+        ("NaN when nothing is positive", {"mpv": code("""
+            def mpv(C, bias):
+                e = np.asarray(C) - bias
+                return float(np.mean(e[e > 0]))
+            """)}, {"test_mpv": "not NaN"}),
+        ("ties counted", {"mpv": code("""
+            def mpv(C, bias):
+                e = np.asarray(C) - bias
+                return float(e[e >= 0].mean()) if np.any(e >= 0) else 0.0
+            """)}, {"test_mpv": "strictly positive"}),
+        ("exp without the largest logit", {"softmax_from_blocks": code("""
+            def softmax_from_blocks(logit_blocks):
+                e = np.exp(np.concatenate(logit_blocks, axis=1))
+                return e / e.sum(axis=1, keepdims=True)
+            """)}, {"test_softmax_from_blocks": "overflows"}),
+        ("scipy's softmax", {"softmax_from_blocks": code("""
+            from scipy.special import softmax
+
+            def softmax_from_blocks(logit_blocks):
+                return softmax(np.concatenate(logit_blocks, axis=1), axis=1)
+            """)}, {"test_softmax_from_blocks": "normalise the blocks yourself"}),
     ],
     "l09_one_vs_one": [
         ("ties to the largest class", {"vote": code("""
-            def vote(predictions, K):
-                P = np.asarray(predictions)
-                v = np.zeros((len(P), K))
-                for k, (i, j) in enumerate(class_pairs(K)):
-                    v[P[:, k] == 0, i] += 1
-                    v[P[:, k] == 1, j] += 1
-                return K - 1 - v[:, ::-1].argmax(axis=1)
+            def vote(winners, K):
+                W = np.asarray(winners)
+                v = np.stack([(W == c).sum(axis=1) for c in range(K)], axis=1)
+                out = K - 1 - v[:, ::-1].argmax(axis=1)
+                out[v.sum(axis=1) == 0] = -1
+                return out
             """)}, {"test_vote": "the smallest class wins"}),
-        ("both orders, flipped votes, the dense size", {"class_pairs": code("""
-            def class_pairs(K):
-                return [(i, j) for i in range(K) for j in range(K) if i != j]
+        ("the lesson's 0/1 vote, both orders unhandled, the dense size", {"problem_index": code("""
+            import itertools
+
+            def problem_index(a, b, K):
+                return list(itertools.combinations(range(K), 2)).index((a, b)) if a < b else -1
             """), "vote": code("""
-            def vote(predictions, K):
-                P = np.asarray(predictions)
-                v = np.zeros((len(P), K))
-                for k, (i, j) in enumerate(class_pairs(K)):
-                    v[P[:, k] == 1, i] += 1
-                    v[P[:, k] == 0, j] += 1
-                return v.argmax(axis=1)
+            def vote(winners, K):
+                P = np.asarray(winners)
+                votes = np.zeros((len(P), K))
+                for k, (i, j) in enumerate(itertools.combinations(range(K), 2)):
+                    votes[:, i] += P[:, k] == 0
+                    votes[:, j] += P[:, k] == 1
+                return np.argmax(votes, axis=1)
             """), "encoded_bytes": code("""
             def encoded_bytes(vector):
                 return 4 * len(vector)
-            """)}, {"test_class_pairs": "appears once", "test_vote": "FIRST class", "test_encoded_bytes": "dense"}),
-        ("j outer", {"class_pairs": code("""
-            def class_pairs(K):
-                return [(i, j) for j in range(K) for i in range(j)]
-            """)}, {"test_class_pairs": "i outer, j inner"}),
+            """)}, {"test_problem_index": "either order", "test_vote": "not 0/1", "test_encoded_bytes": "dense"}),
+        ("j outer", {"problem_index": code("""
+            def problem_index(a, b, K):
+                i, j = min(a, b), max(a, b)
+                return j * (j - 1) // 2 + i
+            """)}, {"test_problem_index": "i outer, j inner"}),
+        ("rows of K, from 1", {"problem_index": code("""
+            def problem_index(a, b, K):
+                i, j = min(a, b), max(a, b)
+                return i * (K - 1) + j - 1
+            """)}, {"test_problem_index": "not i·K"}),
+        ("counted from 1", {"problem_index": code("""
+            def problem_index(a, b, K):
+                i, j = min(a, b), max(a, b)
+                return i * K - i * (i + 1) // 2 + (j - i)
+            """)}, {"test_problem_index": "count from 0"}),
+        ("no-vote samples get class 0", {"vote": code("""
+            def vote(winners, K):
+                W = np.asarray(winners)
+                return np.stack([(W == c).sum(axis=1) for c in range(K)], axis=1).argmax(axis=1)
+            """)}, {"test_vote": "return -1 for it"}),
+        ("-1 counted as a class", {"vote": code("""
+            def vote(winners, K):
+                W = np.asarray(winners)
+                return np.array([np.bincount(row + 1, minlength=K + 1).argmax() - 1 for row in W])
+            """)}, {"test_vote": "as if it were a class"}),
         ("4-byte indices", {"encoded_bytes": code("""
             def encoded_bytes(vector):
                 return 8 + 8 * int(np.count_nonzero(vector))
@@ -347,26 +719,78 @@ ANSWERS = {
                 g = table.groupby(list(by))[value]
                 return pd.DataFrame({"mean": g.mean(), "sem": g.std(), "n": g.count()}).reset_index()
             """)}, {"test_summarise": "divides it by sqrt(n)"}),
-        ("first name fastest, unsorted keys, ddof=0", {"expand": code("""
+        ("the lesson's expansion and key: tuple keys, run options hashed", {"expand": code("""
             def expand(grid, fixed=None):
-                names = list(grid)[::-1]
-                return [{**(fixed or {}), **dict(zip(names, v))} for v in itertools.product(*[grid[n] for n in names])]
+                names = list(grid)
+                return [{**(fixed or {}), **dict(zip(names, values))} for values in itertools.product(*grid.values())]
             """), "point_key": code("""
-            def point_key(target, parameters):
-                blob = json.dumps({"target": target, "parameters": parameters}, separators=(",", ":"))
+            def point_key(target, parameters, ignore=()):
+                blob = json.dumps({"target": target, "parameters": parameters}, sort_keys=True, separators=(",", ":"))
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_expand": "its own entry", "test_point_key": "leave the names in `ignore` out"}),
+        ("first key fastest, unsorted keys, ddof=0", {"expand": code("""
+            def expand(grid, fixed=None):
+                keys = list(grid)[::-1]
+                out = []
+                for values in itertools.product(*[grid[k] for k in keys]):
+                    p = dict(fixed or {})
+                    for k, v in zip(keys, values):
+                        p.update(zip(k, v) if isinstance(k, tuple) else {k: v})
+                    out.append(p)
+                return out
+            """), "point_key": code("""
+            def point_key(target, parameters, ignore=()):
+                kept = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in parameters.items() if k not in ignore}
+                blob = json.dumps({"target": target, "parameters": kept}, separators=(",", ":"))
                 return hashlib.sha256(blob.encode()).hexdigest()[:16]
             """), "summarise": code("""
             def summarise(table, by, value):
                 g = table.groupby(list(by))[value]
                 return pd.DataFrame({"mean": g.mean(), "sem": g.std(ddof=0) / np.sqrt(g.count()), "n": g.count()}).reset_index()
-            """)}, {"test_expand": "LAST name varies fastest", "test_point_key": "sort_keys", "test_summarise": "ddof=1"}),
-        ("fixed entries dropped, Python's hash", {"expand": code("""
+            """)}, {"test_expand": "LAST key varies fastest", "test_point_key": "sort_keys", "test_summarise": "ddof=1"}),
+        ("linked names as separate axes, fixed dropped; numpy left as is", {"expand": code("""
             def expand(grid, fixed=None):
-                return [dict(zip(grid, v)) for v in itertools.product(*grid.values())]
+                axes = {}
+                for k, v in grid.items():
+                    if isinstance(k, tuple):
+                        for i, name in enumerate(k):
+                            axes[name] = [t[i] for t in v]
+                    else:
+                        axes[k] = v
+                return [dict(zip(axes, vals)) for vals in itertools.product(*axes.values())]
             """), "point_key": code("""
-            def point_key(target, parameters):
+            def point_key(target, parameters, ignore=()):
+                kept = {k: v for k, v in parameters.items() if k not in ignore}
+                blob = json.dumps({"target": target, "parameters": kept}, sort_keys=True, separators=(",", ":"))
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_expand": "vary TOGETHER", "test_point_key": "json cannot write numpy values"}),
+        ("fixed entries dropped, numpy as strings", {"expand": code("""
+            def expand(grid, fixed=None):
+                out = []
+                for values in itertools.product(*grid.values()):
+                    p = {}
+                    for k, v in zip(grid, values):
+                        p.update(zip(k, v) if isinstance(k, tuple) else {k: v})
+                    out.append(p)
+                return out
+            """), "point_key": code("""
+            def point_key(target, parameters, ignore=()):
+                kept = {k: v for k, v in parameters.items() if k not in ignore}
+                blob = json.dumps({"target": target, "parameters": kept}, sort_keys=True, separators=(",", ":"), default=str)
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_expand": "fixed entries", "test_point_key": "became a string"}),
+        ("Python's hash", {"point_key": code("""
+            def point_key(target, parameters, ignore=()):
                 return hash((target, tuple(sorted(parameters.items()))))
-            """)}, {"test_expand": "fixed entries", "test_point_key": "hex digits"}),
+            """)}, {"test_point_key": "hex digits"}),
+        ("ignored names popped from the caller's dict", {"point_key": code("""
+            def point_key(target, parameters, ignore=()):
+                for k in ignore:
+                    parameters.pop(k, None)
+                kept = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in parameters.items()}
+                blob = json.dumps({"target": target, "parameters": kept}, sort_keys=True, separators=(",", ":"))
+                return hashlib.sha256(blob.encode()).hexdigest()[:16]
+            """)}, {"test_point_key": "caller's parameters"}),
         ("groups in the index", {"summarise": code("""
             def summarise(table, by, value):
                 g = table.groupby(list(by))[value]
@@ -374,36 +798,65 @@ ANSWERS = {
             """)}, {"test_summarise": "reset_index"}),
     ],
     "l11_privacy": [
-        ("noise without the clip", {"clip_and_noise": code("""
-            def clip_and_noise(updates, clip, noise_multiplier, rng):
-                u = np.asarray(updates, float)
-                norms = np.linalg.norm(u, axis=1, keepdims=True)
-                return ((u * np.minimum(1, clip / norms)).sum(axis=0) + rng.normal(0, noise_multiplier, size=u.shape[1])) / len(u)
+        ("noise without the clip, divided by the count", {"clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                sums = None
+                for layers in updates:
+                    norm = np.sqrt(sum(float(np.sum(np.square(a))) for a in layers))
+                    s = min(1.0, clip / norm)
+                    sums = [a * s for a in layers] if sums is None else [t + a * s for t, a in zip(sums, layers)]
+                return [(t + rng.normal(0, noise_multiplier, size=t.shape)) / expected_clients for t in sums]
             """)}, {"test_noise": "σ/C"}),
-        ("column 0, the largest entry, np.clip, one round unsampled", {"invert": code("""
-            def invert(grad_W, grad_b):
-                grad_W, grad_b = np.asarray(grad_W), np.asarray(grad_b)
-                return grad_W[:, 0] / grad_b[0], int(np.argmax(grad_b))
+        ("the lesson's layout and sign, np.clip, one round unsampled", {"invert": code("""
+            def invert(update, n_features, n_classes):
+                update = np.asarray(update, dtype=float)
+                grad_W = update[: n_features * n_classes].reshape(n_features, n_classes)
+                grad_b = update[n_features * n_classes :]
+                k = int(np.argmax(np.abs(grad_b)))
+                return grad_W[:, k] / grad_b[k], int(np.argmin(grad_b))
             """), "clip_and_noise": code("""
-            def clip_and_noise(updates, clip, noise_multiplier, rng):
-                u = np.asarray(updates, float)
-                return np.clip(u, -clip, clip).mean(axis=0) + rng.normal(0, noise_multiplier * clip, size=u.shape[1])
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                sums = [sum(np.clip(c[l], -clip, clip) for c in updates) for l in range(len(updates[0]))]
+                return [(t + rng.normal(0, noise_multiplier * clip, size=t.shape)) / expected_clients for t in sums]
             """), "epsilon": code("""
             def epsilon(q, noise_multiplier, rounds, delta):
                 event = dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(noise_multiplier), rounds)
                 return rdp.RdpAccountant().compose(event).get_epsilon(delta)
-            """)}, {"test_invert_sample": "largest magnitude", "test_invert_label": "negative one",
-                    "test_clipping": "np.clip", "test_noise": "SUM", "test_epsilon": "PoissonSampledDpEvent"}),
-        ("the mean clipped, np.random", {"clip_and_noise": code("""
-            def clip_and_noise(updates, clip, noise_multiplier, rng):
-                m = np.asarray(updates, float).mean(axis=0)
-                return m * min(1, clip / np.linalg.norm(m)) + np.random.normal(0, noise_multiplier * clip, size=m.size) / len(updates)
-            """)}, {"test_clipping": "before averaging", "test_noise": "the rng you were given"}),
-        ("a row of grad_W, PLD", {"invert": code("""
-            def invert(grad_W, grad_b):
-                grad_W, grad_b = np.asarray(grad_W), np.asarray(grad_b)
-                k = int(np.argmax(np.abs(grad_b)))
-                return grad_W[k] / grad_b[k], int(np.argmin(grad_b))
+            """)}, {"test_invert_sample": "take a ROW", "test_invert_label": "−η times the gradient",
+                    "test_clipping": "np.clip", "test_epsilon": "PoissonSampledDpEvent"}),
+        ("each layer clipped, np.random", {"clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                sums = [sum(c[l] * min(1.0, clip / np.linalg.norm(c[l])) for c in updates) for l in range(len(updates[0]))]
+                return [(t + np.random.normal(0, noise_multiplier * clip, size=t.shape)) / expected_clients for t in sums]
+            """)}, {"test_clipping": "all its layers together", "test_noise": "the rng you were given"}),
+        ("column 0 of the right layout, the realised count, PLD, the package's accountant", {"invert": code("""
+            def invert(update, n_features, n_classes):
+                update = np.asarray(update, dtype=float)
+                dW = update[: n_features * n_classes].reshape(n_classes, n_features)
+                db = update[n_features * n_classes :]
+                return dW[0] / db[0], int(np.argmax(db))
+            """), "clip_and_noise": code("""
+            def clip_and_noise(updates, clip, noise_multiplier, expected_clients, rng):
+                flat = [np.concatenate([np.ravel(a) for a in c]) for c in updates]
+                sums = None
+                for layers, f in zip(updates, flat):
+                    s = min(1.0, clip / np.linalg.norm(f))
+                    sums = [a * s for a in layers] if sums is None else [t + a * s for t, a in zip(sums, layers)]
+                return [(t + rng.normal(0, noise_multiplier * clip, size=t.shape)) / len(updates) for t in sums]
+            """), "epsilon": code("""
+            from tinydtl.privacy import epsilon as package_epsilon
+
+            def epsilon(q, noise_multiplier, rounds, delta):
+                return package_epsilon(noise_multiplier, q, rounds, delta)
+            """)}, {"test_invert_sample": "largest magnitude", "test_clipping": "a constant",
+                    "test_noise": "not by the number of updates", "test_epsilon": "compose the dp_accounting events yourself"}),
+        ("a row, no division; PLD", {"invert": code("""
+            def invert(update, n_features, n_classes):
+                update = np.asarray(update, dtype=float)
+                dW = update[: n_features * n_classes].reshape(n_classes, n_features)
+                db = update[n_features * n_classes :]
+                k = int(np.argmax(db))
+                return dW[k], k
             """), "epsilon": code("""
             from dp_accounting import pld
 
@@ -411,6 +864,6 @@ ANSWERS = {
                 event = dp_accounting.SelfComposedDpEvent(
                     dp_accounting.PoissonSampledDpEvent(q, dp_accounting.GaussianDpEvent(noise_multiplier)), rounds)
                 return pld.PLDAccountant().compose(event).get_epsilon(delta)
-            """)}, {"test_invert_sample": "COLUMN", "test_epsilon": "RDP accountant"}),
+            """)}, {"test_invert_sample": "divide by it", "test_epsilon": "RDP accountant"}),
     ],
 }
