@@ -168,3 +168,17 @@ def test_prose_types_no_measured_numbers():
             typed += [(m.group(0), prose[max(0, m.start() - 40):m.end()]) for m in TYPED.finditer(prose)
                       if (m.group(1) or m.group(3), m.group(2) or "") not in TYPED_OK_07]
     assert not typed, f"numbers typed into lesson 07's prose (print them from code): {typed}"
+
+
+def test_comparison_reading_says_where_adaptive_loses_and_checks_case_1():
+    import pandas as pd
+
+    from tinydtl.lab.lesson import NoticeError
+
+    summary = pd.DataFrame({"median adaptive τ": [26.0, 9.0, 26.0]}, index=[l07.CASE_NAMES[k] for k in (1, 2, 3)])
+    text = l07.comparison_reading({1: (0.0024, 0.0008), 2: (-0.001, 0.0036), 3: (0.0016, 0.002)}, summary, [1, 2, 3], 3)
+    assert "case(s): 1\n" in text and "± 0.0008" in text
+    with pytest.raises(NoticeError):  # case 1 within noise: the section's sentence would be false
+        l07.comparison_reading({1: (0.0005, 0.0008), 2: (0.0, 0.001), 3: (0.0, 0.001)}, summary, [1, 2, 3], 3)
+    one_seed = l07.comparison_reading({1: (0.0005, float("nan"))}, summary, [1], 1)
+    assert "not judged" in one_seed and "±" not in one_seed

@@ -27,7 +27,7 @@ from tinydtl.data.datasets import load_mnist
 from tinydtl.papers.adaptive_tau import CostModel, SmoothSVM, even_odd, optimal_tau
 
 __all__ = [
-    "AUTHORS_COSTS", "CASE_NAMES", "case_gaps", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "SOURCE", "WHERE", "check_tau_directions", "chosen_taus",
+    "AUTHORS_COSTS", "CASE_NAMES", "case_gaps", "comparison_reading", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "SOURCE", "WHERE", "check_tau_directions", "chosen_taus",
     "compare_taus", "cost_reading", "describe_costs", "even_odd_mnist", "final_metrics", "local_delta_reading",
     "paired", "place_in_range", "plot_comparison", "plot_real_run", "plot_run", "plot_tau", "record_comparison_claims",
     "record_local_delta", "replay_taus", "summarize", "two_se", "undershoot_reason",
@@ -144,6 +144,31 @@ def case_gaps(runs, summary, cases, seeds) -> dict:
         _, _, d = paired(runs, case, seeds, tau=int(summary.loc[CASE_NAMES[case], "best fixed τ"]))
         out[case] = (float(d.mean()), two_se(d) if len(seeds) >= MIN_PAIRED_SEEDS else math.nan)
     return out
+
+
+def comparison_reading(gaps: dict, summary, cases, n_seeds: int) -> str:
+    """Section 4's printed lines: adaptive minus the validation-chosen fixed τ per case (with 2·SE from
+    :data:`MIN_PAIRED_SEEDS` seeds on), the cases adaptive loses beyond noise, and the median τ of cases 2 and 3.
+    Checks the section's two sentences against the run (raises :class:`~tinydtl.lab.lesson.NoticeError`): with
+    enough seeds adaptive loses in case 1 beyond noise; the median τ of case 2 is below that of case 3."""
+    from tinydtl.lab.lesson import expect
+
+    judged = n_seeds >= MIN_PAIRED_SEEDS
+    lost = [k for k, (d, se) in gaps.items() if d > se]  # adaptive ends higher, beyond the seeds' noise band
+    lines = [f"adaptive − best fixed τ (chosen on validation), final test loss, mean of {n_seeds} seed(s): "
+             + ", ".join(f"case {k} {d:+.4f}" + ("" if math.isnan(se) else f" ± {se:.4f} (2·SE)") for k, (d, se) in gaps.items()),
+             "adaptive loses, beyond noise, in case(s): " + (", ".join(map(str, lost)) or "none") if judged
+             else f"wins and losses: {NOT_JUDGED}"]
+    if judged and 1 in cases:
+        expect(1 in lost, "adaptive loses in case 1: it ends above the fixed τ validation chose, beyond the seeds' noise",
+               difference=gaps[1][0], two_se=gaps[1][1])
+    if {2, 3} <= set(cases):
+        tau2, tau3 = (float(summary.loc[CASE_NAMES[k], "median adaptive τ"]) for k in (2, 3))
+        lines.append(f"median adaptive τ: case 2 (labels split over the nodes) {tau2:g}, case 3 (the same data "
+                     f"everywhere) {tau3:g}")
+        expect(tau2 < tau3, "told nothing about the case, the controller picks a smaller τ when the nodes hold different "
+               "labels (case 2) than when they hold the same data (case 3)", case2=tau2, case3=tau3)
+    return "\n".join(lines)
 
 
 def two_se(d) -> float:
