@@ -75,6 +75,8 @@ def test_lesson12_moving_helpers():
     table = lab12.moving_summary([0.9, 0.92, 0.91], {10.0: [0.89, 0.91, 0.91]}, {10.0: [(0.3, 0.5), (0.4, 0.5), (0.35, 0.5)]})
     assert abs(table.loc[10.0, "loss vs standing still (points)"] - 2 / 3) < 1e-9 and table.loc[10.0, "SE"] > 0
     claims = ClaimRecorder("12_test", path=None, quick=False, seed=0)
-    lab12.record_fast_moving_claim(claims, table, speed=10.0, bound=1.0, budget=8, seeds=3, differs="x")
+    lab12.record_fast_moving_claim(claims, table, speed=10.0, bound=1.0, budget=8, seeds=3, differs="x", n_devices=60)
     (claim,) = claims.claims
-    assert claim.kind == "reproduction" and claim.passed
+    # at the authors' range the test is near-vacuous: a sanity check whose note gives the density and neighbours
+    assert claim.kind == "sanity" and claim.passed
+    assert "near-vacuous" in claim.note and "link density 0.50" in claim.note and "about 30 of the other 59" in claim.note

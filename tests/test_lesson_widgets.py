@@ -156,7 +156,7 @@ TYPED_OK = {
         ("50", "rounds"),  # exercise 5's speed target
     },
     "05_bilayer_gossip": {
-        ("0.1", ""), ("0.5", ""),  # Dirichlet α (the paper's)
+        ("0.1", ""), ("0.5", ""),  # Dirichlet α (0.5 the paper's; 0.1 the source summary's suggested skew)
         ("1.33", ""), ("2.3", ""), ("2.45", ""),  # closed forms of the from-scratch toy (unweighted / weighted means)
         ("1.8", ""), ("1.8", "rounds"), ("8", "%"), ("8", "points"),  # the paper's numbers
         ("0.05", ""), ("100", "×"), ("0.80", ""),  # the authors' simulator: turn probability, field, their target level

@@ -152,7 +152,7 @@ def test_gossip_spectral_gap_numbers(quick_run):
 
 def test_bilayer_gossip_numbers(quick_run):
     """Lesson 05: sanity of the from-scratch rounds, the like-for-like mixing comparison (gossip given the heads'
-    links too), bytes against D-PSGD and against CFL relayed over the same radio, which board holds the softmax
+    links too), bytes against D-PSGD (a sanity check: fixed by the protocols) and against CFL relayed hop by hop, which board holds the softmax
     head. At student scale (one seed) the extra-rounds, label-skew and range claims are shown, not judged: no
     claim is recorded for them."""
     claims, metrics = claims_of(quick_run, "05_bilayer_gossip")

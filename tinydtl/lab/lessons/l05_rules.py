@@ -53,17 +53,23 @@ def number_text(v):
     return "never reached" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3g}"
 
 
+def _count_text(v):
+    whole = v is None or (isinstance(v, float) and np.isnan(v)) or float(v) == int(v)
+    return rounds_text(v) if whole else number_text(float(v))
+
+
 def rounds_list(values):
     """Per-seed round counts (or extra rounds) as text, e.g. '0, 1, never reached'."""
     return ", ".join(rounds_text(v) for v in values)
 
 
 def shown(df):
-    """``df`` for display: round and message counts as whole numbers, 'never reached' where the target was not."""
+    """``df`` for display: round and message counts as whole numbers, means over seeds (not whole) to 3 significant
+    figures, 'never reached' where the target was not."""
     out = df.copy()
     for c in out.columns:
         if "rounds" in str(c) or c == "messages":
-            out[c] = [v if isinstance(v, str) else rounds_text(v) for v in out[c]]
+            out[c] = [v if isinstance(v, str) else _count_text(v) for v in out[c]]
     return out
 
 

@@ -27,7 +27,7 @@ from tinydtl.data.datasets import load_mnist
 from tinydtl.papers.adaptive_tau import CostModel, SmoothSVM, even_odd, optimal_tau
 
 __all__ = [
-    "AUTHORS_COSTS", "CASE_NAMES", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "SOURCE", "WHERE", "check_tau_directions", "chosen_taus",
+    "AUTHORS_COSTS", "CASE_NAMES", "case_gaps", "comparison_reading", "MIN_PAIRED_SEEDS", "NOT_JUDGED", "SOURCE", "WHERE", "check_tau_directions", "chosen_taus",
     "compare_taus", "cost_reading", "describe_costs", "even_odd_mnist", "final_metrics", "local_delta_reading",
     "paired", "place_in_range", "plot_comparison", "plot_real_run", "plot_run", "plot_tau", "record_comparison_claims",
     "record_local_delta", "replay_taus", "summarize", "two_se", "undershoot_reason",
@@ -37,7 +37,9 @@ CASE_NAMES = {1: "1 · uniform", 2: "2 · by label", 3: "3 · full copy", 4: "4 
 SOURCE = ("Tuor, Wang, Salonidis, Ko & Leung, 'Distributed Machine Learning at Resource-Limited Edge Nodes' "
           "(INFOCOM 2018 demo); Wang, Tuor et al., 'Adaptive Federated Learning in Resource Constrained Edge "
           "Computing Systems' (IEEE JSAC 2019)")
-WHERE = "JSAC 2019 abstract ('performs near to the optimum') and Fig. 6–7; the demo abstract's four data cases"
+WHERE = ("the demo abstract: the control algorithm 'dynamically determines the global aggregation frequency to maximize "
+         "the learning accuracy for a given resource budget', and its four data cases; the papers' own comparison with fixed "
+         "τ is not in this suite's sources")
 #: the authors' mean costs of the smooth SVM (their code, IBM/adaptive-federated-learning config.py: TimeGeneration), s
 AUTHORS_COSTS = CostModel()
 #: below this many seeds there is no noise estimate, and the paired claims are not judged
@@ -134,6 +136,41 @@ def paired(runs, case, seeds, tau=None):
     return ada, base, ada - base
 
 
+def case_gaps(runs, summary, cases, seeds) -> dict:
+    """Per case: ``(mean, 2·SE or nan)`` of the per-seed paired difference, adaptive's final test loss minus that of
+    the fixed τ validation chose (2·SE only from :data:`MIN_PAIRED_SEEDS` seeds on)."""
+    out = {}
+    for case in cases:
+        _, _, d = paired(runs, case, seeds, tau=int(summary.loc[CASE_NAMES[case], "best fixed τ"]))
+        out[case] = (float(d.mean()), two_se(d) if len(seeds) >= MIN_PAIRED_SEEDS else math.nan)
+    return out
+
+
+def comparison_reading(gaps: dict, summary, cases, n_seeds: int) -> str:
+    """Section 4's printed lines: adaptive minus the validation-chosen fixed τ per case (with 2·SE from
+    :data:`MIN_PAIRED_SEEDS` seeds on), the cases adaptive loses beyond noise, and the median τ of cases 2 and 3.
+    Checks the section's two sentences against the run (raises :class:`~tinydtl.lab.lesson.NoticeError`): with
+    enough seeds adaptive loses in case 1 beyond noise; the median τ of case 2 is below that of case 3."""
+    from tinydtl.lab.lesson import expect
+
+    judged = n_seeds >= MIN_PAIRED_SEEDS
+    lost = [k for k, (d, se) in gaps.items() if d > se]  # adaptive ends higher, beyond the seeds' noise band
+    lines = [f"adaptive − best fixed τ (chosen on validation), final test loss, mean of {n_seeds} seed(s): "
+             + ", ".join(f"case {k} {d:+.4f}" + ("" if math.isnan(se) else f" ± {se:.4f} (2·SE)") for k, (d, se) in gaps.items()),
+             "adaptive loses, beyond noise, in case(s): " + (", ".join(map(str, lost)) or "none") if judged
+             else f"wins and losses: {NOT_JUDGED}"]
+    if judged and 1 in cases:
+        expect(1 in lost, "adaptive loses in case 1: it ends above the fixed τ validation chose, beyond the seeds' noise",
+               difference=gaps[1][0], two_se=gaps[1][1])
+    if {2, 3} <= set(cases):
+        tau2, tau3 = (float(summary.loc[CASE_NAMES[k], "median adaptive τ"]) for k in (2, 3))
+        lines.append(f"median adaptive τ: case 2 (labels split over the nodes) {tau2:g}, case 3 (the same data "
+                     f"everywhere) {tau3:g}")
+        expect(tau2 < tau3, "told nothing about the case, the controller picks a smaller τ when the nodes hold different "
+               "labels (case 2) than when they hold the same data (case 3)", case2=tau2, case3=tau3)
+    return "\n".join(lines)
+
+
 def two_se(d) -> float:
     """Two standard errors of the mean of the per-seed differences ``d`` (needs 2 or more)."""
     d = np.asarray(d, dtype=float)
@@ -145,7 +182,7 @@ def differs(n_seeds: int, n_train: int, taus) -> str:
     return ("costs simulated from the authors' measured smooth-SVM step and aggregation times, as their code's config.py "
             "does (not their Raspberry Pi "
             f"testbed); estimates taken on one fresh minibatch per round; {n_seeds} seed(s), {n_train:,} training "
-            f"images; fixed τ ∈ {list(taus)} (the authors' grid: 1, 2, 3, 5, 7, 10, 20, 30, 50, 70, 100)")
+            f"images; fixed τ ∈ {list(taus)}")
 
 
 def _paired_claim(claims, name, d, n_seeds, *, claim, against, text, honest_negative=""):
@@ -159,15 +196,17 @@ def _paired_claim(claims, name, d, n_seeds, *, claim, against, text, honest_nega
     return noise, verdict
 
 
-def undershoot_reason(best_tau: int, median_tau: float) -> str:
+def undershoot_reason(best_tau: int, median_tau: float, tau_max: int = 100) -> str:
     """Fixed before the run: a resolved miss against the fixed τ validation chose is an honest negative when that τ
-    is larger than adaptive's median τ — the controller's known conservatism (the minibatch δ̂ counts sampling noise
-    as divergence; τ = 1 until the first estimates). Otherwise (adaptive's τ too large, or no τ gap) it is unexplained."""
+    is larger than adaptive's median τ (adaptive stayed more conservative than the baseline). The reason names no
+    cause: the run does not establish one. When the chosen τ is ``tau_max`` the rule cannot fail (adaptive's τ is
+    capped there), and the reason says so. Otherwise (adaptive's τ too large, or no τ gap) the miss is unexplained."""
     if best_tau <= median_tau:
         return ""
-    return (f"adaptive τ stays below the fixed τ validation chose (median τ {median_tau:g} against {best_tau}): the "
-            "minibatch δ̂ counts sampling noise as divergence and holds τ back (the appendix's local-data δ̂ run), and "
-            "the first rounds run at τ = 1 until estimates arrive")
+    cap = (f"; the chosen τ is the cap τ_max = {tau_max}, which adaptive's τ cannot exceed, so this rule cannot fail "
+           "here" if best_tau >= tau_max else "")
+    return (f"adaptive τ stays below the fixed τ validation chose (median τ {median_tau:g} against {best_tau}); the cause "
+            "is not established by this run (the local-data δ̂ diagnostic runs on case 3 only)" + cap)
 
 
 def record_comparison_claims(claims, runs, summary, cases, seeds, *, n_train, taus):
@@ -179,9 +218,9 @@ def record_comparison_claims(claims, runs, summary, cases, seeds, *, n_train, ta
     import pandas as pd
 
     text = differs(len(seeds), n_train, taus)
-    text_best = (text + "; 'near to the optimum' is JSAC 2019's phrase, 'no worse than the fixed τ chosen on validation "
-                 "data' our reading of it, fixed before the run; the authors' optimum is the best fixed τ in hindsight, "
-                 "here it is the fixed τ with the lowest validation loss (a split of the training images no node trains "
+    text_best = (text + "; 'no worse than the fixed τ chosen on validation data' is this lesson's reading of the "
+                 "demo's 'maximize the learning accuracy for a given resource budget', fixed before the run; the best "
+                 "fixed τ here is the fixed τ with the lowest validation loss (a split of the training images no node trains "
                  "on), scored on the test set")
     judged = len(seeds) >= MIN_PAIRED_SEEDS
     rows = []
@@ -227,7 +266,7 @@ def record_local_delta(claims, reading: dict, n_seeds: int) -> None:
     """The sanity claim (δ̂ = 0 with identical data) and the loss comparison as metrics only: the local-data arm gets
     a full pass over each node's data per round that the budget does not charge, so the comparison is a
     diagnostic, not like for like, and carries no verdict."""
-    claims.sanity("case3_local_delta_is_zero", reading["max_delta"], op="<=", target=1e-12, source="JSAC 2019 Definition 2",
+    claims.sanity("case3_local_delta_is_zero", reading["max_delta"], op="<=", target=1e-12, source="the gradient divergence δ of Wang, Tuor et al. (JSAC 2019)",
                   claim="case 3, δ̂ from each node's whole local data: δ̂ = 0 up to rounding (≤ 1e-12) in every round "
                         "(identical data, no divergence)")
     claims.metric("case3_local_delta_gain_diagnostic", float(reading["gain"].mean()))
@@ -308,7 +347,9 @@ def describe_costs(r: dict) -> str:
         f"{r['tau_measured_costs']} with the measured costs, {r['tau_authors_costs']} with the authors' costs and budget "
         f"— the costs alone make τ* {_direction(r['tau_measured_costs'], r['tau_authors_costs'])} here",
         f"median τ of the rounds: {r['median_tau_real']:g} here, {r['median_tau_sim']:g} in the simulated run of section 3 "
-        f"(whose own estimates give τ* = {r['tau_sim_estimates']} with the authors' costs)",
+        f"(whose own estimates give τ* = {r['tau_sim_estimates']} with the authors' costs; a median of the rounds' τ's is "
+        "not τ* at the median estimates: τ starts at 1, grows at most tenfold per round, and the budget rule shortens "
+        "the last rounds)",
     ])
 
 
@@ -355,7 +396,7 @@ def plot_comparison(mean, cases, n_seeds, best=None):
     case → τ) the fixed τ chosen on validation data ringed."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.3), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.3), sharey=False, squeeze=False)  # per-case y
     for ax, case in zip(axes[0], cases):
         m = mean[mean.case == case]
         fixed = m[m.tau != "adaptive"]
@@ -366,7 +407,7 @@ def plot_comparison(mean, cases, n_seeds, best=None):
         ax.axhline(m[m.tau == "adaptive"].loss.iloc[0], color="C3", ls="--", label="adaptive τ")
         ax.set(xscale="log", xlabel="fixed τ (local steps per aggregation)", title=CASE_NAMES[case])
         ax.set_xticks([1, 10, 100], ["1", "10", "100"])
-    axes[0][0].set_ylabel(f"final test loss (mean of {n_seeds} seed(s))")
+        ax.set_ylabel(f"final test loss (mean of {n_seeds} seed(s))")
     axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

@@ -64,19 +64,23 @@ def moving_summary(static, moving_by_speed: dict, kept: dict):
     return out
 
 
-def record_fast_moving_claim(claims, table, *, speed, bound, budget, seeds, differs):
-    """The paper's "robust to dynamic network conditions", tested where the links do change: the swarm moving
-    ``speed`` units per round loses less than ``bound`` points of final accuracy against the same swarm standing
-    still (noise band: two standard errors of the per-seed paired difference)."""
+def record_fast_moving_claim(claims, table, *, speed, bound, budget, seeds, differs, n_devices):
+    """Moving ``speed`` units per round against the same swarm standing still: less than ``bound`` points of final
+    accuracy lost. A sanity check, not a test of the paper's "robust to dynamic network conditions": at the
+    authors' range each device hears a large share of the swarm (the link density), so a redrawn layout leaves
+    every device averaging with most of the same models; the note gives the density and the neighbours it means."""
     row = table.loc[speed]
     se = row["SE"]
-    claims.reproduction(
+    density = float(row["link density"])
+    claims.sanity(
         "fast_moving_accuracy_loss_vs_static_points", float(row["loss vs standing still (points)"]), op="<",
         target=bound, unit="points", noise=2 * se if se else 0.0,
         noise_reason="two standard errors of the per-seed paired difference", source=PAPER,
-        where="abstract ('robust to dynamic network conditions')",
+        where="abstract ('robust to dynamic network conditions'): not tested here, see the note",
         differs=f"the authors' configuration moving {speed:g} units per round (their simulator: 1) against the same "
                 f"swarm standing still; {differs}",
         claim=f"moving {speed:g} units per round costs the authors' swarm less than {bound:g} point of final accuracy "
               f"after {budget} rounds (mean over {seeds} seeds)",
-        note=f"share of round-0 links kept after {budget} rounds: {row['round-0 links kept at the end']:.2f}")
+        note=f"near-vacuous: link density {density:.2f}, so each device hears about {density * (n_devices - 1):.0f} "
+             f"of the other {n_devices - 1} devices and one-hop averaging is close to a global average whatever the "
+             f"layout; share of round-0 links kept after {budget} rounds: {row['round-0 links kept at the end']:.2f}")
