@@ -147,8 +147,9 @@ def record_tutorial_claims(rec, runs: dict) -> dict:
         rec.reproduction("tutorial_final_config_vs_no_noise", mean[key] - mean[(0.0, 50)],
                          claim="120 clients per round with z = 1.2 ((2, 1e-5)-DP) end within 2 points of the "
                          "noise-free model with 50 clients (tutorial: 0.7956 vs 0.8050)", source=src,
-                         where="'Training the final model' (stored outputs)", differs=differs + "; here noise hardly "
-                         "costs accuracy at any z of the sweep, so this test says little", target=-0.02, op=">=",
+                         where="'Training the final model' (stored outputs)", differs=differs + f"; here the noisiest z "
+                         f"of the sweep costs {100 * (mean[(0.0, 50)] - min(mean[k] for k in sweep)):.1f} points (the "
+                         "tutorial's: 42), so staying within 2 points tests little", target=-0.02, op=">=",
                          comparable=False)
     expect(mean[(0.0, 50)] >= mean[(1.0, 50)], "z = 1.0 ends no higher than no noise", z0=mean[(0.0, 50)],
            z1=mean[(1.0, 50)])
