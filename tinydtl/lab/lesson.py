@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tinydtl.runtime.paths import repo_path
 
-__all__ = ["NoticeError", "expect", "full_run_note", "results_path"]
+__all__ = ["NoticeError", "expect", "full_run_note", "number_list", "results_path"]
 
 
 class NoticeError(AssertionError):
@@ -36,6 +36,14 @@ def results_path(notebook: str, injected=None) -> Path:
     if injected is not None:
         return Path(injected)
     return repo_path("build", "lessons", f"{notebook}.results.json")
+
+
+def number_list(values) -> str:
+    """``1, 5, 10`` as written; a run of three or more consecutive integers as ``1 to 20``."""
+    values = [int(v) for v in values]
+    if len(values) > 2 and values == list(range(values[0], values[0] + len(values))):
+        return f"{values[0]} to {values[-1]}"
+    return ", ".join(map(str, values))
 
 
 def full_run_note(notebook: str, seconds: float | None = None, *, quick: bool = True, scale: str | None = None,
