@@ -6,7 +6,7 @@
   otherwise, in QUICK and in full mode alike, so no lesson can print a sentence its numbers contradict.
 * :func:`results_path` — where a lesson writes its claims when run by hand (``build/lessons/``, never
   next to the notebooks, where it would show in the file browser and in ``git status``).
-* :func:`full_run_note` — the sentence that tells a student where the full-scale numbers are.
+* :func:`full_run_note` — the sentence that says at which scale a run is and where the full-scale numbers are.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tinydtl.runtime.paths import repo_path
 
-__all__ = ["NoticeError", "expect", "full_run_note", "results_path"]
+__all__ = ["NoticeError", "expect", "full_run_note", "number_list", "results_path"]
 
 
 class NoticeError(AssertionError):
@@ -38,9 +38,27 @@ def results_path(notebook: str, injected=None) -> Path:
     return repo_path("build", "lessons", f"{notebook}.results.json")
 
 
-def full_run_note(notebook: str, seconds: float | None = None) -> str:
-    """Markdown telling a student that this is the student-scale run and where the full run's numbers are."""
+def number_list(values) -> str:
+    """``1, 5, 10`` as written; a run of three or more consecutive integers as ``1 to 20``."""
+    values = [int(v) for v in values]
+    if len(values) > 2 and values == list(range(values[0], values[0] + len(values))):
+        return f"{values[0]} to {values[-1]}"
+    return ", ".join(map(str, values))
+
+
+def full_run_note(notebook: str, seconds: float | None = None, *, quick: bool = True, scale: str | None = None,
+                  full_scale: str | None = None) -> str:
+    """Markdown saying at which scale this run is, from ``quick`` (the lesson's ``QUICK``).
+
+    ``scale`` describes this run (built from the lesson's effective parameters, so it is true of the run);
+    ``full_scale`` what the full run adds, quoted in the student-scale note only.
+    """
     took = f" in about {seconds:.0f} s" if seconds else ""
-    return (f"This run is the lesson's student scale (`QUICK = True`{took}). The full-scale numbers — more "
-            f"data, rounds and seeds, the claims judged — are in `docs/results.md` (section `{notebook}`) and in "
-            f"the book; rerun them with `uv run tinydtl reproduce {notebook.split('_')[0]}`.")
+    this = f"{took}: {scale}" if scale else took
+    if not quick:
+        return (f"*This is the lesson's full-scale run (`QUICK = False`{this}): the claims in the appendix are "
+                f"judged at this scale.*")
+    more = full_scale or "more data, rounds and seeds, the claims judged"
+    return (f"*This run is the lesson's student scale (`QUICK = True`{this}). The full-scale numbers — {more} — "
+            f"are on the book's claims page (`docs/results.md`, section `{notebook}`); to run them yourself, set "
+            f"`QUICK = False` in the first code cell.*")

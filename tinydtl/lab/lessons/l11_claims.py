@@ -24,8 +24,9 @@ def record_secagg_claims(rec, *, wrong_bits: int, p_masked: float, p_plain: floa
     """The secure sum's claims: exact, uniform uploads, the server's view, what the total shows."""
     rec.sanity("secure_sum_exact", wrong_bits, claim="the unmasked total equals the survivors' plain sum, bit for "
                "bit (2 dropouts)", target=0, op="<=")
-    rec.finding("masked_upload_uniform_p", p_masked, claim="a masked upload passes a chi-square test of "
-                "uniformity at level 0.001", target=1e-3, op=">=")
+    rec.sanity("masked_upload_uniform_p", p_masked, claim="a masked upload passes a chi-square test of "
+               "uniformity at level 0.001 (a sum with a uniform mask mod 2³² is uniform by construction)",
+               target=1e-3, op=">=")
     rec.sanity("secagg_total_vs_plain_mean", total_similarity - mean_similarity, claim=f"the image inverted from "
                f"the secure total of {n_clients} one-sample updates resembles its closest client image no more than "
                "the plain average of the same images does (cosine difference ≤ 0.1): an average, by construction",
@@ -48,9 +49,10 @@ def record_cost_claims(rec, costs, k_max: int) -> None:
     plus = costs[(costs.scheme == "SecAgg+") & (costs.clients == 10000)]
     rec.finding("secagg_largest_n_on_nano33", secagg_fits, claim="full SecAgg fits the nRF52840's usable SRAM "
                 "for at most 100 of the tested n (10, 100, 1,000, 10,000)", target=100, op="<=")
-    rec.finding("secagg_plus_fits_10000", float(bool(plus[fit].iloc[0])), claim=f"SecAgg+ with the illustrative "
-                f"k = 2⌈log₂ n⌉ = {int(plus.neighbours.iloc[0])} neighbours fits the nRF52840 with 10,000 clients",
-                target=1.0, op=">=")
+    rec.sanity("secagg_plus_fits_10000", float(bool(plus[fit].iloc[0])), claim=f"SecAgg+ with the illustrative "
+               f"k = 2⌈log₂ n⌉ = {int(plus.neighbours.iloc[0])} neighbours fits the nRF52840 with 10,000 clients "
+               "(an illustration: it rests on the chosen k)", source="this lesson's cost model",
+               target=1.0, op=">=")
     bell = round(BELL_SEMI_MALICIOUS["share"] * BELL_SEMI_MALICIOUS["clients"])
     rec.finding("secagg_plus_largest_k_10000", k_max, claim=f"with 10,000 clients SecAgg+ stops fitting the "
                 f"nRF52840 below the {bell} neighbours (3 %) of Bell et al.'s semi-malicious setting (abstract)",
@@ -134,9 +136,9 @@ def record_tutorial_claims(rec, runs: dict) -> dict:
     rec.reproduction("tutorial_collapse_at_z1", ratio, claim="'1.0 makes the model diverge': accuracy at z = 1.0 "
                      "ends below 60 % of the noise-free accuracy (tutorial: 0.383 / 0.805 = 0.48)", source=src,
                      where="text after the sweep", differs=differs, target=0.6, op="<=",
-                     honest_negative="with one local step on IID clients the averaged update is well aligned, so "
-                     "the noise z·C·sqrt(d)/m does not swamp it at z = 1.0 (checked on one seed while building the "
-                     "lesson)")
+                     honest_negative="z = 1.0 does not make the model diverge on MNIST split IID; why is not "
+                     "measured here (a hypothesis: one local step on IID data gives better-aligned client updates, "
+                     "whose average the noise z·C·sqrt(d)/m does not swamp)")
     rec.reproduction("tutorial_noise_free_accuracy", mean[(0.0, 50)], claim="round-100 accuracy without noise",
                      source=src, where="stored outputs, z = 0.0", differs=differs, target=TUTORIAL["accuracy"][0.0],
                      op="==", comparable=False)
@@ -145,7 +147,10 @@ def record_tutorial_claims(rec, runs: dict) -> dict:
         rec.reproduction("tutorial_final_config_vs_no_noise", mean[key] - mean[(0.0, 50)],
                          claim="120 clients per round with z = 1.2 ((2, 1e-5)-DP) end within 2 points of the "
                          "noise-free model with 50 clients (tutorial: 0.7956 vs 0.8050)", source=src,
-                         where="'Training the final model' (stored outputs)", differs=differs, target=-0.02, op=">=")
+                         where="'Training the final model' (stored outputs)", differs=differs + f"; here the noisiest z "
+                         f"of the sweep costs {100 * (mean[(0.0, 50)] - min(mean[k] for k in sweep)):.1f} points (the "
+                         "tutorial's: 42), so staying within 2 points tests little", target=-0.02, op=">=",
+                         comparable=False)
     expect(mean[(0.0, 50)] >= mean[(1.0, 50)], "z = 1.0 ends no higher than no noise", z0=mean[(0.0, 50)],
            z1=mean[(1.0, 50)])
     return mean
