@@ -315,8 +315,15 @@ PROCESS_CASES = [
 ]
 
 
+@pytest.mark.parametrize("own_session", ["real", 0], ids=["own-session-here", "own-session-0-as-in-a-container"])
 @pytest.mark.parametrize("call, kwargs, error, match", PROCESS_CASES, ids=[f"{i:02d}" for i in range(len(PROCESS_CASES))])
-def test_process_control_refuses_bad_ids_without_signalling(monkeypatch, call, kwargs, error, match):
+def test_process_control_refuses_bad_ids_without_signalling(monkeypatch, call, kwargs, error, match, own_session):
+    """The same messages whether this process's session leader is visible (a laptop) or not (a container, CI:
+    ``os.getsid(0)`` is 0 there, which is also an invalid id)."""
+    if own_session == 0:
+        real_getsid = os.getsid
+        monkeypatch.setattr(os, "getsid", lambda pid: 0 if pid == 0 else real_getsid(pid))
+
     def kill(pid, sig):
         raise AssertionError(f"os.kill({pid}, {sig}) was called: the input should have been refused")
 

@@ -236,7 +236,8 @@ def terminate_sessions(sessions, grace: float = 3.0) -> list[int]:
     sessions = set(sessions)
     own = os.getsid(0)  # 0 when the session leader lives outside this PID namespace (containers, CI)
     if own in sessions:
-        raise ValueError(f"sessions must not hold this process's own session {own}")
+        also = "" if own >= 2 else f"; and sessions must be a process id (an integer >= 2), got {own}"
+        raise ValueError(f"sessions must not hold this process's own session {own}{also}")
     for sid in sessions:
         _check_pid("sessions", sid)
     if not sessions:
