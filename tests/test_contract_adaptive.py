@@ -149,7 +149,39 @@ def test_training_that_overflowed_the_bound_runs_to_the_end():
                             delta_from="local_data")
     df = h.to_frame(initial=False)
     assert (0.1 * df["beta"].astype(float)).max() > 1.0 and df["tau"].max() <= 100
-    assert df["spent"].iloc[-1] <= 15.0 + 1e-9 and np.isfinite(h.config["final_loss"])
+    assert np.isfinite(h.config["final_loss"])
+    # the budget as the authors' rule keeps it (AdaptiveTau.fit_budget): exact, or over by 2(c + b) - r when
+    # what remained, r, could not hold a step and the closing evaluation round (which τ = 1 rounds then spend)
+    c, b, final, before = 0.013015156, 0.131604348, df["spent"].iloc[-1], df["spent"].iloc[-3]
+    if final > 15.0 + 1e-9:
+        assert list(df["tau"].iloc[-2:]) == [1, 1] and 15.0 - before < 2 * (c + b)
+        assert final == pytest.approx(before + 2 * (c + b)) and final - 15.0 < 2 * (c + b)
+
+
+@pytest.mark.parametrize("use_min_loss", [True, False])
+@pytest.mark.parametrize("remaining", [0.01, 0.2, 0.3, 0.5, 1.0, 1.37, 3.0])
+def test_the_budget_rule_overspends_only_when_what_remains_cannot_hold_one_step(use_min_loss, remaining):
+    """fit_budget's contract, closed form: with costs c, b per step and aggregation, the run ends within the
+    budget when the remainder r holds a step and the closing aggregations (c + b; min-loss 2(c + b)), else
+    over it by exactly that amount minus r (the authors keep at least one step)."""
+    c, b, total = 0.013015156, 0.131604348, 15.0
+    budget = ad.Budget((total,))
+    budget.spend(1, (total - remaining - b,), (b,))  # one round that leaves `remaining`
+    budget.step_cost = np.array([c])
+    controller = ad.AdaptiveTau(budget, eta=0.1, phi=0.025, tau=50, use_min_loss=use_min_loss)
+    r = None  # what remained when the rule shortened τ (the decision the contract speaks of)
+    while not controller.last_round:
+        before, closing_phase = total - budget.spent[0], controller.eval_only
+        tau = controller.fit_budget(50)
+        if r is None and (controller.eval_only or controller.last_round) and not closing_phase:
+            r, shortened = before, tau
+        budget.spend(tau, (c,), (b,))
+    closing = 2 * (c + b) if use_min_loss else c + b
+    over = budget.spent[0] - total
+    if r >= closing:
+        assert over <= 1e-9 and shortened >= 1
+    else:
+        assert over == pytest.approx(closing - r) and shortened == 1
 
 
 # ----------------------------------------------------------------------------- the real mode's protocol

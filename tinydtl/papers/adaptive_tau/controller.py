@@ -62,7 +62,14 @@ class AdaptiveTau:
 
     def fit_budget(self, tau: int) -> int:
         """The authors' budget rule (Algorithm 2, lines 17–22): shorten τ to what remains if the next
-        round (and, in min-loss mode, the closing evaluation round) would overspend a resource."""
+        round (and, in min-loss mode, the closing evaluation round) would overspend a resource.
+
+        As in the authors' code (``if tau_config < 1: tau_config = 1``), the shortened round keeps at
+        least one local step. So the budget holds exactly (``spent <= total``) whenever what remains at
+        this decision, ``r = total - spent``, holds one step and the closing aggregations
+        (``r >= c + b``; in min-loss mode ``r >= 2(c + b)``). When it does not, the last round(s) run
+        with τ = 1 anyway and the run ends over budget by ``c + b - r < c + b`` (min-loss:
+        ``2(c + b) - r < 2(c + b)``), with the costs of those rounds as ``c`` and ``b``."""
         b = self.budget
         if self.eval_only:
             self.last_round = True
