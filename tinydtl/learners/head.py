@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinydtl.core.validation import check_choice, check_number, scaled
+from tinydtl.learners.flat_params import FlatParameters, dense_shapes
 from tinydtl.learners.functional import check_converging, cross_entropy, glorot_uniform
 from tinydtl.learners.quantized_adam import Adam
 
@@ -32,7 +33,7 @@ OPTIMIZERS = ("sgd", "adam")
 WEIGHT_INITS = ("glorot", "he")
 
 
-class DenseHead:
+class DenseHead(FlatParameters):
     """Dense ReLU layers ``sizes[0] → … → sizes[-1]`` (classes last), SGD or Adam re-created per round.
 
     Parameters
@@ -69,14 +70,11 @@ class DenseHead:
     # ------------------------------------------------------------------ parameters
     @property
     def shapes(self):
-        out = []
-        for a, b in zip(self.sizes[:-1], self.sizes[1:]):
-            out += [(a, b), (b,)]
-        return out
+        return dense_shapes(self.sizes)
 
     @property
-    def n_params(self) -> int:
-        return int(sum(np.prod(s) for s in self.shapes))
+    def params_rule(self) -> str:
+        return f"the head's {self.n_params} parameters"
 
     @property
     def n_features(self) -> int:
@@ -96,29 +94,6 @@ class DenseHead:
                 rng.normal(0.0, np.sqrt(2.0 / a), size=(a, b)).astype(np.float32)
             arrays += [W, np.zeros(b, np.float32)]
         return self.flatten(*arrays)
-
-    def flatten(self, *arrays) -> np.ndarray:
-        return np.concatenate([np.asarray(a, np.float32).ravel() for a in arrays])
-
-    def unflatten(self, params):
-        """Views ``(W1, b1, W2, b2, …)`` of a flat row, or of a stack of rows (leading axes kept)."""
-        params = np.asarray(params)
-        lead, out, start = params.shape[:-1], [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            out.append(params[..., start : start + size].reshape(lead + shape))
-            start += size
-        return tuple(out)
-
-    def arrays(self, params) -> list[np.ndarray]:
-        """The arrays a device holds for this model (memory accounting)."""
-        return list(self.unflatten(params))
-
-    def check_params(self, params, rows=None):
-        want = (self.n_params,) if rows is None else (rows, self.n_params)
-        if np.shape(params) != want:
-            raise ValueError(f"params must have shape {want} (the head's {self.n_params} parameters), "
-                             f"got {np.shape(params)}")
 
     # ------------------------------------------------------------------ maths
     def forward(self, params, X):

@@ -23,6 +23,7 @@ from tinydtl.learners.functional import (
     glorot_uniform,
     softmax_cross_entropy_grad,
 )
+from tinydtl.learners.flat_params import FlatParameters, dense_shapes
 from tinydtl.learners.softmax import KERNELS, flat_batches
 
 __all__ = ["ACTIVATIONS", "DeepMLPModel", "MLPModel"]
@@ -30,7 +31,7 @@ __all__ = ["ACTIVATIONS", "DeepMLPModel", "MLPModel"]
 ACTIVATIONS = ("relu", "tanh")
 
 
-class MLPModel:
+class MLPModel(FlatParameters):
     """``softmax(act(x W1 + b1) W2 + b2)``; ``W1 (F, H)``, ``W2 (H, C)``; Glorot-uniform weights, zero biases."""
 
     def __init__(self, n_features: int, hidden: int, n_classes: int, *, activation: str = "relu",
@@ -44,47 +45,18 @@ class MLPModel:
         self.n_features, self.hidden, self.n_classes = int(n_features), int(hidden), int(n_classes)
         self.activation, self.kernel = activation, kernel
 
+    params_rule = "n_params = F*H + H + H*C + C"
+
     # ------------------------------------------------------------------ parameters
     @property
     def shapes(self):
-        F, H, C = self.n_features, self.hidden, self.n_classes
-        return [(F, H), (H,), (H, C), (C,)]
-
-    @property
-    def n_params(self) -> int:
-        F, H, C = self.n_features, self.hidden, self.n_classes
-        return F * H + H + H * C + C
-
-    def nbytes(self) -> int:
-        return self.n_params * np.dtype(np.float32).itemsize
+        return dense_shapes((self.n_features, self.hidden, self.n_classes))
 
     def init(self, seed=0) -> np.ndarray:
         rng = np.random.default_rng([seed, 7919, 2])
         W1 = glorot_uniform(self.n_features, self.hidden, rng)
         W2 = glorot_uniform(self.hidden, self.n_classes, rng)
         return self.flatten(W1, np.zeros(self.hidden, np.float32), W2, np.zeros(self.n_classes, np.float32))
-
-    def flatten(self, W1, b1, W2, b2) -> np.ndarray:
-        return np.concatenate([np.asarray(a, np.float32).ravel() for a in (W1, b1, W2, b2)])
-
-    def unflatten(self, params):
-        """Views ``(W1, b1, W2, b2)`` of a flat row, or of a stack of rows (leading axes kept)."""
-        params = np.asarray(params)
-        lead, out, start = params.shape[:-1], [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            out.append(params[..., start : start + size].reshape(lead + shape))
-            start += size
-        return tuple(out)
-
-    def arrays(self, params) -> list[np.ndarray]:
-        """The arrays a device holds for this model (memory accounting)."""
-        return list(self.unflatten(params))
-
-    def _check_params(self, params, rows=None):
-        want = (self.n_params,) if rows is None else (rows, self.n_params)
-        if np.shape(params) != want:
-            raise ValueError(f"params must have shape {want} (n_params = F*H + H + H*C + C), got {np.shape(params)}")
 
     # ------------------------------------------------------------------ maths
     def _act(self, z):
@@ -101,7 +73,7 @@ class MLPModel:
 
     def loss_and_gradient(self, params, X, y):
         """Mean cross-entropy on ``(X, y)`` and its gradient, both for one flat row of parameters."""
-        self._check_params(params)
+        self.check_params(params)
         X = scaled(np.asarray(X)) if np.asarray(X).dtype == np.uint8 else np.asarray(X, np.float32)
         y = np.asarray(y)
         W1, b1, W2, b2 = self.unflatten(np.asarray(params, np.float32))
@@ -113,7 +85,7 @@ class MLPModel:
 
     def evaluate(self, params, X, y, chunk: int = 8192):
         """Mean cross-entropy and accuracy on ``(X, y)``."""
-        self._check_params(params)
+        self.check_params(params)
         if len(X) == 0:
             raise ValueError("X must hold at least one sample to evaluate on")
         loss, correct = 0.0, 0
@@ -144,7 +116,7 @@ class MLPModel:
         products). They agree to float32 rounding.
         """
         K, B = len(plan.clients), plan.batch_size
-        self._check_params(params, K)
+        self.check_params(params, K)
         check_number("lr", lr, low=0, low_open=True)
         if self.kernel == "numba":
             return self._compiled_update(self.prepare(X), y, params, plan, lr, copy=copy)
@@ -203,7 +175,7 @@ class MLPModel:
                         stats)
         return P, stats[:, 2].copy(), float(stats[:, 0].sum()), float(stats[:, 1].sum())
 
-class DeepMLPModel:
+class DeepMLPModel(FlatParameters):
     """An MLP with any number of hidden layers: ``logits = act(… act(x W1 + b1) …) W_L + b_L``.
 
     The TFF differential-privacy tutorial's model is ``DeepMLPModel(784, (200, 200), 10)``
@@ -232,17 +204,7 @@ class DeepMLPModel:
 
     @property
     def shapes(self):
-        out = []
-        for a, b in zip(self.sizes[:-1], self.sizes[1:]):
-            out += [(a, b), (b,)]
-        return out
-
-    @property
-    def n_params(self) -> int:
-        return sum(int(np.prod(s)) for s in self.shapes)
-
-    def nbytes(self) -> int:
-        return self.n_params * np.dtype(np.float32).itemsize
+        return dense_shapes(self.sizes)
 
     def init(self, seed=0) -> np.ndarray:
         rng = np.random.default_rng([seed, 7919, 2])  # MLPModel's stream: one hidden layer gives its numbers
@@ -251,35 +213,12 @@ class DeepMLPModel:
             arrays += [glorot_uniform(a, b, rng), np.zeros(b, np.float32)]
         return self.flatten(*arrays)
 
-    def flatten(self, *arrays) -> np.ndarray:
-        if len(arrays) != len(self.shapes):
-            raise ValueError(f"flatten needs {len(self.shapes)} arrays (W1, b1, ...), got {len(arrays)}")
-        return np.concatenate([np.asarray(a, np.float32).ravel() for a in arrays])
-
-    def unflatten(self, params):
-        """Views ``(W1, b1, W2, b2, …)`` of a flat row, or of a stack of rows (leading axes kept)."""
-        params = np.asarray(params)
-        lead, out, start = params.shape[:-1], [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            out.append(params[..., start : start + size].reshape(lead + shape))
-            start += size
-        return tuple(out)
-
-    def arrays(self, params) -> list[np.ndarray]:
-        return list(self.unflatten(params))
-
     def prepare(self, X):
         """Features as the engine keeps them for a run (uint8 pixels stay uint8, scaled per batch)."""
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"X must have {self.n_features} features per row, got shape {X.shape}")
         return X
-
-    def _check_params(self, params, rows=None):
-        want = (self.n_params,) if rows is None else (rows, self.n_params)
-        if np.shape(params) != want:
-            raise ValueError(f"params must have shape {want}, got {np.shape(params)}")
 
     def _act(self, z):
         return np.maximum(z, 0, out=z) if self.activation == "relu" else np.tanh(z, out=z)
@@ -298,7 +237,7 @@ class DeepMLPModel:
 
     def evaluate(self, params, X, y, chunk: int = 8192):
         """Mean cross-entropy and accuracy on ``(X, y)``."""
-        self._check_params(params)
+        self.check_params(params)
         if len(X) == 0:
             raise ValueError("X must hold at least one sample to evaluate on")
         loss, correct = 0.0, 0
@@ -321,7 +260,7 @@ class DeepMLPModel:
         shared matrix (one large product instead of one per client).
         """
         K = len(plan.clients)
-        self._check_params(params, K)
+        self.check_params(params, K)
         check_number("lr", lr, low=0, low_open=True)
         if mu:
             raise ValueError(f"mu must be 0 for DeepMLPModel (no FedProx term), got {mu!r}")

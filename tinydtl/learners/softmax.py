@@ -25,6 +25,7 @@ import threading
 import numpy as np
 
 from tinydtl.core.validation import check_choice, check_int_seed, check_number, scaled
+from tinydtl.learners.flat_params import FlatParameters, dense_shapes
 from tinydtl.learners.functional import (
     cross_entropy,
     glorot_uniform,
@@ -99,7 +100,7 @@ class AugmentedFeatures:
         self.__dict__.update(state, _lock=threading.Lock())
 
 
-class SoftmaxModel:
+class SoftmaxModel(FlatParameters):
     """``softmax(x W + b)`` with ``W (n_features, n_classes)``, ``b (n_classes,)``; params are one
     flat float32 row ``[W.ravel(), b]``.
 
@@ -115,32 +116,17 @@ class SoftmaxModel:
         self.n_features, self.n_classes, self.threads = int(n_features), int(n_classes), int(threads)
         self.kernel = kernel
 
+    params_rule = "n_params = n_features * n_classes + n_classes"
+
     @property
-    def n_params(self) -> int:
-        return self.n_features * self.n_classes + self.n_classes
+    def shapes(self):
+        return dense_shapes((self.n_features, self.n_classes))
 
     def init(self, seed=0) -> np.ndarray:
         """Glorot-uniform ``W`` and zero ``b`` (seeded), flat."""
         seed = check_int_seed("seed", seed)
         W = glorot_uniform(self.n_features, self.n_classes, np.random.default_rng([seed, 7919]))
         return self.flatten(W, np.zeros(self.n_classes, dtype=np.float32))
-
-    def flatten(self, W, b) -> np.ndarray:
-        return np.concatenate([np.asarray(W, np.float32).ravel(), np.asarray(b, np.float32)])
-
-    def unflatten(self, params):
-        """``(W, b)`` views of a flat row, or ``(W (K, F, C), b (K, C))`` of a stack of rows."""
-        params = np.asarray(params)
-        FC = self.n_features * self.n_classes
-        lead = params.shape[:-1]
-        return params[..., :FC].reshape(lead + (self.n_features, self.n_classes)), params[..., FC:]
-
-    def arrays(self, params) -> list[np.ndarray]:
-        """The arrays a device holds for this model (memory accounting)."""
-        return list(self.unflatten(params))
-
-    def nbytes(self) -> int:
-        return self.n_params * np.dtype(np.float32).itemsize
 
     def prepare(self, X) -> AugmentedFeatures:
         """``X`` (from :func:`as_features`) as :class:`AugmentedFeatures`, for repeated local updates."""
@@ -149,12 +135,6 @@ class SoftmaxModel:
         if np.shape(X)[1:] != (self.n_features,):
             raise ValueError(f"X must have {self.n_features} features per row, got shape {np.shape(X)}")
         return AugmentedFeatures(X)
-
-    def _check_params(self, params, rows=None):
-        shape = np.shape(params)
-        want = (self.n_params,) if rows is None else (rows, self.n_params)
-        if shape != want:
-            raise ValueError(f"params must have shape {want} (n_params = n_features * n_classes + n_classes), got {shape}")
 
     def loss_and_gradient(self, params, X, y):
         """Mean cross-entropy on ``(X, y)`` and its gradient with respect to one flat row of parameters."""
@@ -167,7 +147,7 @@ class SoftmaxModel:
 
     def evaluate(self, params, X, y, chunk: int = 8192):
         """Mean cross-entropy and accuracy on ``(X, y)`` (features from :func:`as_features`)."""
-        self._check_params(params)
+        self.check_params(params)
         if np.shape(X)[1:] != (self.n_features,):
             raise ValueError(f"X must have {self.n_features} features per row, got shape {np.shape(X)}")
         W, b = self.unflatten(params)
@@ -211,7 +191,7 @@ class SoftmaxModel:
         Returns ``(params, n_examples, loss_sum, correct)``, rows in plan order.
         """
         K = len(plan.clients)
-        self._check_params(params, rows=K)
+        self.check_params(params, rows=K)
         check_number("lr", lr, low=0, low_open=True)
         check_number("mu", mu, low=-np.inf)  # the front end refuses mu < 0; a test negates it on purpose
         X = self.prepare(X)
