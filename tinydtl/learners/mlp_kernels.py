@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tinydtl.learners.softmax_kernels import load_batch, pairwise_sum
+from tinydtl.learners.softmax_kernels import load_batch, softmax_row_gradient
 
 __all__ = ["mlp_sgd_clients", "warm_up"]
 
@@ -44,21 +44,7 @@ def _output_gradient(logits, b2, labels, stats):
         l, label = logits[j], labels[j]
         for c in range(C):
             l[c] = l[c] + b2[c]
-        m, best = l[0], 0
-        for c in range(1, C):
-            if l[c] > m:
-                m, best = l[c], c
-        for c in range(C):
-            l[c] = l[c] - m
-        true_logit = l[label]
-        for c in range(C):
-            l[c] = np.exp(l[c])
-        z = pairwise_sum(l)
-        stats[0] += np.float64(np.log(z)) - np.float64(true_logit)
-        stats[1] += 1.0 if best == label else 0.0
-        for c in range(C):
-            l[c] = l[c] / z
-        l[label] = l[label] - np.float32(1.0)
+        softmax_row_gradient(l, label, np.float32(1.0), stats)  # x · 1 is x exactly: softmax - onehot
         for c in range(C):
             l[c] = l[c] * inv
 

@@ -39,7 +39,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = ["INV_255", "batch_rows", "load_batch", "pairwise_sum", "prefetch", "prefetch_batch", "scale_pixels",
-           "sgd_clients", "warm_up"]
+           "sgd_clients", "softmax_row_gradient", "warm_up"]
 
 #: ``float32(float64(u) * INV_255)`` is exactly ``float32(u) / float32(255)`` for every byte ``u``
 #: (checked for all 256 in the tests), and a multiplication is much cheaper than a division.
@@ -143,9 +143,10 @@ def load_batch(source, order, batch_ptr, s, xb):
 
 
 @njit(cache=True, nogil=True)
-def _softmax_step(l, label, factor, stats):
-    """Turn the logits ``l`` of one sample into ``lr/B · (softmax(l) - onehot)`` in place, in the
-    reference's operations and order; add its cross-entropy and correctness to ``stats``."""
+def softmax_row_gradient(l, label, factor, stats):
+    """Turn the logits ``l`` of one sample into ``factor · (softmax(l) - onehot)`` in place (the softmax
+    learner passes ``factor = lr/B``; the MLP passes 1 and scales afterwards, as its reference does), in
+    the reference's operations and order; add its cross-entropy and correctness to ``stats``."""
     C = l.shape[0]
     m, best = l[0], 0
     for c in range(1, C):
@@ -173,7 +174,7 @@ def _step(x, labels, WT, AT, lr, lr_mu, lT, GT, stats):
     factor = lr / np.float32(max(nb, 1))  # lr / B, the reference's per-sample factor
     np.dot(WT, x.T, lT)
     for j in range(nb):
-        _softmax_step(lT[:, j], labels[j], factor, stats)
+        softmax_row_gradient(lT[:, j], labels[j], factor, stats)
     np.dot(lT, x, GT)
     w, a, g = WT.reshape(-1), AT.reshape(-1), GT.reshape(-1)
     if lr_mu != 0:
