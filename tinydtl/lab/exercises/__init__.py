@@ -12,13 +12,14 @@ those functions raise while the student's code runs. One module per lesson holds
 from __future__ import annotations
 
 import contextlib
+import math
 import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
 
 __all__ = ["REFUSING", "Feedback", "PackageRefused", "call_student", "measured_nbytes", "read_attribute",
-           "refuse_package"]
+           "read_number", "refuse_package"]
 
 
 class PackageRefused(RuntimeError):
@@ -58,6 +59,16 @@ def call_student(check, fn, *args):
 def read_attribute(check, obj, name):
     """Read ``obj.name`` (a property may run student code); a failure becomes feedback."""
     return call_student(check, getattr, obj, name)
+
+
+def read_number(check, value, what, kind="a number"):
+    """A student's answer as a finite float, or feedback saying what was wrong with it: ``(float, None)``
+    or ``(None, Feedback)``. Booleans, strings, arrays, NaN and infinities are refused by name."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None, Feedback(check, False, [f"{what} must be {kind}, got {type(value).__name__} {value!r}"])
+    if not math.isfinite(float(value)):
+        return None, Feedback(check, False, [f"{what} must be finite, got {value!r}"])
+    return float(value), None
 
 
 def measured_nbytes(obj, _seen=None, _depth=0) -> int:

@@ -13,7 +13,7 @@ import math
 import networkx as nx
 import numpy as np
 
-from tinydtl.lab.exercises import Feedback, call_student, refuse_package
+from tinydtl.lab.exercises import Feedback, call_student, read_number, refuse_package
 from tinydtl.lab.lessons.l04_gossip import ring_gap_closed_form
 from tinydtl.networks import gossip
 from tinydtl.networks.topology import ring, star
@@ -21,14 +21,6 @@ from tinydtl.networks.topology import ring, star
 __all__ = ["check_best_constant_weights", "check_contraction", "check_ring_gap", "check_ring_rounds", "check_smallest_range"]
 
 RING_SIZES = (3, 4, 5, 12, 24, 48, 101, 1000)
-
-
-def _as_float(check, value, what):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None, Feedback(check, False, [f"{what} must be a number, got {type(value).__name__} {value!r}"])
-    if not math.isfinite(float(value)):
-        return None, Feedback(check, False, [f"{what} must be finite, got {value!r}"])
-    return float(value), None
 
 
 # ----------------------------------------------------------------------------- exercise 1: the ring's gap
@@ -60,7 +52,7 @@ def check_ring_gap(student_fn) -> Feedback:
             got, fb = call_student(check, student_fn, n)
             if fb:
                 return fb
-            got, fb = _as_float(check, got, f"ring_gap({n})")
+            got, fb = read_number(check, got, f"ring_gap({n})")
             if fb:
                 return fb
             if math.isclose(got, right, rel_tol=1e-6, abs_tol=1e-12):
@@ -100,7 +92,7 @@ def check_ring_rounds(student_fn) -> Feedback:
             got, fb = call_student(check, student_fn, n, eps)
             if fb:
                 return fb
-            got, fb = _as_float(check, got, f"ring_rounds({n}, {eps:g})")
+            got, fb = read_number(check, got, f"ring_rounds({n}, {eps:g})")
             if fb:
                 return fb
             if got == right:
@@ -161,7 +153,7 @@ def check_contraction(student_fn) -> Feedback:
             got, fb = call_student(check, student_fn, W.copy())
             if fb:
                 return fb
-            got, fb = _as_float(check, got, f"my_contraction of {what}")
+            got, fb = read_number(check, got, f"my_contraction of {what}")
             if fb:
                 return fb
             if math.isclose(got, right, abs_tol=1e-9):
@@ -273,7 +265,7 @@ def check_smallest_range(student_fn) -> Feedback:
             return Feedback(check, False, [f"{what}: you returned {got!r}; " + (
                 "no range of this sweep reaches ε in time: return None" if right is None else
                 "one range of this sweep does reach ε in time")])
-        got, fb = _as_float(check, got, f"smallest_range for {what}")
+        got, fb = read_number(check, got, f"smallest_range for {what}")
         if fb:
             return fb
         if got == right:

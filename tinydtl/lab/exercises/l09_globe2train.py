@@ -13,20 +13,11 @@ import math
 import numpy as np
 
 from tinydtl.core.history import History, rounds_to_reach
-from tinydtl.lab.exercises import Feedback, call_student, refuse_package
+from tinydtl.lab.exercises import Feedback, call_student, read_number, refuse_package
 from tinydtl.papers.globe2train import EncodedVector, encode, problem_data_bytes, sample_bytes
 from tinydtl.papers.globe2train.fleet import pair_sizes
 
 __all__ = ["check_bitmap_bytes", "check_cached_data_bytes", "check_time_to_target"]
-
-
-def _number(check, value, what):
-    """``value`` as a finite float, or Feedback saying what was wrong with it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        return None, Feedback(check, False, [f"{what} must be a number of bytes, got {type(value).__name__} {value!r}"])
-    if not math.isfinite(float(value)):
-        return None, Feedback(check, False, [f"{what} must be a finite number, got {value!r}"])
-    return float(value), None
 
 
 # ----------------------------------------------------------------------------- exercise 1: a bitmap encoding
@@ -72,7 +63,7 @@ def check_bitmap_bytes(student_fn) -> Feedback:
             got, fb = call_student(check, student_fn, w.copy())
             if fb:
                 return fb
-            got, fb = _number(check, got, f"bitmap_bytes of {what}")
+            got, fb = read_number(check, got, f"bitmap_bytes of {what}", kind="a number of bytes")
             if fb:
                 return fb
             if got == right:
@@ -133,7 +124,7 @@ def check_cached_data_bytes(student_fn) -> Feedback:
             got, feedback = call_student(check, student_fn, y.copy(), [list(p) for p in devices], d, fb)
             if feedback:
                 return feedback
-            got, feedback = _number(check, got, f"cached_data_bytes for {what}")
+            got, feedback = read_number(check, got, f"cached_data_bytes for {what}", kind="a number of bytes")
             if feedback:
                 return feedback
             if got == right:
@@ -190,7 +181,7 @@ def check_time_to_target(student_fn) -> Feedback:
                                                "has no time to it: return None (not 0, inf, NaN or the last time)"])
             if got is None:
                 return Feedback(check, False, [f"{what}: you returned None, but the curve reaches the target"])
-            got, feedback = _number(check, got, f"time_to_target for {what}")
+            got, feedback = read_number(check, got, f"time_to_target for {what}", kind="a time (a number)")
             if feedback:
                 return feedback
             if got == right:
