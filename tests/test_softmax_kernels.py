@@ -16,7 +16,7 @@ from tinydtl.core.plans import PlanSettings, plan_from_settings
 from tinydtl.data.datasets import load_mnist
 from tinydtl.data.partition import iid
 from tinydtl.learners.softmax import KERNELS, SoftmaxModel, preprocess
-from tinydtl.learners.softmax_kernels import pairwise_sum, scale_pixels
+from tinydtl.learners.softmax_kernels import gradient_product, logits_product, pairwise_sum, scale_pixels
 
 #: float32 rounding of the parameters (|w| < 1 here): the kernels' sums run in different orders.
 ROUNDING = 2e-6
@@ -191,3 +191,21 @@ def test_prepared_features_pickle_and_copy():
     features = SoftmaxModel(4, 2).prepare(np.arange(12, dtype=np.uint8).reshape(3, 4))
     for other in (pickle.loads(pickle.dumps(features)), copy.deepcopy(features)):
         assert np.array_equal(other.rows, features.rows) and np.array_equal(other.pixels, features.pixels)
+
+
+@pytest.mark.parametrize("C", [1, 2, 3, 10, 11])
+@pytest.mark.parametrize("nb", [1, 3, 4, 5, 8, 20, 21])
+def test_the_kernels_products_on_every_remainder_of_their_blocks(C, nb):
+    """logits_product and gradient_product (2 classes x 4 samples per pass) against float64 products, on
+    shapes that leave every remainder of the blocks: an odd class, 1-3 samples over a multiple of 4."""
+    rng = np.random.default_rng([C, nb])
+    for F in (1, 3, 785):
+        WT = rng.normal(size=(C, F)).astype(np.float32)
+        x = rng.random((nb, F)).astype(np.float32)
+        lT, GT = np.full((C, nb), np.nan, np.float32), np.full((C, F), np.nan, np.float32)
+        logits_product(WT, x, lT)
+        gradient_product(lT, x, GT)
+        want_l = WT.astype(np.float64) @ x.T.astype(np.float64)
+        want_g = lT.astype(np.float64) @ x.astype(np.float64)
+        np.testing.assert_allclose(lT, want_l, rtol=0, atol=1e-6 * np.abs(want_l).max() + 1e-30)
+        np.testing.assert_allclose(GT, want_g, rtol=0, atol=1e-6 * np.abs(want_g).max() + 1e-30)
