@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from tinydtl.lab.claims import ClaimRecorder
+from tinydtl.lab.lessons import l05_authors as authors_lab
 from tinydtl.lab.lessons import l05_bilayer as lab
 from tinydtl.papers.bilayer import NOT_REPRODUCED
 
@@ -21,8 +22,8 @@ def test_why_not_paper_names_an_honest_negative_only_by_its_rule():
 def test_culprit_is_the_step_that_adds_the_most_extra_rounds():
     summary = [{"setting": "a", "extra rounds (mean)": 0.0}, {"setting": "b", "extra rounds (mean)": 0.67},
                {"setting": "c", "extra rounds (mean)": None}, {"setting": "d", "extra rounds (mean)": None}]
-    assert lab.culprit(summary)[0] == "c"
-    assert lab.culprit([{"setting": "a", "extra rounds (mean)": 0.0}]) == (None, 0.0)
+    assert authors_lab.culprit(summary)[0] == "c"
+    assert authors_lab.culprit([{"setting": "a", "extra rounds (mean)": 0.0}]) == (None, 0.0)
 
 
 def test_stable_range_and_the_formatting_rules():
@@ -52,9 +53,9 @@ def test_every_claim_the_full_run_records_can_be_recorded():
     lab.record_range_claim(claims, sweep, lab.stable_range(sweep), seeds=3)
     rows = [{"step": s, "CFL rounds": 4, "swarm final": f} for s, f in ((6, 0.89), (6, 0.88), (7, 0.889), (7, 0.881))]
     summary = [{"extra rounds (mean)": None, "extra rounds per seed": [None, None]}]
-    out = lab.authors_outcome(summary, {"extra rounds (mean)": 0.0}, rows, budget=10, last=(6, 7))
+    out = authors_lab.authors_outcome(summary, {"extra rounds (mean)": 0.0}, rows, budget=10, last=(6, 7))
     assert out["at least"] == 7 and out["undo"] == 0.0 and abs(out["loss"]) < 1e-9 and out["loss se"] > 0
-    lab.record_authors_claims(claims, out, setting="each device initialises its own head", not_reproduced=NOT_REPRODUCED,
+    authors_lab.record_authors_claims(claims, out, setting="each device initialises its own head", not_reproduced=NOT_REPRODUCED,
                               target=0.9, band=1.0, bound=1.0, budget=10, seeds=2)
     by_name = {c.name: c for c in claims.claims}
     assert by_name["iid_extra_rounds_vs_cfl"].verdict == "met"
@@ -62,7 +63,7 @@ def test_every_claim_the_full_run_records_can_be_recorded():
     assert by_name["range_where_convergence_stabilises"].passed  # stable from 30 m, two longer ranges above it
     assert by_name["authors_config_extra_rounds_vs_cfl"].verdict == "NOT MET (honest negative)"
     assert by_name["moving_at_authors_speed_loss_points"].kind == "sanity" and by_name["moving_at_authors_speed_loss_points"].passed
-    assert "at least 7" in lab.authors_text(out, setting="x", judged=True, min_seeds=3)
+    assert "at least 7" in authors_lab.authors_text(out, setting="x", judged=True, min_seeds=3)
 
 
 def test_lesson12_moving_helpers():

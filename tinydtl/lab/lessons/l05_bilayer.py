@@ -14,15 +14,6 @@ import numpy as np
 
 from tinydtl.devices import fit_table, load_boards, mlp_layers, profile
 from tinydtl.networks.gossip import adjacency, metropolis_weights
-from tinydtl.lab.lessons.l05_authors import (
-    ablation_curves,
-    ablation_frame,
-    authors_outcome,
-    authors_text,
-    culprit,
-    plot_ablation,
-    record_authors_claims,
-)
 from tinydtl.lab.lessons.l05_compare import (
     alpha_summary,
     plot_range_sweep,
@@ -52,9 +43,9 @@ from tinydtl.networks.transport import Bilayer, one_hop_average
 
 __all__ = [
     "EXTRA_BAND_REASON", "PAPER", "bilayer_round_operator",
-    "ablation_curves", "ablation_frame", "authors_outcome", "authors_text", "culprit", "differs", "extra", "gossip_operator",
-    "head_fit_table", "mean_se", "number_text", "mixing_gap", "one_hop_operator", "plot_ablation", "plot_curves_and_bytes",
-    "plot_range_sweep", "record_authors_claims", "relative_loss", "rounds_list", "rounds_text", "shown",
+    "differs", "extra", "gossip_operator",
+    "head_fit_table", "mean_se", "number_text", "mixing_gap", "one_hop_operator", "plot_curves_and_bytes",
+    "plot_range_sweep", "relative_loss", "rounds_list", "rounds_text", "shown",
     "target_table", "times", "to_target", "why_not_paper", "fault_table", "plot_swarm", "plot_gaps", "cfa_precision",
     "plot_alpha_losses", "plot_faults", "stable_range", "lesson_parameters", "record_iid_claims",
     "record_alpha_claims", "record_range_claim", "alpha_summary", "range_summary", "relayed_cfl", "server_hops",
